@@ -1,0 +1,5 @@
+"""``python -m autonn`` runs the command line."""
+
+from autonn.cli import main
+
+main()

@@ -1,0 +1,35 @@
+"""Epoch-end callbacks for ``train.fit``: early stopping and Optuna pruning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autonn.train import History
+
+
+class EarlyStopping:
+    """Stop when the validation score has not improved for ``patience`` epochs."""
+
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
+
+    def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        return "early_stopping" if epoch - history.best_epoch >= self.patience else None
+
+
+class Pruning:
+    """Report each epoch's score to an Optuna trial and stop when its pruner says so.
+
+    Duck-typed on ``trial.report`` and ``trial.should_prune``: nothing here imports Optuna.
+    """
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+        self.pruned_epoch: int | None = None
+
+    def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        self.trial.report(history.val_metric[-1], epoch)
+        if self.trial.should_prune():
+            self.pruned_epoch = epoch
+            return "pruned"
+        return None

@@ -1,0 +1,231 @@
+"""Typed, frozen settings read from YAML, validated at the boundary.
+
+Every dimension of the search space is written one of three ways:
+
+    n_layers: 2                          # fixed
+    activation: [relu, tanh]             # a list to choose from
+    lr: {low: 1.0e-4, high: 0.1, log: true}   # a range (int or float)
+
+Errors name the file, the line, the field, the bad value and the valid choices.
+"""
+
+from __future__ import annotations
+
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from autonn.errors import ConfigError, did_you_mean, unknown_name
+from autonn.losses import LOSSES, LOSSES_FOR_TASK, TASKS
+from autonn.metrics import METRICS
+
+NORMS = ("none", "batch", "layer")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Range(_Frozen):
+    """A numeric range; ``log`` samples on a log scale, ``step`` quantises."""
+
+    low: float
+    high: float
+    log: bool = False
+    step: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low:g}) is greater than high ({self.high:g}); swap them")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got low={self.low:g}")
+        if self.log and self.step is not None:
+            raise ValueError("a range cannot have both log: true and a step; drop one")
+        return self
+
+
+Number = Union[float, list[float], Range]
+Choice = Union[str, list[str]]
+
+
+def _names(value: Choice, registry: Any, kind: str) -> Choice:
+    for name in [value] if isinstance(value, str) else value:
+        if name not in registry:
+            raise ValueError(unknown_name(kind, name, registry))
+    if isinstance(value, list) and not value:
+        raise ValueError(f"the list of {kind}s is empty; give at least one")
+    return value
+
+
+def _is_int(value: Number) -> bool:
+    if isinstance(value, Range):
+        return value.low == int(value.low) and value.high == int(value.high)
+    return all(v == int(v) for v in ([value] if isinstance(value, (int, float)) else value))
+
+
+class SpaceConfig(_Frozen):
+    """What the search may choose. ``None`` for ``loss`` means the task's default losses."""
+
+    n_layers: Number = Range(low=1, high=4)
+    width: Number = Range(low=16, high=256, log=True)
+    per_layer_width: bool = True  # one width per layer (width_0, width_1, ...) or one for all
+    activation: Choice = ["relu", "leaky_relu", "prelu", "swish", "tanh", "softplus"]
+    per_layer_activation: bool = False  # one activation per layer (activation_0, ...) or one for all
+    init: Choice = ["xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal"]
+    dropout: Number = Range(low=0.0, high=0.3)
+    norm: Choice = ["none", "batch", "layer"]
+    loss: Choice | None = None
+    optimizer: Choice = ["adam", "adamw", "adamax", "rmsprop", "momentum"]
+    lr: Number = Range(low=1e-4, high=3e-2, log=True)
+    weight_decay: Number = Range(low=1e-7, high=1e-3, log=True)
+    momentum: Number = 0.9  # used by the momentum optimizer only
+    nesterov: bool | list[bool] = False
+    batch_size: Number = [32, 64, 128]
+    epochs: Number = 40  # the budget; early stopping and pruning end most trials sooner
+
+    _validate_activation = field_validator("activation")(
+        lambda v: _names(v, ACTIVATIONS, "activation"))
+    _validate_init = field_validator("init")(lambda v: _names(v, INITIALIZERS, "initializer"))
+    _validate_norm = field_validator("norm")(lambda v: _names(v, NORMS, "norm"))
+    _validate_optimizer = field_validator("optimizer")(lambda v: _names(v, OPTIMIZERS, "optimizer"))
+    _validate_loss = field_validator("loss")(lambda v: v if v is None else _names(v, LOSSES, "loss"))
+
+    @field_validator("n_layers", "width", "batch_size", "epochs")
+    @classmethod
+    def _integers(cls, value: Number) -> Number:
+        if not _is_int(value):
+            raise ValueError(f"takes whole numbers, got {value!r}")
+        return value
+
+
+class TrainingConfig(_Frozen):
+    """How each trial trains and is stopped."""
+
+    patience: int = 8  # epochs without validation improvement before early stopping
+    grad_clip: float | None = None  # max gradient norm; None disables clipping
+    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+
+
+class Config(_Frozen):
+    """One experiment: the data, the budget, the metric and the space."""
+
+    dataset: str | None = None
+    task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    metric: str | None = None  # None: accuracy for classification, rmse for regression
+    study: str | None = None
+    n_trials: int = 20
+    timeout: float | None = None  # seconds
+    seed: int = 0
+    device: str = "auto"
+    training: TrainingConfig = TrainingConfig()
+    space: SpaceConfig = SpaceConfig()
+
+    _validate_metric = field_validator("metric")(
+        lambda v: v if v is None or v in METRICS else _raise(unknown_name("metric", v, METRICS)))
+
+
+def _raise(message: str):
+    raise ValueError(message)
+
+
+def resolve_losses(space: SpaceConfig, task: str, source: str = "config") -> SpaceConfig:
+    """Fill in the task's default losses, or check the chosen ones fit ``task``."""
+    fitting = LOSSES_FOR_TASK[task]
+    if space.loss is None:
+        defaults = {"regression": ["mse", "mae"], "binary": ["bce", "cross_entropy", "hinge"],
+                    "multiclass": ["cross_entropy", "kl_div", "hinge"]}[task]
+        return space.model_copy(update={"loss": defaults})
+    chosen = [space.loss] if isinstance(space.loss, str) else space.loss
+    for name in chosen:
+        if name not in fitting:
+            raise ConfigError(f"{source}: space.loss: '{name}' does not fit a {task} task. "
+                              f"Valid for {task}: {', '.join(fitting)}.")
+    return space
+
+
+def load_config(path: str | Path, **overrides: Any) -> Config:
+    """Read a YAML config with a safe loader; ``overrides`` (non-None) replace its top-level keys."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from None
+    try:
+        lines = _line_numbers(yaml.compose(text, Loader=yaml.SafeLoader))
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)}).") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping of keys to values.")
+    return make_config(data, source=str(path), lines=lines, **overrides)
+
+
+def make_config(data: dict | None = None, *, source: str = "config",
+                lines: dict[tuple, int] | None = None, **overrides: Any) -> Config:
+    """Validate ``data`` (plus non-None ``overrides``) into a Config, or raise ConfigError."""
+    data = dict(data or {})
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source, lines or {})) from None
+
+
+def _describe(exc: ValidationError, source: str, lines: dict[tuple, int]) -> str:
+    """The first validation error as 'file:line: field: problem'."""
+    errors = exc.errors()
+    first = _field_loc(errors[0])  # of a union's branch errors, prefer our own explanation
+    same = [e for e in errors if _field_loc(e)[: len(first)] == first]
+    err = next((e for e in same if e["type"] == "value_error"),
+               max(same, key=lambda e: (len(_field_loc(e)), e["type"] == "extra_forbidden")))
+    loc = _field_loc(err)
+    field = ".".join(str(p) for p in loc) or "(top level)"
+    where = next((f"{source}:{lines[loc[:n]]}" for n in range(len(loc), 0, -1) if loc[:n] in lines),
+                 source)
+    if err["type"] == "extra_forbidden":
+        valid = list(_model_at(loc[:-1]).model_fields)
+        return (f"{where}: unknown key '{field}'.{did_you_mean(loc[-1], valid)} "
+                f"Valid keys here: {', '.join(valid)}.")
+    message = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] != "value_error":
+        message = f"{message}; got {err.get('input')!r}"
+    return f"{where}: {field}: {message}"
+
+
+def _field_loc(err: dict) -> tuple:
+    return tuple(p for p in err["loc"] if not _is_union_tag(p))
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in ("float", "str", "bool", "Range", "int")
+                                      or part.startswith(("list[", "function-")))
+
+
+def _model_at(loc: tuple) -> type[BaseModel]:
+    model: type[BaseModel] = Config
+    for part in loc:
+        annotation = model.model_fields[part].annotation
+        candidates = typing.get_args(annotation) or (annotation,)
+        model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
+    return model
+
+
+def _line_numbers(node: yaml.Node | None, path: tuple = ()) -> dict[tuple, int]:
+    """Map each key path in the YAML document to its 1-based line."""
+    lines: dict[tuple, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines[path + (key.value,)] = key.start_mark.line + 1
+            lines.update(_line_numbers(value, path + (key.value,)))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[path + (i,)] = item.start_mark.line + 1
+    return lines

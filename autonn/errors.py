@@ -1,0 +1,42 @@
+"""Exceptions users can catch: every autonn failure derives from ``AutonnError``."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class AutonnError(Exception):
+    """Root of every error autonn raises on purpose."""
+
+
+class ConfigError(AutonnError, ValueError):
+    """A configuration file or option is invalid."""
+
+
+class DataError(AutonnError, ValueError):
+    """Input data is missing, malformed or unusable for the task."""
+
+
+class DeviceError(AutonnError, RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+class StudyError(AutonnError, LookupError):
+    """A study is missing, empty or incompatible with the request."""
+
+
+class TrialDiverged(AutonnError, ArithmeticError):
+    """A training loss became NaN or infinite."""
+
+
+def did_you_mean(value: str, valid: Iterable[str]) -> str:
+    """Return ``" Did you mean 'x'?"`` for a near miss, else an empty string."""
+    close = difflib.get_close_matches(str(value), list(valid), n=1, cutoff=0.6)
+    return f" Did you mean '{close[0]}'?" if close else ""
+
+
+def unknown_name(kind: str, value: str, valid: Iterable[str]) -> str:
+    """One message shape for every unknown registry name."""
+    valid = sorted(valid)
+    return f"unknown {kind} '{value}'.{did_you_mean(value, valid)} Valid: {', '.join(valid)}."

@@ -1,0 +1,123 @@
+"""Losses with the output head and target encoding each needs, and which task each fits.
+
+A loss decides, for a task, how many outputs the network has, how targets are encoded (class
+indices, one-hot, {-1, +1}, values) and how raw outputs become predictions (class probabilities or
+values). ``head(loss, task, n_classes)`` binds the three; targets are encoded once per split.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from autonn.components import lookup
+from autonn.errors import ConfigError
+
+REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
+TASKS = (REGRESSION, BINARY, MULTICLASS)
+KL_SMOOTHING = 0.05  # probability mass kl_div's target spreads evenly over all classes
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Head:
+    """A loss bound to a task: output width, target encoding, criterion and prediction."""
+
+    n_outputs: int
+    encode: Callable[[Tensor], Tensor]  # labels (N,) or values (N, T) -> training targets
+    criterion: Callable[[Tensor, Tensor], Tensor]  # (outputs, encoded targets) -> scalar loss
+    predict: Callable[[Tensor], Tensor]  # outputs -> (N, K) probabilities or (N, T) values
+
+
+def _one_hot(k: int) -> Callable[[Tensor], Tensor]:
+    return lambda y: F.one_hot(y.long(), k).float()
+
+
+def _softmax(out: Tensor) -> Tensor:
+    return out.softmax(dim=-1)
+
+
+def _sigmoid_pair(out: Tensor) -> Tensor:
+    p = torch.sigmoid(out.squeeze(-1))
+    return torch.stack((1 - p, p), dim=-1)
+
+
+def _identity(t: Tensor) -> Tensor:
+    return t
+
+
+def _distance(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[str, int], Head]:
+    """mse/mae: on values for regression, on softmax outputs against one-hot targets otherwise."""
+
+    def bind(task: str, k: int) -> Head:
+        if task == REGRESSION:
+            return Head(k, lambda y: y.float(), fn, _identity)
+        return Head(k, _one_hot(k), lambda out, t: fn(out.softmax(dim=-1), t), _softmax)
+
+    return bind
+
+
+def _bce(task: str, k: int) -> Head:
+    crit = lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(-1), t)  # noqa: E731
+    return Head(1, lambda y: y.float(), crit, _sigmoid_pair)
+
+
+def _cross_entropy(task: str, k: int) -> Head:
+    return Head(k, lambda y: y.long(), F.cross_entropy, _softmax)
+
+
+def _binary_hinge(out: Tensor, t: Tensor) -> Tensor:
+    return torch.clamp(1 - t * out.squeeze(-1), min=0).mean()
+
+
+def _hinge(task: str, k: int) -> Head:
+    if task == BINARY:  # one score, targets in {-1, +1}
+        return Head(1, lambda y: y.float() * 2 - 1, _binary_hinge, _sigmoid_pair)
+    return Head(k, lambda y: y.long(), F.multi_margin_loss, _softmax)
+
+
+def _kl_div(task: str, k: int) -> Head:
+    encode = lambda y: _one_hot(k)(y) * (1 - KL_SMOOTHING) + KL_SMOOTHING / k  # noqa: E731
+    crit = lambda out, t: F.kl_div(out.log_softmax(dim=-1), t, reduction="batchmean")  # noqa: E731
+    return Head(k, encode, crit, _softmax)
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A registry entry: the tasks a loss fits and how to bind it to one."""
+
+    tasks: frozenset[str]
+    bind: Callable[[str, int], Head]
+
+
+ALL, CLASSIFICATION = frozenset(TASKS), frozenset({BINARY, MULTICLASS})
+LOSSES: dict[str, Loss] = {
+    "mse": Loss(ALL, _distance(F.mse_loss)),
+    "mae": Loss(ALL, _distance(F.l1_loss)),
+    "bce": Loss(frozenset({BINARY}), _bce),
+    "cross_entropy": Loss(CLASSIFICATION, _cross_entropy),
+    "hinge": Loss(CLASSIFICATION, _hinge),
+    "kl_div": Loss(frozenset({MULTICLASS}), _kl_div),
+}
+
+# The compatibility table, task -> losses that fit it, derived from the registry.
+LOSSES_FOR_TASK: dict[str, tuple[str, ...]] = {
+    task: tuple(name for name, loss in LOSSES.items() if task in loss.tasks) for task in TASKS
+}
+
+
+def head(loss: str, task: str, n_outputs: int) -> Head:
+    """Bind ``loss`` to ``task``; ``n_outputs`` is the class count, or the target count.
+
+    Raises:
+        ConfigError: the loss is unknown or does not fit the task.
+    """
+    entry = lookup(LOSSES, "loss", loss)
+    if task not in entry.tasks:
+        raise ConfigError(f"loss '{loss}' does not fit a {task} task. "
+                          f"Losses for {task}: {', '.join(LOSSES_FOR_TASK[task])}.")
+    return entry.bind(task, n_outputs)

@@ -1,0 +1,117 @@
+"""The training core: fit(model, data, ...) -> History. No logging, no Optuna.
+
+Batches are slices of a per-epoch permutation of tensors already on the device; the epoch's loss
+is summed on the device and read once per epoch, so the GPU never waits on the host mid-epoch.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+
+from autonn.components import make_optimizer
+from autonn.data import DeviceData
+from autonn.errors import TrialDiverged
+from autonn.losses import REGRESSION, Head, head as bind_head
+from autonn.metrics import Metric, is_better
+from autonn.model import build_mlp
+from autonn.space import Params
+
+
+@dataclass
+class History:
+    """Per-epoch curves and how training ended."""
+
+    train_loss: list[float] = field(default_factory=list)
+    val_metric: list[float] = field(default_factory=list)
+    best_epoch: int = -1
+    best_value: float = math.nan
+    stop_reason: str | None = None  # "early_stopping", "pruned", or None when epochs ran out
+    seconds: float = 0.0
+
+
+class Callback(Protocol):
+    """Called after each epoch's validation; a returned string stops training with that reason."""
+
+    def on_epoch_end(self, epoch: int, history: History) -> str | None: ...
+
+
+def predict(model: nn.Module, head: Head, data: DeviceData, x: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (N, K), or regression values (N, T) in the target's own units."""
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        pred = head.predict(model(x))
+    model.train(was_training)
+    if data.task == REGRESSION and data.target_scaler is not None:
+        scaler = data.target_scaler
+        pred = pred * torch.as_tensor(scaler.scale, device=x.device) + torch.as_tensor(
+            scaler.mean, device=x.device)
+    return pred
+
+
+def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: DeviceData, *,
+        metric: Metric, epochs: int, batch_size: int, generator: torch.Generator,
+        callbacks: Sequence[Callback] = (), grad_clip: float | None = None) -> History:
+    """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights.
+
+    Raises:
+        TrialDiverged: the training loss or the validation score became NaN or infinite.
+    """
+    start, history, best_state = time.perf_counter(), History(), None
+    x, target = data.x_train, head.encode(data.y_train)  # encoded once, sliced per batch
+    n = len(x)
+    model.train()
+    for epoch in range(epochs):
+        perm = torch.randperm(n, device=x.device, generator=generator)
+        total = torch.zeros((), device=x.device)
+        for lo in range(0, n - 1 if n % batch_size == 1 else n, batch_size):  # no batch of one
+            idx = perm[lo:lo + batch_size]
+            loss = head.criterion(model(x[idx]), target[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+            total += loss.detach() * len(idx)
+        mean_loss = total.item() / n
+        value = metric.fn(data.y_val, predict(model, head, data, data.x_val))
+        if not (math.isfinite(mean_loss) and math.isfinite(value)):
+            raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "
+                                f"validation score {value}")
+        history.train_loss.append(mean_loss)
+        history.val_metric.append(value)
+        if history.best_epoch < 0 or is_better(value, history.best_value, metric.direction):
+            history.best_epoch, history.best_value = epoch, value
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        history.stop_reason = next(
+            (r for r in (cb.on_epoch_end(epoch, history) for cb in callbacks) if r), None)
+        if history.stop_reason:
+            break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    history.seconds = time.perf_counter() - start
+    return history
+
+
+def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
+                 callbacks: Sequence[Callback] = (), grad_clip: float | None = None
+                 ) -> tuple[nn.Module, Head, History]:
+    """Build the network ``params`` describe and train it; the same seed gives the same result."""
+    torch.manual_seed(seed)
+    head = bind_head(params["loss"], data.task, data.n_outputs)
+    model = build_mlp(params, data.x_train.shape[1], head.n_outputs).to(data.device)
+    options = {k: params[k] for k in ("momentum", "nesterov") if k in params}
+    optimizer = make_optimizer(params["optimizer"], model.parameters(), params["lr"],
+                               params.get("weight_decay", 0.0), **options)
+    generator = torch.Generator(device=data.device).manual_seed(seed)
+    history = fit(model, head, optimizer, data, metric=metric, epochs=params["epochs"],
+                  batch_size=params["batch_size"], generator=generator, callbacks=callbacks,
+                  grad_clip=grad_clip)
+    return model, head, history

@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny data on the CPU, and a working directory whose ./mlruns is private."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from autonn.data import Splits, load_dataset, split, to_device
+
+
+@pytest.fixture(autouse=True)
+def _private_cwd(tmp_path, monkeypatch):
+    """Each test runs in its own directory, so the default ./mlruns store is never shared."""
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def iris_data():
+    ds = load_dataset("iris")
+    return to_device(split(ds, 0.2, 0.2, seed=0), ds.task, torch.device("cpu"), len(ds.classes))
+
+
+def tiny(task: str, n: int = 64, features: int = 5, seed: int = 0):
+    """A small separable/learnable problem of the given task, as DeviceData on the CPU."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, features)).astype(np.float32)
+    if task == "regression":
+        y = (X @ rng.normal(size=features)).astype(np.float32)
+    else:
+        k = 2 if task == "binary" else 3
+        y = (np.digitize(X[:, 0], np.quantile(X[:, 0], np.linspace(0, 1, k + 1)[1:-1]))).astype(np.int64)
+    third = n // 3
+    s = Splits(X[:third], y[:third], X[third:2 * third], y[third:2 * third], X[2 * third:], y[2 * third:])
+    return to_device(s, task, torch.device("cpu"), 0 if task == "regression" else int(y.max()) + 1)

@@ -1,0 +1,88 @@
+import time
+
+import optuna
+import pytest
+
+from autonn.config import make_config
+from autonn.errors import ConfigError, DataError, StudyError
+from autonn.search import best_trial, load_study, prepare, run_search
+
+FAST = {"epochs": 8, "n_layers": [1, 2], "width": {"low": 8, "high": 32}}
+
+
+def search(dataset, n_trials=4, storage=None, **kw):
+    cfg = make_config({"dataset": dataset, "n_trials": n_trials, "space": kw.pop("space", FAST) or {}, **kw})
+    return run_search(prepare(cfg), storage=storage)
+
+
+def test_short_studies_on_three_tasks_finish_within_a_minute():
+    start = time.perf_counter()
+    for dataset, metric, good in [("iris", "accuracy", 0.8), ("breast_cancer", "accuracy", 0.9),
+                                  ("diabetes", "rmse", 80)]:
+        study, winner = search(dataset, n_trials=5)
+        assert study.user_attrs["metric"] == metric
+        done = [t for t in study.trials if t.state.is_finished()]
+        assert len(done) >= 5
+        assert winner is not None and winner.test_score is not None
+        assert study.best_value >= good if metric == "accuracy" else study.best_value <= good
+    assert time.perf_counter() - start < 60
+
+
+def test_seed_fixes_the_studys_values(tmp_path):
+    runs = [search("wine", n_trials=6, seed=3, storage=str(tmp_path / f"s{i}.journal"))[0]
+            for i in range(2)]
+    values = [[(t.state, t.value, t.params) for t in s.trials] for s in runs]
+    assert values[0] == values[1]
+    other = search("wine", n_trials=6, seed=4, storage=str(tmp_path / "s2.journal"))[0]
+    assert [t.params for t in other.trials] != [t.params for t in runs[0].trials]
+
+
+def test_running_again_continues_to_the_requested_total():
+    search("iris", n_trials=3)
+    study, _ = search("iris", n_trials=5)
+    counted = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE,
+                                                      optuna.trial.TrialState.PRUNED)]
+    assert len(counted) == 5
+    again, _ = search("iris", n_trials=5)
+    assert len(again.trials) == len(study.trials)  # a finished study runs nothing more
+
+
+def test_storage_defaults_to_mlruns(tmp_path):
+    search("iris", n_trials=2)
+    assert (tmp_path / "mlruns" / "optuna.journal").stat().st_size > 0
+    assert load_study("iris").study_name == "iris"
+
+
+def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on():
+    space = {**FAST, "optimizer": "sgd", "lr": [1e5, 1e-2], "loss": "mse"}
+    study, _ = search("diabetes", n_trials=4, space=space)
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert failed and all("training diverged" in t.user_attrs["fail_reason"] for t in failed)
+    assert all(t.params["lr"] == 1e5 for t in failed)
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) >= 1
+    assert all(t.value is None for t in failed)
+
+
+def test_trial_records_seed_size_and_time():
+    study, _ = search("iris", n_trials=2, seed=10)
+    t = best_trial(study)
+    assert t.user_attrs["seed"] == 10 + t.number
+    assert t.user_attrs["n_params"] > 0 and t.user_attrs["train_seconds"] > 0
+
+
+def test_bad_requests_fail_before_training():
+    with pytest.raises(DataError, match="unknown dataset 'irs'. Did you mean 'iris'"):
+        prepare(make_config({"dataset": "irs"}))
+    with pytest.raises(ConfigError, match="space.loss: 'bce' does not fit a multiclass task"):
+        prepare(make_config({"dataset": "iris", "space": {"loss": "bce"}}))
+    with pytest.raises(ConfigError, match="metric 'rmse' does not score a multiclass task"):
+        prepare(make_config({"dataset": "iris", "metric": "rmse"}))
+    with pytest.raises(StudyError, match="no studies in the store yet"):
+        load_study("iris")
+
+
+@pytest.mark.slow
+def test_digits_reaches_95_percent_in_30_trials():
+    study, winner = search("digits", n_trials=30, space=None, seed=0)
+    assert study.best_value >= 0.95
+    assert winner.test_score >= 0.9

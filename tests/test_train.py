@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from autonn.callbacks import EarlyStopping
+from autonn.data import load_dataset, split, to_device
+from autonn.errors import TrialDiverged
+from autonn.metrics import METRICS
+from autonn.train import predict, train_params
+from tests.conftest import tiny
+
+PARAMS = {"n_layers": 1, "width_0": 16, "activation": "relu", "init": "he_uniform", "norm": "none",
+          "dropout": 0.0, "loss": "cross_entropy", "optimizer": "adam", "lr": 0.01,
+          "weight_decay": 0.0, "batch_size": 16, "epochs": 30}
+
+
+def test_training_learns_iris(iris_data):
+    model, head, history = train_params(PARAMS, iris_data, METRICS["accuracy"], seed=0)
+    assert history.best_value >= 0.9
+    assert len(history.train_loss) == 30 and history.train_loss[-1] < history.train_loss[0]
+    # the best epoch's weights are the ones kept
+    assert METRICS["accuracy"].fn(iris_data.y_val, predict(model, head, iris_data, iris_data.x_val)) \
+        == history.best_value
+
+
+def test_same_seed_same_result(iris_data):
+    a = train_params({**PARAMS, "dropout": 0.2}, iris_data, METRICS["log_loss"], seed=5)[2]
+    b = train_params({**PARAMS, "dropout": 0.2}, iris_data, METRICS["log_loss"], seed=5)[2]
+    c = train_params({**PARAMS, "dropout": 0.2}, iris_data, METRICS["log_loss"], seed=6)[2]
+    assert a.train_loss == b.train_loss and a.val_metric == b.val_metric
+    assert a.train_loss != c.train_loss
+
+
+def test_early_stopping_ends_training(iris_data):
+    history = train_params({**PARAMS, "epochs": 200}, iris_data, METRICS["log_loss"], seed=0,
+                           callbacks=[EarlyStopping(patience=3)])[2]
+    assert history.stop_reason == "early_stopping"
+    assert len(history.val_metric) == history.best_epoch + 4 < 200
+
+
+def test_a_diverging_loss_stops_at_once():
+    data = tiny("regression")
+    params = {**PARAMS, "loss": "mse", "optimizer": "sgd", "lr": 1e6, "epochs": 50}
+    with pytest.raises(TrialDiverged, match="training diverged at epoch 0"):
+        train_params(params, data, METRICS["rmse"], seed=0)
+
+
+def test_gradient_clipping_tames_a_huge_step():
+    data = tiny("regression")
+    params = {**PARAMS, "loss": "mse", "optimizer": "sgd", "lr": 1.0, "epochs": 5}
+    history = train_params(params, data, METRICS["rmse"], seed=0, grad_clip=0.1)[2]
+    assert all(np.isfinite(history.train_loss))
+
+
+def test_regression_scores_in_the_targets_own_units():
+    ds = load_dataset("diabetes")
+    data = to_device(split(ds, 0.2, 0.2, seed=0), ds.task, torch.device("cpu"))
+    assert abs(data.y_train.mean().item()) < 1e-4 and abs(data.y_val.mean().item()) > 50
+    params = {**PARAMS, "loss": "mse", "epochs": 20}
+    history = train_params(params, data, METRICS["rmse"], seed=0)[2]
+    assert 40 < history.best_value < 90  # diabetes targets span 25..346
+
+
+def test_standardised_on_the_training_split_only(iris_data):
+    assert torch.allclose(iris_data.x_train.mean(dim=0), torch.zeros(4), atol=1e-5)
+    assert not torch.allclose(iris_data.x_test.mean(dim=0), torch.zeros(4), atol=1e-3)
