@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -94,33 +94,38 @@ def initialize(layer: nn.Linear, init: str, activation: str) -> None:
             layer.bias.zero_()
 
 
-# --- optimizers: (parameters, lr, weight_decay) -> torch.optim.Optimizer -----------------------
-Params = Iterable[torch.nn.Parameter]
+# --- optimizers ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A torch optimizer class, its fixed settings, and which options a config may pass."""
+
+    cls: type[torch.optim.Optimizer]
+    settings: dict = field(default_factory=dict)
+    options: tuple[str, ...] = ()  # e.g. momentum, nesterov
+    fused: bool = False  # has a fused kernel on CPU and CUDA
 
 
-def _fast(cls: type[torch.optim.Optimizer]) -> dict[str, bool]:
-    """Ask for the multi-tensor implementation where the optimizer offers it."""
-    return {"foreach": True} if "foreach" in cls.__init__.__code__.co_varnames else {}
-
-
-OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {
-    "sgd": lambda p, lr, wd: torch.optim.SGD(p, lr=lr, weight_decay=wd, **_fast(torch.optim.SGD)),
-    "momentum": lambda p, lr, wd, momentum=0.9, nesterov=False: torch.optim.SGD(
-        p, lr=lr, weight_decay=wd, momentum=momentum, nesterov=nesterov, **_fast(torch.optim.SGD)
-    ),
-    "adagrad": lambda p, lr, wd: torch.optim.Adagrad(p, lr=lr, weight_decay=wd),
-    "adadelta": lambda p, lr, wd: torch.optim.Adadelta(p, lr=lr, weight_decay=wd),
-    "rmsprop": lambda p, lr, wd: torch.optim.RMSprop(p, lr=lr, weight_decay=wd),
-    "adam": lambda p, lr, wd: torch.optim.Adam(p, lr=lr, weight_decay=wd, **_fast(torch.optim.Adam)),
-    "adamax": lambda p, lr, wd: torch.optim.Adamax(p, lr=lr, weight_decay=wd),
-    "adamw": lambda p, lr, wd: torch.optim.AdamW(p, lr=lr, weight_decay=wd, **_fast(torch.optim.AdamW)),
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    "sgd": OptimizerSpec(torch.optim.SGD, fused=True),
+    "momentum": OptimizerSpec(torch.optim.SGD, {"momentum": 0.9}, ("momentum", "nesterov"), True),
+    "adagrad": OptimizerSpec(torch.optim.Adagrad, fused=True),
+    "adadelta": OptimizerSpec(torch.optim.Adadelta),
+    "rmsprop": OptimizerSpec(torch.optim.RMSprop),
+    "adam": OptimizerSpec(torch.optim.Adam, fused=True),
+    "adamax": OptimizerSpec(torch.optim.Adamax),
+    "adamw": OptimizerSpec(torch.optim.AdamW, fused=True),
 }
 
 
-def make_optimizer(name: str, params: Params, lr: float, weight_decay: float = 0.0,
+def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0,
                    **options: object) -> torch.optim.Optimizer:
-    """Build optimizer ``name``; ``options`` (momentum, nesterov) go to those that take them."""
-    return lookup(OPTIMIZERS, "optimizer", name)(params, lr, weight_decay, **options)
+    """Build optimizer ``name``; ``options`` (momentum, nesterov) reach those that take them."""
+    spec = lookup(OPTIMIZERS, "optimizer", name)
+    params = list(params)
+    kwargs = {**spec.settings, **{k: v for k, v in options.items() if k in spec.options}}
+    if spec.fused and all(p.device.type in ("cpu", "cuda") for p in params):
+        kwargs["fused"] = True
+    return spec.cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
 
 
 def lookup(registry: dict, kind: str, name: str):

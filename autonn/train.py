@@ -61,26 +61,33 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         callbacks: Sequence[Callback] = (), grad_clip: float | None = None) -> History:
     """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights.
 
+    Gradients are zeroed in place, never set to None, so parameters flattened with
+    ``flatten_parameters`` keep accumulating into their shared buffer.
+
     Raises:
         TrialDiverged: the training loss or the validation score became NaN or infinite.
     """
     start, history, best_state = time.perf_counter(), History(), None
-    x, target = data.x_train, head.encode(data.y_train)  # encoded once, sliced per batch
+    x, target = data.x_train, head.encode(data.y_train)  # encoded once per fit
     n = len(x)
+    bounds = [(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds.pop()  # a batch of one breaks batch norm and adds nothing
+    sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     model.train()
     for epoch in range(epochs):
         perm = torch.randperm(n, device=x.device, generator=generator)
-        total = torch.zeros((), device=x.device)
-        for lo in range(0, n - 1 if n % batch_size == 1 else n, batch_size):  # no batch of one
-            idx = perm[lo:lo + batch_size]
-            loss = head.criterion(model(x[idx]), target[idx])
-            optimizer.zero_grad(set_to_none=True)
+        xs, ts = x[perm], target[perm]  # one gather per epoch; batches are then free views
+        losses = []
+        for lo, hi in bounds:
+            loss = head.criterion(model(xs[lo:hi]), ts[lo:hi])
+            optimizer.zero_grad(set_to_none=False)
             loss.backward()
             if grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
             optimizer.step()
-            total += loss.detach() * len(idx)
-        mean_loss = total.item() / n
+            losses.append(loss.detach())
+        mean_loss = (torch.stack(losses) @ sizes).item() / sizes.sum().item()
         value = metric.fn(data.y_val, predict(model, head, data, data.x_val))
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
             raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "
@@ -100,6 +107,25 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     return history
 
 
+def flatten_parameters(model: nn.Module) -> nn.Parameter:
+    """Make every trainable parameter of ``model`` a view of one flat buffer, gradients too.
+
+    The optimizer then updates one tensor per step instead of one per layer: the same arithmetic
+    (all registered optimizers are elementwise) with a fraction of the per-step overhead.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    grad = torch.zeros_like(flat)
+    offset = 0
+    for p in params:
+        p.data = flat[offset:offset + p.numel()].view_as(p)
+        p.grad = grad[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
+    flat_param = nn.Parameter(flat)
+    flat_param.grad = grad
+    return flat_param
+
+
 def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
                  callbacks: Sequence[Callback] = (), grad_clip: float | None = None
                  ) -> tuple[nn.Module, Head, History]:
@@ -108,7 +134,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     head = bind_head(params["loss"], data.task, data.n_outputs)
     model = build_mlp(params, data.x_train.shape[1], head.n_outputs).to(data.device)
     options = {k: params[k] for k in ("momentum", "nesterov") if k in params}
-    optimizer = make_optimizer(params["optimizer"], model.parameters(), params["lr"],
+    optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
                                params.get("weight_decay", 0.0), **options)
     generator = torch.Generator(device=data.device).manual_seed(seed)
     history = fit(model, head, optimizer, data, metric=metric, epochs=params["epochs"],

@@ -64,3 +64,26 @@ def test_regression_scores_in_the_targets_own_units():
 def test_standardised_on_the_training_split_only(iris_data):
     assert torch.allclose(iris_data.x_train.mean(dim=0), torch.zeros(4), atol=1e-5)
     assert not torch.allclose(iris_data.x_test.mean(dim=0), torch.zeros(4), atol=1e-3)
+
+
+def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
+    """The flat-buffer fast path computes the same updates as torch.optim on each tensor."""
+    from autonn.components import make_optimizer
+    from autonn.losses import head as bind_head
+    from autonn.model import build_mlp
+    from autonn.train import fit, flatten_parameters
+
+    def run(flat: bool):
+        torch.manual_seed(0)
+        h = bind_head("cross_entropy", "multiclass", 3)
+        model = build_mlp({**PARAMS, "norm": "batch"}, 4, 3)
+        params = [flatten_parameters(model)] if flat else list(model.parameters())
+        opt = make_optimizer("rmsprop", params, lr=0.01, weight_decay=1e-3)
+        gen = torch.Generator().manual_seed(0)
+        history = fit(model, h, opt, iris_data, metric=METRICS["log_loss"], epochs=5,
+                      batch_size=16, generator=gen)
+        return history.train_loss, [p.detach().clone() for p in model.parameters()]
+
+    (loss_a, params_a), (loss_b, params_b) = run(True), run(False)
+    assert loss_a == pytest.approx(loss_b, rel=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params_a, params_b))
