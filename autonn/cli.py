@@ -1,10 +1,14 @@
-"""The ``autonn`` command line: parses options and calls the library. Heavy imports stay inside
-commands so that ``autonn --help`` answers at once."""
+"""The ``autonn`` command line: parses options and calls the library.
+
+Options are defined once and stacked as decorators; heavy imports stay inside commands so that
+``autonn --help`` answers at once. Exit codes: 0 done, 2 bad input, 130/143 interrupted.
+"""
 
 from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -14,10 +18,11 @@ import click
 from autonn.errors import AutonnError
 
 EXIT_BAD_INPUT = 2
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def _friendly_errors(fn: Callable) -> Callable:
-    """Turn an AutonnError into one red line and exit code 2 (a traceback with --debug)."""
+    """An AutonnError becomes one red line and exit code 2 (a traceback with --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -32,22 +37,40 @@ def _friendly_errors(fn: Callable) -> Callable:
     return wrapper
 
 
-def _storage_option(fn: Callable) -> Callable:
-    return click.option("--storage", envvar="AUTONN_STORAGE", default=None,
-                        help="Optuna storage: an RDB URL (sqlite:///, postgresql://) or a journal "
-                             "file. Default: ./mlruns/optuna.journal.")(fn)
+def _stack(*decorators: Callable) -> Callable:
+    def apply(fn: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+    return apply
 
 
-def _study_option(fn: Callable) -> Callable:
-    return click.option("--study", "study", envvar="AUTONN_STUDY", default=None,
-                        help="Study name. Default: the dataset's name.")(fn)
+storage_option = click.option(
+    "--storage", envvar="AUTONN_STORAGE", default=None, show_envvar=True,
+    help="Optuna storage: an RDB URL (sqlite:///, postgresql://) or a journal file. "
+         "Default: ./mlruns/optuna.journal.")
+study_option = click.option("--study", envvar="AUTONN_STUDY", default=None, show_envvar=True,
+                            help="Study name. Default: the dataset's name (or the only study).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")
+dataset_option = click.option("--dataset", envvar="AUTONN_DATASET", show_envvar=True,
+                              help="A bundled dataset (see `autonn datasets`).")
+config_argument = click.argument("config_file", required=False,
+                                 type=click.Path(dir_okay=False, exists=False))
+tracking_option = click.option(
+    "--tracking-uri", envvar=["AUTONN_TRACKING_URI", "MLFLOW_TRACKING_URI"], show_envvar=True,
+    help="MLflow tracking URI (an http:// server, a database URL). "
+         "Default: sqlite under ./mlruns.")
 
 
 def _emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else text(data))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
 @click.version_option(package_name="autonn")
 def main(debug: bool) -> None:
@@ -55,59 +78,96 @@ def main(debug: bool) -> None:
 
 
 @main.command()
-@click.argument("config_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--dataset", envvar="AUTONN_DATASET", help="A bundled dataset (see `autonn datasets`).")
-@click.option("--n-trials", type=click.IntRange(min=1), help="Finished trials the study should hold.")
-@click.option("--timeout", type=click.FloatRange(min=0), help="Stop starting trials after this many seconds.")
-@click.option("--seed", type=int, envvar="AUTONN_SEED", help="Study seed; trial seeds are seed + trial number.")
-@click.option("--device", envvar="AUTONN_DEVICE", help="auto, cpu, cuda, cuda:N or mps.")
-@_study_option
-@_storage_option
+@_stack(config_argument, dataset_option)
+@click.option("--task", type=click.Choice(["auto", "binary", "multiclass", "regression"]),
+              help="The task; auto infers it from the target.")
+@study_option
+@click.option("--n-trials", type=click.IntRange(min=1),
+              help="Finished trials the study should hold in all (a rerun completes what is left).")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
+@click.option("--metric", help="Validation metric to optimise (accuracy, f1, roc_auc, rmse, r2, ...).")
+@click.option("--sampler", envvar="AUTONN_SAMPLER", show_envvar=True,
+              type=click.Choice(["tpe", "random", "gp", "cmaes", "qmc", "nsga2"]), help="Optuna sampler.")
+@click.option("--pruner", envvar="AUTONN_PRUNER", show_envvar=True,
+              type=click.Choice(["median", "hyperband", "halving", "none"]), help="Optuna pruner.")
+@click.option("--device", envvar="AUTONN_DEVICE", show_envvar=True,
+              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+@click.option("--seed", type=int, envvar="AUTONN_SEED", show_envvar=True,
+              help="Study seed; each trial's seed is seed + trial number.")
+@_stack(storage_option, tracking_option)
+@click.option("--experiment", envvar="AUTONN_EXPERIMENT", show_envvar=True,
+              help="MLflow experiment name. Default: the study's name.")
+@click.option("--no-tracking", is_flag=True, help="Do not write to MLflow.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary; errors only.")
 @_friendly_errors
-def search(config_file: str | None, storage: str | None, **options: Any) -> None:
-    """Run (or continue) a search and print the best trial."""
-    from autonn.config import load_config, make_config
-    from autonn.search import prepare, run_search
+def search(config_file: str | None, storage: str | None, tracking_uri: str | None,
+           experiment: str | None, no_tracking: bool, quiet: bool, epochs: int | None,
+           **options: Any) -> None:
+    """Run a search, or continue it: the same command again finishes an interrupted study."""
+    from autonn.runner import run_from_cli
 
-    overrides = {k: v for k, v in options.items() if v is not None}
-    config = load_config(config_file, **overrides) if config_file else make_config(**overrides)
-    problem = prepare(config, source=config_file or "command line")
-    study, winner = run_search(problem, storage=storage)
-    _print_best(study, problem.metric_name, winner.test_score if winner else None)
-
-
-def _print_best(study: Any, metric: str, test_score: float | None) -> None:
-    from autonn.search import best_trial
-
-    best = best_trial(study)
-    click.echo(f"Study '{study.study_name}': {len(study.trials)} trials; best is trial "
-               f"{best.number} with validation {metric} {best.value:.4f}"
-               + (f" (test {metric} {test_score:.4f})" if test_score is not None else ""))
-    for key, value in best.params.items():
-        click.echo(f"  {key:<14} {value}")
+    code = run_from_cli(config_file, options, epochs=epochs, storage=storage,
+                        tracking_uri=tracking_uri, experiment=experiment, tracking=not no_tracking,
+                        quiet=quiet)
+    sys.exit(code)
 
 
 @main.command()
-@_study_option
-@_storage_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_stack(storage_option, json_option)
+@_friendly_errors
+def studies(storage: str | None, as_json: bool) -> None:
+    """The studies in the store, with trial counts and best values."""
+    from autonn.report import study_rows
+    from autonn.storage import open_storage
+
+    rows = study_rows(open_storage(storage))
+    _emit(rows, as_json, lambda rs: "\n".join(
+        [f"{'study':<24} {'metric':<12} {'trials':>6} {'complete':>8} {'pruned':>6} {'fail':>4}  best"]
+        + [f"{r['study']:<24} {r['metric'] or '-':<12} {r['trials']:>6} {r['complete']:>8} "
+           f"{r['pruned']:>6} {r['fail']:>4}  {_fmt(r['best_value'])}" for r in rs]) if rs
+        else "No studies yet: run `autonn search --dataset iris`.")
+
+
+@main.command()
+@_stack(study_option, storage_option)
+@click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
+@json_option
+@_friendly_errors
+def trials(study: str | None, storage: str | None, top: int | None, as_json: bool) -> None:
+    """Ranked trials: value, state, duration and architecture."""
+    from autonn.report import ranked_trials
+    from autonn.search import load_study
+
+    rows = ranked_trials(load_study(study, storage), top)
+    _emit(rows, as_json, _trials_table)
+
+
+def _trials_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'rank':>4} {'trial':>5} {'state':<8} {'value':>9} {'seconds':>8}  architecture"]
+    lines += [f"{_fmt(r['rank']):>4} {r['trial']:>5} {r['state']:<8} {_fmt(r['value']):>9} "
+              f"{_fmt(r['duration_s']):>8}  {r['architecture']}" for r in rows]
+    return "\n".join(lines)
+
+
+@main.command()
+@_stack(study_option, storage_option, json_option)
 @_friendly_errors
 def best(study: str | None, storage: str | None, as_json: bool) -> None:
-    """The best trial's value and parameters."""
+    """The best trial's value, parameters and MLflow run id."""
     from autonn.search import best_trial, load_study
 
     found = load_study(study, storage)
     trial = best_trial(found)
     data = {"study": found.study_name, "trial": trial.number, "value": trial.value,
             "metric": found.user_attrs.get("metric"), "direction": found.direction.name.lower(),
-            "params": trial.params, "test_score": found.user_attrs.get("test_score")}
+            "params": trial.params, "test_score": found.user_attrs.get("test_score"),
+            "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
     _emit(data, as_json, lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()))
 
 
 @main.command()
-@click.argument("config_file", required=False, type=click.Path(dir_okay=False))
-@click.option("--dataset", envvar="AUTONN_DATASET", help="A bundled dataset (see `autonn datasets`).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@_stack(config_argument, dataset_option, json_option)
 @_friendly_errors
 def space(config_file: str | None, dataset: str | None, as_json: bool) -> None:
     """The search space a config or dataset produces."""
@@ -122,13 +182,12 @@ def space(config_file: str | None, dataset: str | None, as_json: bool) -> None:
             raise AutonnError("space: give a dataset (--dataset NAME) or a task in the config.")
         task = load_dataset(config.dataset).task
     dims = describe(resolve_losses(config.space, task, config_file or "command line"))
-    data = {"task": task, "space": dims}
-    _emit(data, as_json, lambda d: f"task: {task}\n" + "\n".join(
+    _emit({"task": task, "space": dims}, as_json, lambda d: f"task: {task}\n" + "\n".join(
         f"  {k:<22} {v}" for k, v in d["space"].items()))
 
 
 @main.command()
-@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@json_option
 def datasets(as_json: bool) -> None:
     """Bundled datasets with their shape and task."""
     from autonn.data import BUNDLED, load_dataset
@@ -140,3 +199,24 @@ def datasets(as_json: bool) -> None:
                      "task": ds.task, "classes": len(ds.classes)})
     _emit(rows, as_json, lambda rs: "\n".join(
         f"{r['name']:<22} {r['rows']:>6} x {r['features']:<4} {r['task']}" for r in rs))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback exposes the UI to the network.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@_stack(tracking_option, study_option)
+@_friendly_errors
+def ui(host: str, port: int, tracking_uri: str | None, study: str | None) -> None:
+    """The MLflow UI on this project's store, with the address of each study's runs table."""
+    from autonn.ui import serve
+
+    if host not in LOOPBACK:
+        click.secho(f"Warning: binding to {host} exposes the MLflow UI beyond this machine.",
+                    fg="yellow", err=True)
+    sys.exit(serve(host, port, tracking_uri, study, echo=click.echo))
+
+
+def exit_code_for(interrupt: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C (SIGINT), 143 for SIGTERM, as shells report them."""
+    return 128 + getattr(interrupt, "signal_number", signal.SIGINT)

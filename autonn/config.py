@@ -22,6 +22,7 @@ from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from autonn.errors import ConfigError, did_you_mean, unknown_name
 from autonn.losses import LOSSES, LOSSES_FOR_TASK, TASKS
 from autonn.metrics import METRICS
+from autonn.strategies import PRUNERS, SAMPLERS
 
 NORMS = ("none", "batch", "layer")
 
@@ -123,11 +124,17 @@ class Config(_Frozen):
     timeout: float | None = None  # seconds
     seed: int = 0
     device: str = "auto"
+    sampler: str = "tpe"  # tpe, random, gp, cmaes, qmc, nsga2
+    pruner: str = "median"  # median, hyperband, halving, none
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
 
     _validate_metric = field_validator("metric")(
         lambda v: v if v is None or v in METRICS else _raise(unknown_name("metric", v, METRICS)))
+    _validate_sampler = field_validator("sampler")(
+        lambda v: v if v in SAMPLERS else _raise(unknown_name("sampler", v, SAMPLERS)))
+    _validate_pruner = field_validator("pruner")(
+        lambda v: v if v in PRUNERS else _raise(unknown_name("pruner", v, PRUNERS)))
 
 
 def _raise(message: str):

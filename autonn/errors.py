@@ -40,3 +40,15 @@ def unknown_name(kind: str, value: str, valid: Iterable[str]) -> str:
     """One message shape for every unknown registry name."""
     valid = sorted(valid)
     return f"unknown {kind} '{value}'.{did_you_mean(value, valid)} Valid: {', '.join(valid)}."
+
+
+class TrackingError(AutonnError, ConnectionError):
+    """The MLflow tracking store cannot be reached or written."""
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM stopped a search; ``signal_number`` says which."""
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number

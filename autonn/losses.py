@@ -23,20 +23,6 @@ KL_SMOOTHING = 0.05  # probability mass kl_div's target spreads evenly over all 
 Tensor = torch.Tensor
 
 
-@dataclass(frozen=True)
-class Head:
-    """A loss bound to a task: output width, target encoding, criterion and prediction."""
-
-    n_outputs: int
-    encode: Callable[[Tensor], Tensor]  # labels (N,) or values (N, T) -> training targets
-    criterion: Callable[[Tensor, Tensor], Tensor]  # (outputs, encoded targets) -> scalar loss
-    predict: Callable[[Tensor], Tensor]  # outputs -> (N, K) probabilities or (N, T) values
-
-
-def _one_hot(k: int) -> Callable[[Tensor], Tensor]:
-    return lambda y: F.one_hot(y.long(), k).float()
-
-
 def _softmax(out: Tensor) -> Tensor:
     return out.softmax(dim=-1)
 
@@ -50,24 +36,50 @@ def _identity(t: Tensor) -> Tensor:
     return t
 
 
+# How raw outputs become predictions, by name, so an exported model can store the name.
+OUTPUTS: dict[str, Callable[[Tensor], Tensor]] = {
+    "softmax": _softmax,  # (N, K) logits -> (N, K) probabilities
+    "sigmoid": _sigmoid_pair,  # (N, 1) score -> (N, 2) probabilities
+    "identity": _identity,  # (N, T) values
+}
+
+
+@dataclass(frozen=True)
+class Head:
+    """A loss bound to a task: output width, target encoding, criterion and prediction."""
+
+    n_outputs: int
+    encode: Callable[[Tensor], Tensor]  # labels (N,) or values (N, T) -> training targets
+    criterion: Callable[[Tensor, Tensor], Tensor]  # (outputs, encoded targets) -> scalar loss
+    output: str  # a key of OUTPUTS
+
+    def predict(self, out: Tensor) -> Tensor:
+        """Outputs -> (N, K) class probabilities or (N, T) values."""
+        return OUTPUTS[self.output](out)
+
+
+def _one_hot(k: int) -> Callable[[Tensor], Tensor]:
+    return lambda y: F.one_hot(y.long(), k).float()
+
+
 def _distance(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[str, int], Head]:
     """mse/mae: on values for regression, on softmax outputs against one-hot targets otherwise."""
 
     def bind(task: str, k: int) -> Head:
         if task == REGRESSION:
-            return Head(k, lambda y: y.float(), fn, _identity)
-        return Head(k, _one_hot(k), lambda out, t: fn(out.softmax(dim=-1), t), _softmax)
+            return Head(k, lambda y: y.float(), fn, "identity")
+        return Head(k, _one_hot(k), lambda out, t: fn(out.softmax(dim=-1), t), "softmax")
 
     return bind
 
 
 def _bce(task: str, k: int) -> Head:
     crit = lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(-1), t)  # noqa: E731
-    return Head(1, lambda y: y.float(), crit, _sigmoid_pair)
+    return Head(1, lambda y: y.float(), crit, "sigmoid")
 
 
 def _cross_entropy(task: str, k: int) -> Head:
-    return Head(k, lambda y: y.long(), F.cross_entropy, _softmax)
+    return Head(k, lambda y: y.long(), F.cross_entropy, "softmax")
 
 
 def _binary_hinge(out: Tensor, t: Tensor) -> Tensor:
@@ -76,14 +88,14 @@ def _binary_hinge(out: Tensor, t: Tensor) -> Tensor:
 
 def _hinge(task: str, k: int) -> Head:
     if task == BINARY:  # one score, targets in {-1, +1}
-        return Head(1, lambda y: y.float() * 2 - 1, _binary_hinge, _sigmoid_pair)
-    return Head(k, lambda y: y.long(), F.multi_margin_loss, _softmax)
+        return Head(1, lambda y: y.float() * 2 - 1, _binary_hinge, "sigmoid")
+    return Head(k, lambda y: y.long(), F.multi_margin_loss, "softmax")
 
 
 def _kl_div(task: str, k: int) -> Head:
     encode = lambda y: _one_hot(k)(y) * (1 - KL_SMOOTHING) + KL_SMOOTHING / k  # noqa: E731
     crit = lambda out, t: F.kl_div(out.log_softmax(dim=-1), t, reduction="batchmean")  # noqa: E731
-    return Head(k, encode, crit, _softmax)
+    return Head(k, encode, crit, "softmax")
 
 
 @dataclass(frozen=True)

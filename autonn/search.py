@@ -5,7 +5,11 @@ This is the one module that knows both Optuna and the training core.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
+import threading
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +21,17 @@ from autonn.callbacks import EarlyStopping, Pruning
 from autonn.config import Config, resolve_losses
 from autonn.data import Dataset, DeviceData, load_dataset, split, to_device
 from autonn.device import release_memory, resolve_device
-from autonn.errors import ConfigError, StudyError, TrialDiverged
+from autonn.errors import ConfigError, SearchInterrupted, StudyError, TrialDiverged
+from autonn.export import scoring_module
 from autonn.losses import Head
 from autonn.metrics import DEFAULT_METRIC, Metric, is_better, metric_for
 from autonn.model import count_parameters
+from autonn.report import architecture, trials_csv
+from autonn.report import figures as report_figures
 from autonn.space import Params, suggest
-from autonn.storage import open_storage
+from autonn.storage import mask, open_storage
+from autonn.strategies import make_pruner, make_sampler
+from autonn.tracking import NullTracker, Tracker
 from autonn.train import History, predict, train_params
 
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
@@ -76,46 +85,71 @@ def study_name(config: Config) -> str:
     return config.study or str(config.dataset)
 
 
+def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
+    """What defines a study, as recorded on its MLflow parent run (passwords masked)."""
+    cfg = problem.config
+    return {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
+            "direction": problem.metric.direction, "sampler": cfg.sampler, "pruner": cfg.pruner,
+            "n_trials": cfg.n_trials, "timeout": cfg.timeout, "seed": cfg.seed,
+            "device": str(problem.data.device), "storage": mask(storage or "mlruns/optuna.journal"),
+            "n_features": problem.data.x_train.shape[1], "n_train": len(problem.data.x_train),
+            "space": cfg.space.model_dump_json()}
+
+
 def create_study(problem: Problem, storage: str | None = None) -> optuna.Study:
-    """Create or reopen the study, seeded sampler and median pruner included."""
+    """Create or reopen the study with its seeded sampler and its pruner."""
     cfg = problem.config
     optuna.logging.set_verbosity(logging.WARNING)
     study = optuna.create_study(
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
-        direction=problem.metric.direction,
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=3))
+        direction=problem.metric.direction, sampler=make_sampler(cfg.sampler, cfg.seed),
+        pruner=make_pruner(cfg.pruner))
     for key, value in {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
                        "seed": cfg.seed}.items():
         study.set_user_attr(key, value)
     return study
 
 
-def make_objective(problem: Problem, keep: Callable[[Winner], None]) -> Callable[[Any], float]:
+def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]
+                   ) -> Callable[[optuna.Trial], float]:
     """The Optuna objective: sample, train with pruning and early stopping, return the score."""
-    cfg = problem.config
+    cfg, metric = problem.config, problem.metric_name
 
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, cfg.space)
         seed = cfg.seed + trial.number
         trial.set_user_attr("seed", seed)
+        run_id = tracker.start_trial(trial.number, params, {
+            "study": trial.study.study_name, "seed": seed, "device": str(problem.data.device)})
+        if run_id:
+            trial.set_user_attr("mlflow_run_id", run_id)
         pruning = Pruning(trial)
-        callbacks = [EarlyStopping(cfg.training.patience), pruning]
         try:
-            model, head, history = train_params(params, problem.data, problem.metric, seed=seed,
-                                                callbacks=callbacks,
-                                                grad_clip=cfg.training.grad_clip)
-        except TrialDiverged as exc:
-            trial.set_user_attr("fail_reason", str(exc))
+            model, head, history = train_params(
+                params, problem.data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
+                callbacks=[EarlyStopping(cfg.training.patience), pruning])
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            trial.set_user_attr("fail_reason", reason)
+            interrupted = isinstance(exc, KeyboardInterrupt)
+            tracker.end_trial(trial.number, "KILLED" if interrupted else "FAIL",
+                              tags={"fail_reason": "interrupted" if interrupted else reason},
+                              traceback=None if interrupted else traceback.format_exc())
             raise
         finally:
             release_memory(problem.data.device)
-        trial.set_user_attr("n_params", count_parameters(model))
-        trial.set_user_attr("train_seconds", round(history.seconds, 4))
-        trial.set_user_attr("epochs_run", len(history.val_metric))
+        facts = {"n_params": count_parameters(model), "train_seconds": round(history.seconds, 4),
+                 "epochs_run": len(history.val_metric)}
+        for key, value in facts.items():
+            trial.set_user_attr(key, value)
+        curves = {"train_loss": history.train_loss, f"val_{metric}": history.val_metric}
         if pruning.pruned_epoch is not None:
             trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
+            tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
+                              tags={"pruned_epoch": pruning.pruned_epoch})
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
+        tracker.end_trial(trial.number, "COMPLETE", curves=curves,
+                          metrics={f"best_val_{metric}": history.best_value, **facts})
         keep(Winner(trial.number, history.best_value, params, model, head, history))
         return history.best_value
 
@@ -128,25 +162,87 @@ def remaining_trials(study: optuna.Study, n_trials: int) -> int:
     return max(0, n_trials - done)
 
 
-def run_search(problem: Problem, storage: str | None = None,
+def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | None = None,
                callbacks: Sequence[Callable] = ()) -> tuple[optuna.Study, Winner | None]:
-    """Run the study to ``n_trials`` finished trials (or the timeout) and score the winner on test."""
-    cfg = problem.config
+    """Run the study to ``n_trials`` finished trials (or the timeout) and score the winner on test.
+
+    On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
+    the storage, and the parent run is closed KILLED before the interruption propagates.
+    """
+    cfg, tracker = problem.config, tracker or NullTracker()
     study = create_study(problem, storage)
+    tracker.start_study(study.study_name, study_settings(problem, storage))
     best: list[Winner] = []
 
     def keep(w: Winner) -> None:
         if not best or is_better(w.value, best[0].value, problem.metric.direction):
             best[:] = [w]
 
-    study.optimize(make_objective(problem, keep), n_trials=remaining_trials(study, cfg.n_trials),
-                   timeout=cfg.timeout, catch=(TrialDiverged,), callbacks=list(callbacks))
-    winner = best[0] if best else None
-    if winner is not None and _is_study_best(study, winner):
-        winner.test_score = problem.metric.fn(
-            problem.data.y_test, predict(winner.model, winner.head, problem.data, problem.data.x_test))
-        study.set_user_attr("test_score", winner.test_score)
+    def announce_best(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        w = best[0] if best else None
+        if w is not None and w.trial_number == trial.number and _is_study_best(study, w):
+            arch = architecture(w.params, problem.data.x_train.shape[1], w.head.n_outputs)
+            tracker.new_best(w.trial_number, problem.metric_name, w.value, w.params, arch)
+
+    status = "FAILED"
+    try:
+        with _signals_interrupt():
+            study.optimize(make_objective(problem, tracker, keep),
+                           n_trials=remaining_trials(study, cfg.n_trials), timeout=cfg.timeout,
+                           catch=(TrialDiverged,), callbacks=[announce_best, *callbacks])
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        winner = best[0] if best and _is_study_best(study, best[0]) else None
+        if winner is not None:
+            winner.test_score = problem.metric.fn(problem.data.y_test, predict(
+                winner.model, winner.head, problem.data, problem.data.x_test))
+            study.set_user_attr("test_score", winner.test_score)
+        _close_study(study, problem, tracker, status, winner)
     return study, winner
+
+
+def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,
+                 winner: Winner | None) -> None:
+    if not tracker.records:
+        tracker.end_study(status)
+        return
+    import matplotlib.pyplot as plt
+
+    finished = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    figures = report_figures(study) if finished and status == "FINISHED" else {}
+    model = example = None
+    metrics = {}
+    if winner is not None:
+        model = scoring_module(winner.model, winner.head, problem.data)
+        example = problem.data.feature_scaler.inverse(problem.data.x_val[:5].cpu().numpy())
+        metrics[f"test_{problem.metric_name}"] = winner.test_score
+    try:
+        tracker.end_study(status, metrics=metrics, texts={"trials.csv": trials_csv(study)},
+                          figures=figures, model=model if status == "FINISHED" else None,
+                          example=example.astype("float32") if example is not None else None)
+    finally:
+        plt.close("all")
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """Turn SIGTERM (and SIGINT) into SearchInterrupted while a search runs in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise SearchInterrupted(signum)
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _is_study_best(study: optuna.Study, winner: Winner) -> bool:

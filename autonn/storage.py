@@ -7,6 +7,7 @@ a ``sqlite:///`` or ``postgresql://`` URL selects Optuna's RDB storage instead.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
@@ -23,3 +24,11 @@ def open_storage(url: str | None = None, root: str | Path = DEFAULT_ROOT) -> opt
     path = Path(url) if url else Path(root) / JOURNAL_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def mask(url: str) -> str:
+    """``url`` with any password replaced by ``***``, for logs, parameters and messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))

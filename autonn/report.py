@@ -1,0 +1,93 @@
+"""What a finished study says about itself: a trials table, an architecture summary and plots."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import optuna
+
+from autonn.space import layer_activations, layer_widths
+
+
+def architecture(params: dict[str, Any], n_inputs: int | None = None,
+                 n_outputs: int | None = None) -> dict[str, Any]:
+    """A JSON-ready description of the network ``params`` describe."""
+    arch = {"family": "mlp", "hidden": layer_widths(params), "activations": layer_activations(params),
+            "norm": params.get("norm", "none"), "dropout": params.get("dropout", 0.0),
+            "init": params.get("init"), "loss": params.get("loss"), "optimizer": params.get("optimizer")}
+    if n_inputs is not None:
+        arch.update(inputs=n_inputs, outputs=n_outputs)
+    return arch
+
+
+def summary(params: dict[str, Any]) -> str:
+    """One line, e.g. ``64-32 relu adam``."""
+    widths = "-".join(str(w) for w in layer_widths(params))
+    acts = sorted(set(layer_activations(params)))
+    return f"{widths} {'/'.join(acts)} {params.get('optimizer', '')}".strip()
+
+
+def ranked_trials(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
+    """Trials best first (finished ones by value, then the rest by number), JSON-ready."""
+    trials = study.get_trials(deepcopy=False)
+    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    scored = sorted((t for t in trials if t.value is not None and t.state.name == "COMPLETE"),
+                    key=lambda t: sign * t.value)
+    rest = sorted((t for t in trials if t not in scored), key=lambda t: t.number)
+    rows = [{"rank": i + 1 if t in scored else None, "trial": t.number, "state": t.state.name,
+             "value": t.value if t.state.name == "COMPLETE" else None,
+             "duration_s": t.duration.total_seconds() if t.duration else None,
+             "architecture": summary(t.params) if "n_layers" in t.params else "",
+             "params": t.params, "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
+            for i, t in enumerate(scored + rest)]
+    return rows[:top] if top else rows
+
+
+def trials_csv(study: optuna.Study) -> str:
+    """Optuna's trials table as CSV text."""
+    return study.trials_dataframe().to_csv(index=False)
+
+
+def figures(study: optuna.Study) -> dict[str, Any]:
+    """Optimization history, parameter importances and parallel coordinates, as matplotlib figures.
+
+    A plot that cannot be drawn for this study (too few finished trials, one distinct value)
+    is left out rather than failing the search.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: F401  (the Agg backend must be chosen first)
+    from optuna.visualization import matplotlib as ovm
+
+    import warnings
+
+    logging.getLogger("optuna").setLevel(logging.ERROR)
+    plots = {"plots/optimization_history.png": ovm.plot_optimization_history,
+             "plots/param_importances.png": ovm.plot_param_importances,
+             "plots/parallel_coordinate.png": ovm.plot_parallel_coordinate}
+    out = {}
+    for path, plot in plots.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out[path] = plot(study).figure
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            plt.close("all")
+    return out
+
+
+def study_rows(storage: Any) -> list[dict[str, Any]]:
+    """One JSON-ready row per study in ``storage``: trial counts by state and the best value."""
+    rows = []
+    for summary_ in optuna.get_all_study_summaries(storage, include_best_trial=True):
+        study = optuna.load_study(study_name=summary_.study_name, storage=storage)
+        states = [t.state.name for t in study.get_trials(deepcopy=False)]
+        best = summary_.best_trial
+        rows.append({"study": summary_.study_name, "metric": summary_.user_attrs.get("metric"),
+                     "direction": summary_.direction.name.lower(), "trials": len(states),
+                     **{s.lower(): states.count(s) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")},
+                     "best_value": best.value if best else None,
+                     "best_trial": best.number if best else None})
+    return rows

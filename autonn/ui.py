@@ -1,0 +1,53 @@
+"""``autonn ui``: the MLflow UI on this project's store, pointed at the studies' runs tables.
+
+MLflow 3's UI opens an experiment on its GenAI overview, which shows nothing of a training study;
+the addresses printed here open each study's runs table instead.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from autonn.errors import StudyError
+from autonn.tracking import default_tracking_uri, experiment_ids
+
+
+def runs_url(host: str, port: int, experiment_id: str) -> str:
+    """The address of an experiment's runs table."""
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{shown}:{port}/#/experiments/{experiment_id}/runs"
+
+
+def server_command(host: str, port: int, tracking_uri: str) -> list[str]:
+    """The ``mlflow server`` command line for the store at ``tracking_uri``."""
+    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
+           "--host", host, "--port", str(port), "--workers", "1"]
+    if tracking_uri.startswith("sqlite:///"):
+        root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
+        cmd += ["--default-artifact-root", root.resolve().as_uri()]
+    return cmd
+
+
+def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
+          echo: Callable[[str], None] = print) -> int:
+    """Start the UI, print where each study's runs are, and wait until it stops."""
+    uri = tracking_uri or default_tracking_uri()
+    ids = experiment_ids(uri)
+    if study is not None and study not in ids:
+        from autonn.errors import unknown_name
+        raise StudyError(unknown_name("study", study, ids) if ids else
+                         "no studies tracked yet; run `autonn search` first.")
+    for name, exp_id in sorted(ids.items()):
+        if study in (None, name):
+            echo(f"{name}: {runs_url(host, port, exp_id)}")
+    echo(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)")
+    process = subprocess.Popen(server_command(host, port, uri))
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        process.wait(timeout=30)
+        return 0
