@@ -26,7 +26,7 @@ from autonn.storage import mask
 STUDY_ROLE = "study"
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 # Fail within seconds on an unreachable server instead of MLflow's default minutes of retries.
-HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0.5",
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "KILLED": "KILLED"}
 
@@ -96,7 +96,8 @@ class MlflowTracker:
         try:
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(
-                experiment, artifact_location=_artifact_location(tracking_uri, artifact_root, experiment))
+                experiment, artifact_location=_artifact_location(tracking_uri, artifact_root, experiment),
+                tags={"mlflow.experimentKind": "custom_model_development"})  # UI: model training
         except Exception as exc:  # MLflow raises MlflowException, requests' errors, SQLAlchemy's
             raise TrackingError(f"cannot reach the MLflow tracking store at {mask(tracking_uri)} "
                                 f"({type(exc).__name__}); check --tracking-uri / "

@@ -14,7 +14,8 @@ def run(*args):
 def test_search_then_best_as_json():
     result = run("search", "--dataset", "iris", "--n-trials", "2", "--seed", "1")
     assert result.exit_code == 0, result.output
-    assert "Study 'iris': 2 trials; best is trial" in result.output
+    assert "Study 'iris': 2 trials, metric accuracy (maximize)" in result.output
+    assert "Best trial" in result.output and "#/experiments/" in result.output
     best = json.loads(run("best", "--study", "iris", "--json").output)
     assert best["study"] == "iris" and best["metric"] == "accuracy" and best["direction"] == "maximize"
     assert 0 <= best["value"] <= 1 and "n_layers" in best["params"]
@@ -23,9 +24,9 @@ def test_search_then_best_as_json():
 def test_search_reads_a_config_and_flags_override_it(tmp_path):
     cfg = tmp_path / "exp.yaml"
     cfg.write_text("dataset: wine\nn_trials: 9\nspace:\n  epochs: 3\n  n_layers: 1\n")
-    result = run("search", str(cfg), "--n-trials", "2", "--study", "w")
+    result = run("search", str(cfg), "--n-trials", "2", "--study", "w", "--no-tracking")
     assert result.exit_code == 0, result.output
-    assert "Study 'w': 2 trials" in result.output
+    assert "Study 'w': 2 trials" in result.output and "autonn ui" not in result.output
 
 
 def test_space_json():

@@ -1,0 +1,50 @@
+"""`autonn ui` opened in a real headless Chromium: the study's runs table, a trial and its metric."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from autonn.cli import main
+from tests.servers import free_port, running
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
+needs_chromium = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and not os.environ.get("CI"),
+    reason="Debian's chromium is not installed (CI installs it and never skips this)")
+
+
+@needs_chromium
+@pytest.mark.slow
+def test_ui_shows_the_study_and_a_trial_with_its_metric(tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--n-trials", "2", "--epochs",
+                                       "4", "--pruner", "none", "--study", "iris-ui"])
+    assert result.exit_code == 0, result.output
+    port = free_port()
+    cmd = [sys.executable, "-m", "autonn", "ui", "--port", str(port), "--study", "iris-ui"]
+    with running(cmd, f"http://127.0.0.1:{port}/health", tmp_path) as server:
+        first_line = server.stdout.readline()
+        assert first_line.startswith("iris-ui: http://127.0.0.1:") and "#/experiments/" in first_line
+        runs_url = first_line.split(": ", 1)[1].strip()
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page.goto(runs_url)
+            expect(page.get_by_text("iris-ui").first).to_be_visible(timeout=60_000)
+            ARTIFACTS.mkdir(exist_ok=True)
+            # trials are nested under the study's parent run: expand it, as a person would
+            page.locator('[col-id="attributes.`Run Name`"] button').first.click(timeout=60_000)
+            expect(page.get_by_text("trial-0001").first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "ui-runs-table.png"))
+            page.get_by_text("trial-0000").first.click(timeout=60_000)
+            expect(page.get_by_text("val_accuracy").first).to_be_visible(timeout=60_000)
+            page.screenshot(path=str(ARTIFACTS / "ui-trial-run.png"), full_page=True)
+            browser.close()
