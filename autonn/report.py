@@ -49,6 +49,10 @@ def trials_csv(study: optuna.Study) -> str:
     return study.trials_dataframe().to_csv(index=False)
 
 
+# The parallel-coordinate plot shows the dimensions every trial has; all of them is unreadable.
+PARALLEL_PARAMS = ("n_layers", "activation", "optimizer", "lr", "batch_size", "dropout")
+
+
 def figures(study: optuna.Study) -> dict[str, Any]:
     """Optimization history, parameter importances and parallel coordinates, as matplotlib figures.
 
@@ -64,9 +68,10 @@ def figures(study: optuna.Study) -> dict[str, Any]:
     import warnings
 
     logging.getLogger("optuna").setLevel(logging.ERROR)
+    shared = sorted({k for t in study.trials for k in t.params} & set(PARALLEL_PARAMS))
     plots = {"plots/optimization_history.png": ovm.plot_optimization_history,
              "plots/param_importances.png": ovm.plot_param_importances,
-             "plots/parallel_coordinate.png": ovm.plot_parallel_coordinate}
+             "plots/parallel_coordinate.png": lambda s: ovm.plot_parallel_coordinate(s, params=shared)}
     out = {}
     for path, plot in plots.items():
         try:

@@ -29,6 +29,9 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
                  storage: str | None, tracking_uri: str | None, experiment: str | None,
                  tracking: bool, quiet: bool) -> int:
     """Run the search the flags describe; return the process exit code."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are reported in MLflow instead
     problem = prepare(build_config(config_file, options, epochs), source=config_file or "command line")
     name = study_name(problem.config)
     tracker = (MlflowTracker(tracking_uri or default_tracking_uri(), experiment or name)

@@ -99,7 +99,8 @@ def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
 def create_study(problem: Problem, storage: str | None = None) -> optuna.Study:
     """Create or reopen the study with its seeded sampler and its pruner."""
     cfg = problem.config
-    optuna.logging.set_verbosity(logging.WARNING)
+    if optuna.logging.get_verbosity() < logging.WARNING:
+        optuna.logging.set_verbosity(logging.WARNING)  # no line per trial
     study = optuna.create_study(
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
         direction=problem.metric.direction, sampler=make_sampler(cfg.sampler, cfg.seed),
