@@ -79,6 +79,12 @@ def main(debug: bool) -> None:
 
 @main.command()
 @_stack(config_argument, dataset_option)
+@click.option("--data", type=click.Path(dir_okay=False),
+              help="Your own table: a CSV, TSV or Parquet file (with --target).")
+@click.option("--target", help="The column of --data to predict.")
+@click.option("--test", "test_data", type=click.Path(dir_okay=False),
+              help="A held-out file of the same columns, scored only by the best model.")
+@click.option("--group-column", help="Rows sharing this column's value stay in one split.")
 @click.option("--task", type=click.Choice(["auto", "binary", "multiclass", "regression"]),
               help="The task; auto infers it from the target.")
 @study_option

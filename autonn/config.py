@@ -116,7 +116,11 @@ class TrainingConfig(_Frozen):
 class Config(_Frozen):
     """One experiment: the data, the budget, the metric and the space."""
 
-    dataset: str | None = None
+    dataset: str | None = None  # a bundled dataset, or:
+    data: str | None = None  # a CSV, TSV or Parquet file
+    target: str | None = None  # the target column of ``data``
+    test_data: str | None = None  # a held-out file scored only by the best model
+    group_column: str | None = None  # rows sharing a value stay in one split
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     metric: str | None = None  # None: accuracy for classification, rmse for regression
     study: str | None = None
@@ -175,13 +179,13 @@ def load_config(path: str | Path, **overrides: Any) -> Config:
     return make_config(data, source=str(path), lines=lines, **overrides)
 
 
-def make_config(data: dict | None = None, *, source: str = "config",
+def make_config(values: dict | None = None, /, *, source: str = "config",
                 lines: dict[tuple, int] | None = None, **overrides: Any) -> Config:
-    """Validate ``data`` (plus non-None ``overrides``) into a Config, or raise ConfigError."""
-    data = dict(data or {})
-    data.update({k: v for k, v in overrides.items() if v is not None})
+    """Validate ``values`` (plus non-None ``overrides``) into a Config, or raise ConfigError."""
+    values = dict(values or {})
+    values.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Config.model_validate(data)
+        return Config.model_validate(values)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source, lines or {})) from None
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn import datasets as skd
 from sklearn.model_selection import train_test_split
@@ -20,14 +22,20 @@ from autonn.losses import BINARY, MULTICLASS, REGRESSION
 
 @dataclass(frozen=True)
 class Dataset:
-    """Features and targets as arrays, with the task they pose."""
+    """Features and targets, with the task they pose.
+
+    ``X`` is an array of numbers, or a DataFrame of raw columns that ``split`` preprocesses with a
+    ColumnTransformer fitted on the training rows only.
+    """
 
     name: str
-    X: np.ndarray  # (N, F) float32
+    X: np.ndarray | pd.DataFrame  # (N, F)
     y: np.ndarray  # (N,) int64 class indices, or (N,) / (N, T) float32 values
     task: str
     feature_names: tuple[str, ...]
     classes: tuple = ()  # the label of each class index; empty for regression
+    groups: np.ndarray | None = None  # rows of one group stay in one split
+    test: Dataset | None = None  # a held-out test set; else the test split comes from X
 
 
 def _sklearn(loader: Callable, task: str) -> Callable[[], tuple]:
@@ -76,9 +84,43 @@ def load_dataset(name: str) -> Dataset:
     return Dataset(name, np.asarray(X, dtype=np.float32), y, task, names, classes)
 
 
+def dataset_from_frame(frame: pd.DataFrame, target: str, *, task: str = "auto",
+                       name: str = "DataFrame", group_column: str | None = None) -> Dataset:
+    """A Dataset from a DataFrame of raw columns (see ``autonn.tables``)."""
+    from autonn.tables import make_table
+
+    table = make_table(frame, target, task=task, source=name, group_column=group_column)
+    return Dataset(name, table.features, table.y, table.task, tuple(map(str, table.features.columns)),
+                   table.classes, table.groups)
+
+
+def dataset_from_files(path: str, target: str, task: str = "auto", test_path: str | None = None,
+                       group_column: str | None = None) -> Dataset:
+    """A Dataset from a CSV/TSV/Parquet file, with an optional held-out test file."""
+    from autonn.tables import read_table
+
+    data = dataset_from_frame(read_table(path), target, task=task, name=path,
+                              group_column=group_column)
+    if test_path is None:
+        return data
+    test = dataset_from_frame(read_table(test_path), target, task=data.task, name=test_path)
+    missing = sorted(set(data.feature_names) - set(test.feature_names))
+    if missing:
+        raise DataError(f"{test_path}: missing columns {', '.join(missing)} that {path} has.")
+    if data.task != REGRESSION:
+        unseen = sorted(set(test.classes) - set(data.classes), key=str)
+        if unseen:
+            raise DataError(f"{test_path}: target labels {unseen} never appear in {path}.")
+        codes = {label: i for i, label in enumerate(data.classes)}
+        test = Dataset(test.name, test.X, np.array([codes[test.classes[c]] for c in test.y]),
+                       test.task, test.feature_names, data.classes)
+    return Dataset(data.name, data.X, data.y, data.task, data.feature_names, data.classes,
+                   data.groups, test)
+
+
 @dataclass(frozen=True)
 class Splits:
-    """Train, validation and test arrays."""
+    """Train, validation and test arrays, and the preprocessing fitted on the training rows."""
 
     X_train: np.ndarray
     y_train: np.ndarray
@@ -86,18 +128,56 @@ class Splits:
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
+    preprocessor: Any = None  # a fitted ColumnTransformer for tables; None for arrays
 
 
 def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -> Splits:
-    """Seeded train/validation/test split, stratified for classification."""
-    strat = data.y if data.task != REGRESSION else None
-    X_rest, X_test, y_rest, y_test = train_test_split(
-        data.X, data.y, test_size=test_fraction, random_state=seed, stratify=strat)
-    strat = y_rest if data.task != REGRESSION else None
-    X_train, X_val, y_train, y_val = train_test_split(
-        X_rest, y_rest, test_size=val_fraction / (1 - test_fraction), random_state=seed,
-        stratify=strat)
-    return Splits(X_train, y_train, X_val, y_val, X_test, y_test)
+    """Seeded train/validation/test split: stratified for classification, grouped by
+    ``data.groups`` when given. A dataset with its own ``test`` set keeps all its rows for
+    training and validation."""
+    rows = np.arange(len(data.y))
+    if data.test is None:
+        _enough_per_class(data, 3)
+        rest, test = _split_off(rows, data, test_fraction, seed)
+        val_fraction = val_fraction / (1 - test_fraction)
+    else:
+        _enough_per_class(data, 2)
+        rest, test = rows, None
+    train, val = _split_off(rest, data, val_fraction, seed)
+    X, X_test, y_test = data.X, None, None
+    pre = None
+    if isinstance(X, pd.DataFrame):
+        from autonn.tables import preprocessor
+        pre = preprocessor(X.iloc[train], data.name)
+        X = pre.transform(X).astype(np.float32)
+    if data.test is None:
+        X_test, y_test = X[test], data.y[test]
+    else:
+        X_test = data.test.X if pre is None else pre.transform(data.test.X).astype(np.float32)
+        y_test = data.test.y
+    return Splits(X[train], data.y[train], X[val], data.y[val], X_test, y_test, pre)
+
+
+def _split_off(rows: np.ndarray, data: Dataset, fraction: float, seed: int):
+    if data.groups is not None:
+        from sklearn.model_selection import GroupShuffleSplit
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        keep, off = next(splitter.split(rows, groups=data.groups[rows]))
+        return rows[keep], rows[off]
+    strat = data.y[rows] if data.task != REGRESSION else None
+    return train_test_split(rows, test_size=fraction, random_state=seed, stratify=strat)
+
+
+def _enough_per_class(data: Dataset, needed: int) -> None:
+    if data.task == REGRESSION or data.groups is not None:
+        return
+    counts = np.bincount(data.y, minlength=len(data.classes) or None)
+    for code, count in enumerate(counts):
+        if count < needed:
+            label = data.classes[code] if data.classes else code
+            raise DataError(f"{data.name}: class {label!r} has {count} row(s); the train/validation/"
+                            f"test split needs at least {needed} per class. Add rows of that class, "
+                            "merge it into another, or drop it.")
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ a summary of the top trials, and a clean stop on Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
 import sys
+import warnings
 from typing import Any
 
 from autonn.config import Config, load_config, make_config
@@ -11,6 +12,7 @@ from autonn.errors import SearchInterrupted
 from autonn.report import ranked_trials
 from autonn.search import Problem, prepare, remaining_trials, run_search, study_name
 from autonn.storage import mask
+from autonn.tables import DataWarning
 from autonn.tracking import MlflowTracker, NullTracker, default_tracking_uri
 
 TOP_SHOWN = 5
@@ -32,7 +34,12 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are reported in MLflow instead
-    problem = prepare(build_config(config_file, options, epochs), source=config_file or "command line")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        problem = prepare(build_config(config_file, options, epochs), source=config_file or "command line")
+    for warning in caught:
+        if issubclass(warning.category, DataWarning):
+            print(f"Warning: {warning.message}", file=sys.stderr)
     name = study_name(problem.config)
     tracker = (MlflowTracker(tracking_uri or default_tracking_uri(), experiment or name)
                if tracking else NullTracker())

@@ -19,7 +19,7 @@ from torch import nn
 
 from autonn.callbacks import EarlyStopping, Pruning
 from autonn.config import Config, resolve_losses
-from autonn.data import Dataset, DeviceData, load_dataset, split, to_device
+from autonn.data import Dataset, DeviceData, dataset_from_files, load_dataset, split, to_device
 from autonn.device import release_memory, resolve_device
 from autonn.errors import ConfigError, SearchInterrupted, StudyError, TrialDiverged
 from autonn.export import scoring_module
@@ -63,10 +63,7 @@ class Winner:
 
 def prepare(config: Config, source: str = "config") -> Problem:
     """Load and split the data, choose the device, resolve task, metric and losses."""
-    if not config.dataset:
-        raise ConfigError(f"{source}: dataset: no dataset given; pass --dataset NAME "
-                          "(see `autonn datasets`).")
-    dataset = load_dataset(config.dataset)
+    dataset = load_data(config, source)
     task = dataset.task if config.task == "auto" else config.task
     metric_name = config.metric or DEFAULT_METRIC[task]
     try:
@@ -80,9 +77,27 @@ def prepare(config: Config, source: str = "config") -> Problem:
     return Problem(config, dataset, data, metric_name, metric)
 
 
+def load_data(config: Config, source: str = "config") -> Dataset:
+    """The bundled dataset or the table file the config names."""
+    if config.dataset and config.data:
+        raise ConfigError(f"{source}: give either a dataset ({config.dataset}) or a data file "
+                          f"({config.data}), not both.")
+    if config.dataset:
+        return load_dataset(config.dataset)
+    if not config.data:
+        raise ConfigError(f"{source}: no data given; pass --dataset NAME (see `autonn datasets`) "
+                          "or --data FILE --target COLUMN.")
+    if not config.target:
+        raise ConfigError(f"{source}: --data {config.data} needs --target COLUMN, the column to "
+                          "predict.")
+    return dataset_from_files(config.data, config.target, config.task, config.test_data,
+                              config.group_column)
+
+
 def study_name(config: Config) -> str:
-    """The study's name: the config's, else the dataset's."""
-    return config.study or str(config.dataset)
+    """The study's name: the config's, else the dataset's or the data file's stem."""
+    from pathlib import Path
+    return config.study or str(config.dataset or Path(str(config.data)).stem)
 
 
 def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
