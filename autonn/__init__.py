@@ -1,12 +1,15 @@
 """autonn: experiment-tracked neural-architecture search for PyTorch."""
 
 from autonn.config import Config, SpaceConfig, TrainingConfig, load_config, make_config
+from autonn.estimators import AutoNNClassifier, AutoNNRegressor
 from autonn.errors import AutonnError, ConfigError, DataError, DeviceError, StudyError, TrialDiverged
 from autonn.search import prepare, run_search
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AutoNNClassifier",
+    "AutoNNRegressor",
     "AutonnError",
     "Config",
     "ConfigError",

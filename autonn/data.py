@@ -226,7 +226,8 @@ def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 
     ys = [splits.y_train, splits.y_val, splits.y_test]
     ts = None
     if task == REGRESSION:
-        ys = [y.reshape(len(y), -1) for y in ys]
+        width = ys[0].reshape(len(ys[0]), -1).shape[1]
+        ys = [y.reshape(len(y), width) for y in ys]
         ts = Standardizer.fit(ys[0])
         ys[0] = ts.transform(ys[0])
         n_outputs = ys[0].shape[1]

@@ -11,7 +11,7 @@ from autonn.config import Config, load_config, make_config
 from autonn.errors import SearchInterrupted
 from autonn.report import ranked_trials
 from autonn.search import Problem, prepare, remaining_trials, run_search, study_name
-from autonn.storage import mask
+from autonn.storage import describe_storage
 from autonn.tables import DataWarning
 from autonn.tracking import MlflowTracker, NullTracker, default_tracking_uri
 
@@ -52,7 +52,7 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
             progress.close()
         signal_number = getattr(exc, "signal_number", 2)
         print(f"Interrupted: finished trials are kept in the study '{name}'"
-              f" ({mask(storage or 'mlruns/optuna.journal')}). Run the same command again to "
+              f" ({describe_storage(storage)}). Run the same command again to "
               "resume.", file=sys.stderr)
         return 128 + signal_number
     if progress:

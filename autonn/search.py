@@ -19,7 +19,8 @@ from torch import nn
 
 from autonn.callbacks import EarlyStopping, Pruning
 from autonn.config import Config, resolve_losses
-from autonn.data import Dataset, DeviceData, dataset_from_files, load_dataset, split, to_device
+from autonn.data import (Dataset, DeviceData, Splits, dataset_from_files, load_dataset, split,
+                         to_device)
 from autonn.device import release_memory, resolve_device
 from autonn.errors import ConfigError, SearchInterrupted, StudyError, TrialDiverged
 from autonn.export import scoring_module
@@ -29,7 +30,7 @@ from autonn.model import count_parameters
 from autonn.report import architecture, trials_csv
 from autonn.report import figures as report_figures
 from autonn.space import Params, suggest
-from autonn.storage import mask, open_storage
+from autonn.storage import describe_storage, open_storage
 from autonn.strategies import make_pruner, make_sampler
 from autonn.tracking import NullTracker, Tracker
 from autonn.train import History, predict, train_params
@@ -63,7 +64,13 @@ class Winner:
 
 def prepare(config: Config, source: str = "config") -> Problem:
     """Load and split the data, choose the device, resolve task, metric and losses."""
-    dataset = load_data(config, source)
+    return make_problem(config, load_data(config, source), source)
+
+
+def make_problem(config: Config, dataset: Dataset, source: str = "config",
+                 splits: Splits | None = None) -> Problem:
+    """Resolve task, metric and losses for ``dataset``; split it (unless ``splits`` are given)
+    and move it to the device."""
     task = dataset.task if config.task == "auto" else config.task
     metric_name = config.metric or DEFAULT_METRIC[task]
     try:
@@ -72,7 +79,9 @@ def prepare(config: Config, source: str = "config") -> Problem:
         raise ConfigError(f"{source}: metric: {exc}") from None
     space = resolve_losses(config.space, task, source)
     config = config.model_copy(update={"space": space, "task": task, "metric": metric_name})
-    splits = split(dataset, config.training.val_fraction, config.training.test_fraction, config.seed)
+    if splits is None:
+        splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
+                       config.seed)
     data = to_device(splits, task, resolve_device(config.device), n_classes=len(dataset.classes))
     return Problem(config, dataset, data, metric_name, metric)
 
@@ -106,7 +115,7 @@ def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
     return {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
             "direction": problem.metric.direction, "sampler": cfg.sampler, "pruner": cfg.pruner,
             "n_trials": cfg.n_trials, "timeout": cfg.timeout, "seed": cfg.seed,
-            "device": str(problem.data.device), "storage": mask(storage or "mlruns/optuna.journal"),
+            "device": str(problem.data.device), "storage": describe_storage(storage),
             "n_features": problem.data.x_train.shape[1], "n_train": len(problem.data.x_train),
             "space": cfg.space.model_dump_json()}
 
@@ -212,7 +221,7 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
         raise
     finally:
         winner = best[0] if best and _is_study_best(study, best[0]) else None
-        if winner is not None:
+        if winner is not None and len(problem.data.y_test):
             winner.test_score = problem.metric.fn(problem.data.y_test, predict(
                 winner.model, winner.head, problem.data, problem.data.x_test))
             study.set_user_attr("test_score", winner.test_score)

@@ -17,8 +17,14 @@ DEFAULT_ROOT = Path("mlruns")
 JOURNAL_NAME = "optuna.journal"
 
 
-def open_storage(url: str | None = None, root: str | Path = DEFAULT_ROOT) -> optuna.storages.BaseStorage:
-    """Open ``url`` (an RDB URL or a journal file path), or the journal file under ``root``."""
+def open_storage(url: str | optuna.storages.BaseStorage | None = None,
+                 root: str | Path = DEFAULT_ROOT) -> optuna.storages.BaseStorage:
+    """Open ``url`` (an RDB URL or a journal file path), or the journal file under ``root``.
+
+    A storage object passes through unchanged (an InMemoryStorage, say).
+    """
+    if isinstance(url, optuna.storages.BaseStorage):
+        return url
     if url and "://" in url:
         return RDBStorage(url)
     path = Path(url) if url else Path(root) / JOURNAL_NAME
@@ -32,3 +38,10 @@ def mask(url: str) -> str:
     if parts.password is None:
         return url
     return urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@", 1)))
+
+
+def describe_storage(storage: str | optuna.storages.BaseStorage | None) -> str:
+    """Where a study lives, fit to print or log: URLs masked, objects by their type."""
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return type(storage).__name__
+    return mask(storage or str(DEFAULT_ROOT / JOURNAL_NAME))
