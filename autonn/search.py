@@ -6,6 +6,7 @@ This is the one module that knows both Optuna and the training core.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import signal
 import threading
@@ -129,10 +130,37 @@ def create_study(problem: Problem, storage: str | None = None) -> optuna.Study:
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
         direction=problem.metric.direction, sampler=make_sampler(cfg.sampler, cfg.seed),
         pruner=make_pruner(cfg.pruner))
-    for key, value in {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
-                       "seed": cfg.seed}.items():
-        study.set_user_attr(key, value)
+    identity = study_identity(problem)
+    if "identity" in study.user_attrs:
+        _refuse_changes(study, json.loads(study.user_attrs["identity"]), identity)
+    else:
+        study.set_user_attr("identity", json.dumps(identity, sort_keys=True))
+        for key in ("task", "metric", "direction"):
+            study.set_user_attr(key, identity[key])
+        study.set_user_attr("dataset", cfg.dataset or cfg.data)
+        study.set_user_attr("seed", cfg.seed)
     return study
+
+
+def study_identity(problem: Problem) -> dict[str, Any]:
+    """What a study cannot change once it has trials: task, metric, direction and space."""
+    return {"task": problem.config.task, "metric": problem.metric_name,
+            "direction": problem.metric.direction,
+            "space": json.loads(problem.config.space.model_dump_json())}
+
+
+def _refuse_changes(study: optuna.Study, stored: dict[str, Any], now: dict[str, Any]) -> None:
+    """Optuna would silently mix trials of different spaces or directions: refuse instead."""
+    changed = [f"{key}: was {stored.get(key)!r}, now {now[key]!r}"
+               for key in ("task", "metric", "direction") if stored.get(key) != now[key]]
+    old_space, new_space = stored.get("space", {}), now["space"]
+    changed += [f"space.{key}: was {old_space.get(key)!r}, now {new_space.get(key)!r}"
+                for key in sorted(set(old_space) | set(new_space))
+                if old_space.get(key) != new_space.get(key)]
+    if changed:
+        raise StudyError(f"study '{study.study_name}' exists with other settings ("
+                         f"{'; '.join(changed)}). Resume it with its own settings, or start a new "
+                         "study with --study NAME.")
 
 
 def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]

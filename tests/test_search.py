@@ -86,3 +86,15 @@ def test_digits_reaches_95_percent_in_30_trials():
     study, winner = search("digits", n_trials=30, space=None, seed=0)
     assert study.best_value >= 0.95
     assert winner.test_score >= 0.9
+
+
+def test_resuming_with_a_changed_space_or_metric_is_refused():
+    search("iris", n_trials=1)
+    with pytest.raises(StudyError, match=r"study 'iris' exists with other settings \(space.epochs: "
+                                         r"was 8.0, now 9.0\)"):
+        search("iris", n_trials=2, space={**FAST, "epochs": 9})
+    with pytest.raises(StudyError, match="metric: was 'accuracy', now 'log_loss'; direction: was "
+                                         "'maximize', now 'minimize'"):
+        search("iris", n_trials=2, metric="log_loss")
+    study, _ = search("iris", n_trials=2)  # the original settings resume
+    assert len(study.trials) == 2
