@@ -101,6 +101,9 @@ def main(debug: bool) -> None:
               help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 @click.option("--seed", type=int, envvar="AUTONN_SEED", show_envvar=True,
               help="Study seed; each trial's seed is seed + trial number.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, envvar="AUTONN_WORKERS",
+              show_envvar=True, help="Worker processes on this machine (CPU threads are split "
+                                     "between them; with --device cuda, GPUs are taken in turn).")
 @_stack(storage_option, tracking_option)
 @click.option("--experiment", envvar="AUTONN_EXPERIMENT", show_envvar=True,
               help="MLflow experiment name. Default: the study's name.")
@@ -109,13 +112,13 @@ def main(debug: bool) -> None:
 @_friendly_errors
 def search(config_file: str | None, storage: str | None, tracking_uri: str | None,
            experiment: str | None, no_tracking: bool, quiet: bool, epochs: int | None,
-           **options: Any) -> None:
+           workers: int, **options: Any) -> None:
     """Run a search, or continue it: the same command again finishes an interrupted study."""
     from autonn.runner import run_from_cli
 
     code = run_from_cli(config_file, options, epochs=epochs, storage=storage,
                         tracking_uri=tracking_uri, experiment=experiment, tracking=not no_tracking,
-                        quiet=quiet)
+                        quiet=quiet, workers=workers)
     sys.exit(code)
 
 

@@ -29,7 +29,7 @@ def build_config(config_file: str | None, options: dict[str, Any], epochs: int |
 
 def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: int | None,
                  storage: str | None, tracking_uri: str | None, experiment: str | None,
-                 tracking: bool, quiet: bool) -> int:
+                 tracking: bool, quiet: bool, workers: int = 1) -> int:
     """Run the search the flags describe; return the process exit code."""
     import optuna
 
@@ -43,9 +43,9 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
     name = study_name(problem.config)
     tracker = (MlflowTracker(tracking_uri or default_tracking_uri(), experiment or name)
                if tracking else NullTracker())
-    progress = _progress(problem, storage, quiet)
+    progress = _progress(problem, storage, quiet or workers > 1)
     try:
-        study, winner = run_search(problem, storage=storage, tracker=tracker,
+        study, winner = run_search(problem, storage=storage, tracker=tracker, workers=workers,
                                    callbacks=[progress.callback] if progress else [])
     except KeyboardInterrupt as exc:
         if progress:

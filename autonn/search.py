@@ -19,6 +19,8 @@ import optuna
 from torch import nn
 
 from autonn.callbacks import EarlyStopping, Pruning
+from autonn.claims import optimize_to_count
+from autonn.workers import run_workers
 from autonn.config import Config, resolve_losses
 from autonn.data import (Dataset, DeviceData, Splits, dataset_from_files, load_dataset, split,
                          to_device)
@@ -37,6 +39,7 @@ from autonn.tracking import NullTracker, Tracker
 from autonn.train import History, predict, train_params
 
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+WORKER_SEED_STRIDE = 1_000_003
 
 
 @dataclass
@@ -121,14 +124,19 @@ def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
             "space": cfg.space.model_dump_json()}
 
 
-def create_study(problem: Problem, storage: str | None = None) -> optuna.Study:
-    """Create or reopen the study with its seeded sampler and its pruner."""
+def create_study(problem: Problem, storage: str | None = None, worker: int = 0) -> optuna.Study:
+    """Create or reopen the study with its seeded sampler and its pruner.
+
+    Worker ``k`` > 0 seeds its sampler apart from the others, so workers do not propose the same
+    trials in lockstep.
+    """
     cfg = problem.config
     if optuna.logging.get_verbosity() < logging.WARNING:
         optuna.logging.set_verbosity(logging.WARNING)  # no line per trial
     study = optuna.create_study(
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
-        direction=problem.metric.direction, sampler=make_sampler(cfg.sampler, cfg.seed),
+        direction=problem.metric.direction,
+        sampler=make_sampler(cfg.sampler, cfg.seed + WORKER_SEED_STRIDE * worker),
         pruner=make_pruner(cfg.pruner))
     identity = study_identity(problem)
     if "identity" in study.user_attrs:
@@ -216,8 +224,12 @@ def remaining_trials(study: optuna.Study, n_trials: int) -> int:
 
 
 def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | None = None,
-               callbacks: Sequence[Callable] = ()) -> tuple[optuna.Study, Winner | None]:
+               callbacks: Sequence[Callable] = (), workers: int = 1
+               ) -> tuple[optuna.Study, Winner | None]:
     """Run the study to ``n_trials`` finished trials (or the timeout) and score the winner on test.
+
+    With ``workers`` > 1 the trials run in that many processes (``autonn.workers``); the best
+    trial is then replayed here, with its seed, to score it and log its model.
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates.
@@ -240,9 +252,15 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
     status = "FAILED"
     try:
         with _signals_interrupt():
-            study.optimize(make_objective(problem, tracker, keep),
-                           n_trials=remaining_trials(study, cfg.n_trials), timeout=cfg.timeout,
-                           catch=(TrialDiverged,), callbacks=[announce_best, *callbacks])
+            if workers > 1:
+                run_workers(cfg, workers, storage, tracker.spawn_args())
+                best[:] = [w for w in [replay_best(problem, study)] if w is not None]
+                if best:
+                    announce_best(study, study.best_trial)
+            else:
+                optimize_to_count(study, make_objective(problem, tracker, keep), cfg.n_trials,
+                                  storage=storage, timeout=cfg.timeout, catch=(TrialDiverged,),
+                                  callbacks=[announce_best, *callbacks], on_orphan=tracker.fail_run)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -255,6 +273,19 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
             study.set_user_attr("test_score", winner.test_score)
         _close_study(study, problem, tracker, status, winner)
     return study, winner
+
+
+def replay_best(problem: Problem, study: optuna.Study) -> Winner | None:
+    """Train the study's best trial again, with its own seed: the same network, in this process."""
+    try:
+        trial = study.best_trial
+    except ValueError:
+        return None
+    cfg = problem.config
+    model, head, history = train_params(
+        trial.params, problem.data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
+        callbacks=[EarlyStopping(cfg.training.patience)], grad_clip=cfg.training.grad_clip)
+    return Winner(trial.number, trial.value, trial.params, model, head, history)
 
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,

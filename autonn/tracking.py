@@ -49,6 +49,26 @@ class Tracker(Protocol):
                   metrics: dict[str, float] | None = None, tags: dict[str, Any] | None = None,
                   traceback: str | None = None) -> None: ...
 
+    def attach(self, name: str) -> bool:
+        """Find the study's parent run (a worker's trials nest under it); False if none yet."""
+        existing = self.client.search_runs(
+            [self.experiment_id], f"tags.`autonn.role` = '{STUDY_ROLE}' and tags.`autonn.study` = '{name}'",
+            max_results=1)
+        if existing:
+            self.parent_id = existing[0].info.run_id
+        return bool(existing)
+
+    def spawn_args(self) -> tuple[str, str]:
+        """What a worker process needs to build its own tracker for the same experiment."""
+        return self.uri, self.experiment
+
+    def close(self) -> None:
+        """Send what is queued and stop the background thread; the parent run stays open."""
+        try:
+            self.flush()
+        finally:
+            self._queue.shutdown(wait=True)
+
     def new_best(self, number: int, metric: str, value: float, params: dict[str, Any],
                  architecture: dict[str, Any]) -> None: ...
 
@@ -76,6 +96,18 @@ class NullTracker:
 
     def end_study(self, status, **kwargs):
         pass
+
+    def fail_run(self, trial):
+        pass
+
+    def attach(self, name):
+        pass
+
+    def close(self):
+        pass
+
+    def spawn_args(self):
+        return None
 
 
 class MlflowTracker:
@@ -112,17 +144,33 @@ class MlflowTracker:
         """Open (or reopen, on resume) the study's parent run and record its settings."""
         from mlflow.entities import Param
 
-        existing = self.client.search_runs(
-            [self.experiment_id], f"tags.`autonn.role` = '{STUDY_ROLE}' and tags.`autonn.study` = '{name}'",
-            max_results=1)
-        if existing:
-            self.parent_id = existing[0].info.run_id
+        if self.attach(name):
             self.client.update_run(self.parent_id, status="RUNNING")
             return
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={"autonn.role": STUDY_ROLE, "autonn.study": name})
         self.parent_id = run.info.run_id
         self.client.log_batch(self.parent_id, params=[Param(k, _text(v)) for k, v in settings.items()])
+
+    def attach(self, name: str) -> bool:
+        """Find the study's parent run (a worker's trials nest under it); False if none yet."""
+        existing = self.client.search_runs(
+            [self.experiment_id], f"tags.`autonn.role` = '{STUDY_ROLE}' and tags.`autonn.study` = '{name}'",
+            max_results=1)
+        if existing:
+            self.parent_id = existing[0].info.run_id
+        return bool(existing)
+
+    def spawn_args(self) -> tuple[str, str]:
+        """What a worker process needs to build its own tracker for the same experiment."""
+        return self.uri, self.experiment
+
+    def close(self) -> None:
+        """Send what is queued and stop the background thread; the parent run stays open."""
+        try:
+            self.flush()
+        finally:
+            self._queue.shutdown(wait=True)
 
     def new_best(self, number: int, metric: str, value: float, params: dict[str, Any],
                  architecture: dict[str, Any]) -> None:
@@ -184,6 +232,14 @@ class MlflowTracker:
                 self.client.log_text(run_id, traceback, "traceback.txt")
             self.client.set_terminated(run_id, RUN_STATUS[state])
         self._submit(send)
+
+    def fail_run(self, trial: Any) -> None:
+        """End the MLflow run of a trial whose worker died: FAILED, with the reason."""
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if run_id:
+            self._submit(lambda: (self.client.set_tag(run_id, "autonn.state", "FAIL"),
+                                  self.client.set_tag(run_id, "autonn.fail_reason", "worker died"),
+                                  self.client.set_terminated(run_id, "FAILED")))
 
     # -- plumbing ---------------------------------------------------------------------------------
     def flush(self) -> None:

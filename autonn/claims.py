@@ -1,0 +1,129 @@
+"""Running a study to an exact trial count, from any number of processes or machines.
+
+Each worker claims its next trial under a lock shared by every worker of the study (a file lock
+beside a journal or SQLite file, a PostgreSQL advisory lock): it counts the study's finished and
+running trials and asks for a new one only while the total is short. So N workers finish exactly
+the requested count, and a rerun of the same command finishes what an interruption left.
+
+A trial left RUNNING by a process that died on this host is marked FAIL when the next claim sees
+it, and handed to ``on_orphan`` (which ends its MLflow run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from autonn.storage import DEFAULT_ROOT, JOURNAL_NAME
+
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+_THREAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def claim_lock(storage: Any, study_name: str) -> Iterator[None]:
+    """A lock every worker of ``study_name`` on ``storage`` (as given to ``open_storage``) shares."""
+    if isinstance(storage, str) and storage.startswith("postgresql"):
+        with _advisory_lock(storage, study_name):
+            yield
+        return
+    if storage is None or isinstance(storage, str):
+        path = Path(storage.removeprefix("sqlite:///")) if storage else DEFAULT_ROOT / JOURNAL_NAME
+        with _file_lock(path.with_name(path.name + ".claim")):
+            yield
+        return
+    with _THREAD_LOCK:  # an in-memory storage lives in this process alone
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: str, study_name: str) -> Iterator[None]:
+    import sqlalchemy
+
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, sqlalchemy.create_engine(url))
+    key = zlib.crc32(f"autonn:{study_name}".encode())
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
+                      *, storage: Any, timeout: float | None = None, catch: tuple = (),
+                      callbacks: Sequence[Callable] = (),
+                      on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None) -> None:
+    """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``."""
+    start = time.monotonic()
+    while timeout is None or time.monotonic() - start < timeout:
+        with claim_lock(storage, study.study_name):
+            _fail_orphans(study, on_orphan)
+            if sum(t.state in COUNTED for t in study.get_trials(deepcopy=False)) >= n_trials:
+                return
+            trial = study.ask()
+            trial.set_user_attr("owner", OWNER)
+        frozen = _run(study, trial, objective, catch)
+        for callback in callbacks:
+            callback(study, frozen)
+
+
+def _run(study: optuna.Study, trial: optuna.Trial, objective: Callable, catch: tuple
+         ) -> optuna.trial.FrozenTrial:
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except catch:
+        return study.tell(trial, state=TrialState.FAIL)
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    return study.tell(trial, value)
+
+
+def _fail_orphans(study: optuna.Study, on_orphan: Callable) -> None:
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        owner_host, _, pid = str(t.user_attrs.get("owner", "")).rpartition(":")
+        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
+            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {pid} died")
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+            on_orphan(t)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,58 @@
+"""Several worker processes on one study, on the default journal file and on PostgreSQL."""
+
+import subprocess
+import sys
+import uuid
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from autonn.storage import open_storage
+from autonn.tracking import default_tracking_uri
+
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+STEADY = ["--epochs", "4", "--pruner", "none", "--quiet"]  # no divergent optimizers: no FAIL noise
+
+
+def search(cwd, *args):
+    return subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "iris", *args,
+                           *STEADY], cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def assert_exact(study, n, client, experiment):
+    states = [t.state for t in study.trials]
+    assert sorted(t.number for t in study.trials) == list(range(len(study.trials)))
+    assert sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states) == n
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert len({t.user_attrs["owner"] for t in study.trials}) >= 2  # really shared out
+    exp = client.get_experiment_by_name(experiment)
+    runs = client.search_runs([exp.experiment_id], max_results=1000)
+    trial_runs = [r.data.tags["autonn.trial"] for r in runs if "autonn.trial" in r.data.tags]
+    assert sorted(map(int, trial_runs)) == sorted(t.number for t in study.trials)  # one run each
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+
+
+@pytest.mark.slow
+def test_four_workers_on_the_default_storage(tmp_path):
+    result = search(tmp_path, "--study", "w4", "--n-trials", "10", "--workers", "4")
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="w4", storage=open_storage(root=tmp_path / "mlruns"))
+    assert_exact(study, 10, MlflowClient(default_tracking_uri(tmp_path / "mlruns")), "w4")
+
+
+@pytest.mark.slow
+def test_three_workers_on_postgresql(tmp_path):
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    try:
+        result = search(tmp_path, "--study", name, "--n-trials", "9", "--workers", "3",
+                        "--storage", POSTGRES)
+        assert result.returncode == 0, result.stderr
+        study = optuna.load_study(study_name=name, storage=POSTGRES)
+        assert_exact(study, 9, MlflowClient(default_tracking_uri(tmp_path / "mlruns")), name)
+        # a second machine running the same command joins the finished study and adds nothing
+        again = search(tmp_path, "--study", name, "--n-trials", "9", "--storage", POSTGRES)
+        assert again.returncode == 0, again.stderr
+        assert len(optuna.load_study(study_name=name, storage=POSTGRES).trials) == len(study.trials)
+    finally:
+        optuna.delete_study(study_name=name, storage=POSTGRES)
