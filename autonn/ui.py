@@ -6,6 +6,8 @@ the addresses printed here open each study's runs table instead.
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -44,10 +46,14 @@ def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
         if study in (None, name):
             echo(f"{name}: {runs_url(host, port, exp_id)}")
     echo(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)")
-    process = subprocess.Popen(server_command(host, port, uri))
+    # a session of its own, so that stopping it also stops the server's worker processes
+    process = subprocess.Popen(server_command(host, port, uri), start_new_session=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -33,17 +35,18 @@ def wait_until_up(url: str, process: subprocess.Popen, timeout: float = 90) -> N
 
 @contextlib.contextmanager
 def running(cmd: list[str], health_url: str, cwd: Path) -> Iterator[subprocess.Popen]:
+    # its own session: the server's children (uvicorn, job consumers) stop with it
     process = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               text=True)
+                               text=True, start_new_session=True)
     try:
         wait_until_up(health_url, process)
         yield process
     finally:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
 
 
 @contextlib.contextmanager
