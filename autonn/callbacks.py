@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from autonn.train import History
@@ -32,4 +33,18 @@ class Pruning:
         if self.trial.should_prune():
             self.pruned_epoch = epoch
             return "pruned"
+        return None
+
+
+class Heartbeat:
+    """Record on the trial, at most every ``every`` seconds, that its process is alive."""
+
+    def __init__(self, trial: Any, every: float = 10.0) -> None:
+        self.trial, self.every, self.last = trial, every, time.time()
+
+    def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        now = time.time()
+        if now - self.last >= self.every:
+            self.trial.set_user_attr("heartbeat", now)
+            self.last = now
         return None

@@ -5,8 +5,10 @@ beside a journal or SQLite file, a PostgreSQL advisory lock): it counts the stud
 running trials and asks for a new one only while the total is short. So N workers finish exactly
 the requested count, and a rerun of the same command finishes what an interruption left.
 
-A trial left RUNNING by a process that died on this host is marked FAIL when the next claim sees
-it, and handed to ``on_orphan`` (which ends its MLflow run).
+Every running trial records its owner (host:pid) and a heartbeat. A trial left RUNNING by a
+process that died (a dead pid on this host, or a heartbeat older than ``HEARTBEAT_GRACE`` seconds
+from another host) is marked FAIL by the next claim, handed to ``on_orphan`` (which ends its MLflow
+run), and retried as a new trial with the same parameters, up to ``retries`` times.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from optuna.trial import TrialState
 
 from autonn.storage import DEFAULT_ROOT, JOURNAL_NAME
 
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
+HEARTBEAT_GRACE = 300.0  # seconds without a heartbeat before another host's trial counts as dead
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 _THREAD_LOCK = threading.Lock()
 
@@ -77,20 +79,39 @@ def _advisory_lock(url: str, study_name: str) -> Iterator[None]:
             conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
 
 
+def owner() -> str:
+    """This process, as running trials record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
                       *, storage: Any, timeout: float | None = None, catch: tuple = (),
-                      callbacks: Sequence[Callable] = (),
+                      callbacks: Sequence[Callable] = (), retries: int = 1,
+                      max_failures: int | None = None,
                       on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None) -> None:
-    """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``."""
-    start = time.monotonic()
+    """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``.
+
+    Raises:
+        StudyError: ``max_failures`` trials in a row failed in this process.
+    """
+    start, failures = time.monotonic(), []
     while timeout is None or time.monotonic() - start < timeout:
         with claim_lock(storage, study.study_name):
-            _fail_orphans(study, on_orphan)
+            _fail_orphans(study, on_orphan, retries)
             if sum(t.state in COUNTED for t in study.get_trials(deepcopy=False)) >= n_trials:
                 return
             trial = study.ask()
-            trial.set_user_attr("owner", OWNER)
+            trial.set_user_attr("owner", owner())
+            trial.set_user_attr("heartbeat", time.time())
         frozen = _run(study, trial, objective, catch)
+        failures = failures + [frozen] if frozen.state == TrialState.FAIL else []
+        if max_failures and len(failures) >= max_failures:
+            from autonn.errors import StudyError
+            reasons = "; ".join(f"trial {t.number}: {t.user_attrs.get('fail_reason', 'unknown')}"
+                                for t in failures[-3:])
+            raise StudyError(f"study '{study.study_name}' stopped after {len(failures)} failed "
+                             f"trials in a row ({reasons}). Finished trials are kept; fix the "
+                             "cause (see each run's traceback.txt) and run again to resume.")
         for callback in callbacks:
             callback(study, frozen)
 
@@ -109,14 +130,26 @@ def _run(study: optuna.Study, trial: optuna.Trial, objective: Callable, catch: t
     return study.tell(trial, value)
 
 
-def _fail_orphans(study: optuna.Study, on_orphan: Callable) -> None:
-    host = socket.gethostname()
+def _fail_orphans(study: optuna.Study, on_orphan: Callable, retries: int) -> None:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner_host, _, pid = str(t.user_attrs.get("owner", "")).rpartition(":")
-        if owner_host == host and pid.isdigit() and not _alive(int(pid)):
-            study._storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {pid} died")
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-            on_orphan(t)
+        if not _orphaned(t):
+            continue
+        storage = study._storage  # the public API cannot fail another process's trial
+        storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {t.user_attrs['owner']} died")
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        on_orphan(t)
+        tries = t.user_attrs.get("retries", 0)
+        if tries < retries:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "retries": tries + 1})
+
+
+def _orphaned(t: optuna.trial.FrozenTrial) -> bool:
+    host, _, pid = str(t.user_attrs.get("owner", "")).rpartition(":")
+    if not pid.isdigit():
+        return False
+    if host == socket.gethostname():
+        return not _alive(int(pid))
+    return time.time() - float(t.user_attrs.get("heartbeat", time.time())) > HEARTBEAT_GRACE
 
 
 def _alive(pid: int) -> bool:

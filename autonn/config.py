@@ -130,6 +130,8 @@ class Config(_Frozen):
     device: str = "auto"
     sampler: str = "tpe"  # tpe, random, gp, cmaes, qmc, nsga2
     pruner: str = "median"  # median, hyperband, halving, none
+    retries: int = 1  # times a trial whose worker died is run again
+    max_failures: int = 5  # failed trials in a row after which a worker stops
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
 

@@ -11,6 +11,7 @@ import logging
 import signal
 import threading
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -18,14 +19,14 @@ from typing import Any
 import optuna
 from torch import nn
 
-from autonn.callbacks import EarlyStopping, Pruning
+from autonn.callbacks import EarlyStopping, Heartbeat, Pruning
 from autonn.claims import optimize_to_count
-from autonn.workers import run_workers
+from autonn.workers import join_workers, start_workers, threads_per_worker
 from autonn.config import Config, resolve_losses
 from autonn.data import (Dataset, DeviceData, Splits, dataset_from_files, load_dataset, split,
                          to_device)
 from autonn.device import release_memory, resolve_device
-from autonn.errors import ConfigError, SearchInterrupted, StudyError, TrialDiverged
+from autonn.errors import ConfigError, SearchInterrupted, StudyError
 from autonn.export import scoring_module
 from autonn.losses import Head
 from autonn.metrics import DEFAULT_METRIC, Metric, is_better, metric_for
@@ -188,7 +189,7 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
         try:
             model, head, history = train_params(
                 params, problem.data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
-                callbacks=[EarlyStopping(cfg.training.patience), pruning])
+                callbacks=[EarlyStopping(cfg.training.patience), pruning, Heartbeat(trial)])
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
             trial.set_user_attr("fail_reason", reason)
@@ -251,16 +252,19 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
 
     status = "FAILED"
     try:
-        with _signals_interrupt():
-            if workers > 1:
-                run_workers(cfg, workers, storage, tracker.spawn_args())
-                best[:] = [w for w in [replay_best(problem, study)] if w is not None]
-                if best:
-                    announce_best(study, study.best_trial)
-            else:
-                optimize_to_count(study, make_objective(problem, tracker, keep), cfg.n_trials,
-                                  storage=storage, timeout=cfg.timeout, catch=(TrialDiverged,),
-                                  callbacks=[announce_best, *callbacks], on_orphan=tracker.fail_run)
+        with _signals_interrupt(), _helpers(cfg, workers, storage, tracker) as helpers:
+            optimize_to_count(study, make_objective(problem, tracker, keep), cfg.n_trials,
+                              storage=storage, timeout=cfg.timeout, catch=(Exception,),
+                              callbacks=[announce_best, *callbacks], retries=cfg.retries,
+                              max_failures=cfg.max_failures, on_orphan=tracker.fail_run)
+            died = join_workers(helpers)
+            if died:
+                warnings.warn(f"worker(s) died: {', '.join(died)}; their trials were failed and "
+                              "retried by the others.", RuntimeWarning, stacklevel=2)
+        if best and not _is_study_best(study, best[0]) or not best:
+            best[:] = [w for w in [replay_best(problem, study)] if w is not None]
+            if best:
+                announce_best(study, study.best_trial)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -309,6 +313,26 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
                           example=example.astype("float32") if example is not None else None)
     finally:
         plt.close("all")
+
+
+@contextlib.contextmanager
+def _helpers(cfg: Config, workers: int, storage: Any, tracker: Tracker):
+    """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out."""
+    if workers <= 1:
+        yield []
+        return
+    import torch
+
+    processes = start_workers(cfg, range(1, workers), workers, storage, tracker.spawn_args())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(threads_per_worker(workers))
+    try:
+        yield processes
+    except BaseException:
+        join_workers(processes, interrupted=True)
+        raise
+    finally:
+        torch.set_num_threads(threads)
 
 
 @contextlib.contextmanager

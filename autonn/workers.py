@@ -15,32 +15,35 @@ from typing import Any
 from autonn.config import Config
 
 
-def run_workers(config: Config, n_workers: int, storage: Any, tracking: tuple[str, str] | None) -> None:
-    """Run ``n_workers`` processes on the study ``config`` describes; wait for all of them.
-
-    Raises:
-        KeyboardInterrupt: after asking every worker to stop (each ends its trial cleanly).
-        RuntimeError: a worker exited with an error.
-    """
+def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
+                  tracking: tuple[str, str] | None) -> list:
+    """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes."""
     context = multiprocessing.get_context("spawn")
-    threads = max(1, (os.cpu_count() or 1) // n_workers)
+    threads = threads_per_worker(n_workers)
     processes = [context.Process(target=_worker, name=f"autonn-worker-{i}",
                                  args=(config.model_dump(), i, threads, storage, tracking))
-                 for i in range(n_workers)]
+                 for i in indices]
     for p in processes:
         p.start()
-    try:
-        for p in processes:
-            p.join()
-    except KeyboardInterrupt:
+    return processes
+
+
+def join_workers(processes: list, interrupted: bool = False) -> list[str]:
+    """Wait for the workers (asking them to stop first if ``interrupted``); name those that died.
+
+    A worker that died leaves its trial to the others: the next claim fails and retries it.
+    """
+    if interrupted:
         for p in processes:
             p.terminate()  # SIGTERM: the worker's trial ends FAIL, its MLflow run KILLED
-        for p in processes:
-            p.join(timeout=60)
-        raise
-    failed = [p.name for p in processes if p.exitcode not in (0, 130, 143)]
-    if failed:
-        raise RuntimeError(f"worker(s) {', '.join(failed)} exited with an error; see their output.")
+    for p in processes:
+        p.join(timeout=60 if interrupted else None)
+    return [f"{p.name} (exit {p.exitcode})" for p in processes if p.exitcode not in (0, 130, 143)]
+
+
+def threads_per_worker(n_workers: int) -> int:
+    """The machine's CPU threads, shared out between workers."""
+    return max(1, (os.cpu_count() or 1) // n_workers)
 
 
 def worker_device(device: str, index: int) -> str:
@@ -59,7 +62,6 @@ def _worker(config_data: dict, index: int, threads: int, storage: Any,
     import torch
 
     from autonn.claims import optimize_to_count
-    from autonn.errors import TrialDiverged
     from autonn.search import _signals_interrupt, create_study, make_objective, prepare
     from autonn.tracking import MlflowTracker, NullTracker
 
@@ -74,7 +76,8 @@ def _worker(config_data: dict, index: int, threads: int, storage: Any,
         with _signals_interrupt():
             optimize_to_count(study, make_objective(problem, tracker, lambda winner: None),
                               config.n_trials, storage=storage, timeout=config.timeout,
-                              catch=(TrialDiverged,), on_orphan=tracker.fail_run)
+                              catch=(Exception,), retries=config.retries,
+                              max_failures=config.max_failures, on_orphan=tracker.fail_run)
     except KeyboardInterrupt as exc:
         tracker.close()
         sys.exit(128 + getattr(exc, "signal_number", 2))

@@ -55,7 +55,7 @@ def test_storage_defaults_to_mlruns(tmp_path):
 
 def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on():
     space = {**FAST, "optimizer": "sgd", "lr": [1e5, 1e-2], "loss": "mse"}
-    study, _ = search("diabetes", n_trials=4, space=space)
+    study, _ = search("diabetes", n_trials=4, space=space, max_failures=50, sampler="random")
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed and all("training diverged" in t.user_attrs["fail_reason"] for t in failed)
     assert all(t.params["lr"] == 1e5 for t in failed)
@@ -98,3 +98,10 @@ def test_resuming_with_a_changed_space_or_metric_is_refused():
         search("iris", n_trials=2, metric="log_loss")
     study, _ = search("iris", n_trials=2)  # the original settings resume
     assert len(study.trials) == 2
+
+
+def test_a_run_of_failures_stops_the_study_with_a_summary():
+    space = {**FAST, "optimizer": "sgd", "lr": 1e5, "loss": "mse"}
+    with pytest.raises(StudyError, match=r"study 'diabetes' stopped after 3 failed trials in a row "
+                                         r"\(trial 0: TrialDiverged: training diverged"):
+        search("diabetes", n_trials=4, space=space, max_failures=3)

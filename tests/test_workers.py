@@ -12,11 +12,12 @@ from autonn.storage import open_storage
 from autonn.tracking import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
-STEADY = ["--epochs", "4", "--pruner", "none", "--quiet"]  # no divergent optimizers: no FAIL noise
+# no pruning, trials long enough that the spawned workers get some before the first one is done
+STEADY = ["--epochs", "12", "--pruner", "none", "--quiet"]
 
 
 def search(cwd, *args):
-    return subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "iris", *args,
+    return subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "digits", *args,
                            *STEADY], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
@@ -35,23 +36,23 @@ def assert_exact(study, n, client, experiment):
 
 @pytest.mark.slow
 def test_four_workers_on_the_default_storage(tmp_path):
-    result = search(tmp_path, "--study", "w4", "--n-trials", "10", "--workers", "4")
+    result = search(tmp_path, "--study", "w4", "--n-trials", "14", "--workers", "4")
     assert result.returncode == 0, result.stderr
     study = optuna.load_study(study_name="w4", storage=open_storage(root=tmp_path / "mlruns"))
-    assert_exact(study, 10, MlflowClient(default_tracking_uri(tmp_path / "mlruns")), "w4")
+    assert_exact(study, 14, MlflowClient(default_tracking_uri(tmp_path / "mlruns")), "w4")
 
 
 @pytest.mark.slow
 def test_three_workers_on_postgresql(tmp_path):
     name = f"pg-{uuid.uuid4().hex[:8]}"
     try:
-        result = search(tmp_path, "--study", name, "--n-trials", "9", "--workers", "3",
+        result = search(tmp_path, "--study", name, "--n-trials", "12", "--workers", "3",
                         "--storage", POSTGRES)
         assert result.returncode == 0, result.stderr
         study = optuna.load_study(study_name=name, storage=POSTGRES)
-        assert_exact(study, 9, MlflowClient(default_tracking_uri(tmp_path / "mlruns")), name)
+        assert_exact(study, 12, MlflowClient(default_tracking_uri(tmp_path / "mlruns")), name)
         # a second machine running the same command joins the finished study and adds nothing
-        again = search(tmp_path, "--study", name, "--n-trials", "9", "--storage", POSTGRES)
+        again = search(tmp_path, "--study", name, "--n-trials", "12", "--storage", POSTGRES)
         assert again.returncode == 0, again.stderr
         assert len(optuna.load_study(study_name=name, storage=POSTGRES).trials) == len(study.trials)
     finally:

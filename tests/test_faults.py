@@ -1,0 +1,93 @@
+"""Faults: a worker killed mid-trial, passwords in URLs, and memory over many trials."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+
+from autonn.config import make_config
+from autonn.search import prepare, run_search
+from autonn.storage import open_storage
+from autonn.tracking import default_tracking_uri
+
+KILL_ME = [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--study", "kill-me",
+           "--n-trials", "6", "--epochs", "30", "--pruner", "none", "--workers", "2", "--quiet"]
+
+
+def running_trial_of_another_process(tmp_path, main_pid, timeout=240):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            study = optuna.load_study(study_name="kill-me", storage=open_storage(root=tmp_path / "mlruns"))
+            for t in study.get_trials(states=(optuna.trial.TrialState.RUNNING,)):
+                pid = int(t.user_attrs.get("owner", "x:0").rpartition(":")[2])
+                if pid and pid != main_pid and t.user_attrs.get("mlflow_run_id"):
+                    return t.number, pid
+        except (KeyError, ValueError):
+            pass  # the study does not exist yet
+        time.sleep(0.2)
+    raise TimeoutError("no worker trial started")
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_nothing(tmp_path):
+    search = subprocess.Popen(KILL_ME, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True)
+    number, pid = running_trial_of_another_process(tmp_path, search.pid)
+    os.kill(pid, signal.SIGKILL)
+    _, err = search.communicate(timeout=600)
+    assert search.returncode == 0, err
+    again = subprocess.run(KILL_ME, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+
+    study = optuna.load_study(study_name="kill-me", storage=open_storage(root=tmp_path / "mlruns"))
+    states = [t.state for t in study.trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert sum(s in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for s in states) == 6
+    killed = study.trials[number]
+    assert killed.state == optuna.trial.TrialState.FAIL and "died" in killed.user_attrs["fail_reason"]
+    retry = [t for t in study.trials if t.user_attrs.get("retry_of") == number]
+    assert len(retry) == 1 and retry[0].params == killed.params
+    client = MlflowClient(default_tracking_uri(tmp_path / "mlruns"))
+    runs = client.search_runs([client.get_experiment_by_name("kill-me").experiment_id])
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    assert client.get_run(killed.user_attrs["mlflow_run_id"]).info.status == "FAILED"
+
+
+def test_passwords_never_reach_output_or_mlflow(tmp_path):
+    url = "postgresql://postgres:s3cr3t-pw@127.0.0.1:5432/test"  # trust auth ignores the password
+    name = f"pw-{os.getpid()}"
+    try:
+        proc = subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "iris",
+                               "--study", name, "--n-trials", "2", "--epochs", "3",
+                               "--storage", url], cwd=tmp_path, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        assert "s3cr3t" not in proc.stdout + proc.stderr
+        client = MlflowClient(default_tracking_uri(tmp_path / "mlruns"))
+        runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+        logged = [str(r.data.params) + str(r.data.tags) for r in runs]
+        assert runs and not any("s3cr3t" in text for text in logged)
+        assert any("postgres:***@127.0.0.1" in text for text in logged)
+    finally:
+        optuna.delete_study(study_name=name, storage=url)
+
+
+def resident_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_300_trials():
+    space = {"n_layers": 1, "width": 16, "epochs": 2, "batch_size": 128, "optimizer": "adam"}
+    base = {"dataset": "iris", "sampler": "random", "pruner": "none", "space": space}
+    run_search(prepare(make_config({**base, "n_trials": 50})), storage="mem.journal")  # warm up
+    before = resident_bytes()
+    run_search(prepare(make_config({**base, "n_trials": 350})), storage="mem.journal")
+    assert resident_bytes() < before * 1.10
