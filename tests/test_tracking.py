@@ -156,3 +156,4 @@ def test_search_as_a_real_subprocess(tmp_path):
     client = MlflowClient(default_tracking_uri(tmp_path / "mlruns"))
     _, parents, children = runs_of(client, "wine")
     assert parents[0].info.status == "FINISHED" and len(children) == 2
+
