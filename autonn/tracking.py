@@ -49,25 +49,13 @@ class Tracker(Protocol):
                   metrics: dict[str, float] | None = None, tags: dict[str, Any] | None = None,
                   traceback: str | None = None) -> None: ...
 
-    def attach(self, name: str) -> bool:
-        """Find the study's parent run (a worker's trials nest under it); False if none yet."""
-        existing = self.client.search_runs(
-            [self.experiment_id], f"tags.`autonn.role` = '{STUDY_ROLE}' and tags.`autonn.study` = '{name}'",
-            max_results=1)
-        if existing:
-            self.parent_id = existing[0].info.run_id
-        return bool(existing)
+    def fail_run(self, trial: Any) -> None: ...
 
-    def spawn_args(self) -> tuple[str, str]:
-        """What a worker process needs to build its own tracker for the same experiment."""
-        return self.uri, self.experiment
+    def attach(self, name: str) -> bool: ...
 
-    def close(self) -> None:
-        """Send what is queued and stop the background thread; the parent run stays open."""
-        try:
-            self.flush()
-        finally:
-            self._queue.shutdown(wait=True)
+    def spawn_args(self) -> tuple[str, str] | None: ...
+
+    def close(self) -> None: ...
 
     def new_best(self, number: int, metric: str, value: float, params: dict[str, Any],
                  architecture: dict[str, Any]) -> None: ...

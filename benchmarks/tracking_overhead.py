@@ -13,6 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import emit  # benchmarks/ is on the path when run as a script
 from autonn.config import make_config
 from autonn.search import prepare, run_search
 from autonn.tracking import MlflowTracker, NullTracker, default_tracking_uri
@@ -52,10 +53,7 @@ def main() -> None:
         "| phase | tracking off (s) | MLflow tracking on (s) | overhead |", "|---|---|---|---|",
         f"| trials (start to last trial) | {off[0]:.2f} | {on[0]:.2f} | {on[0] / off[0] - 1:+.1%} |",
         f"| whole study (plots, registered model) | {off[1]:.2f} | {on[1]:.2f} | {on[1] / off[1] - 1:+.1%} |"])
-    print(table)
-    if args.write:
-        with open(args.write, "a") as fh:
-            fh.write("\n" + table + "\n")
+    emit(table, args.write)
 
 
 if __name__ == "__main__":

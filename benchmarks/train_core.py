@@ -15,6 +15,7 @@ import warnings
 
 import numpy as np
 import torch
+from common import emit  # benchmarks/ is on the path when run as a script
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
@@ -154,10 +155,7 @@ def main() -> None:
             lines.append(f"Large network through autonn's core: {achieved:.1f} GFLOP/s; a 2048x2048 "
                          f"matrix product in the same run: {peak:.1f} GFLOP/s ({achieved / peak:.0%}).")
     table = "\n".join(lines)
-    print(table)
-    if args.write:
-        with open(args.write, "a") as fh:
-            fh.write("\n" + table + "\n")
+    emit(table, args.write)
 
 
 if __name__ == "__main__":

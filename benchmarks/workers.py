@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import torch
+from common import emit  # benchmarks/ is on the path when run as a script
 
 from autonn.config import make_config
 from autonn.search import prepare, run_search
@@ -43,10 +44,7 @@ def main() -> None:
         "worker start-up included", "",
         "| workers | trials per minute | speed-up |", "|---|---|---|",
         *[f"| {w} | {r:.1f} | {r / rates[1]:.2f}x |" for w, r in rates.items()]])
-    print(table)
-    if args.write:
-        with open(args.write, "a") as fh:
-            fh.write("\n" + table + "\n")
+    emit(table, args.write)
 
 
 if __name__ == "__main__":
