@@ -127,14 +127,16 @@ def test_a_failing_trial_records_reason_and_traceback(tmp_path):
     cfg = tmp_path / "diverge.yaml"
     cfg.write_text("dataset: diabetes\nn_trials: 2\nspace:\n  optimizer: sgd\n  lr: [100000.0]\n"
                    "  loss: mse\n  epochs: 3\n")
-    result = cli("search", str(cfg), "--study", "diverge", "--n-trials", "1", "--timeout", "20")
+    result = cli("search", str(cfg), "--study", "diverge", "--n-trials", "1")
+    assert result.exit_code == 2
+    assert "Error: study 'diverge' stopped after 5 failed trials in a row (trial 2: TrialDiverged: " \
+           "training diverged at epoch 0" in result.output
     client = MlflowClient(default_tracking_uri())
     _, parents, children = runs_of(client, "diverge")
-    assert children and all(c.info.status == "FAILED" for c in children)
+    assert len(children) == 5 and all(c.info.status == "FAILED" for c in children)
     assert "training diverged" in children[0].data.tags["autonn.fail_reason"]
     assert "traceback.txt" in {a.path for a in client.list_artifacts(children[0].info.run_id)}
-    assert parents[0].info.status == "FINISHED"
-    assert result.exit_code == 0
+    assert parents[0].info.status == "FAILED"
 
 
 def test_unreachable_tracking_uri_fails_fast_with_the_uri():
