@@ -52,6 +52,7 @@ class Problem:
     data: DeviceData
     metric_name: str
     metric: Metric
+    preprocessor: Any = None  # the ColumnTransformer fitted on a table's training rows
 
 
 @dataclass
@@ -88,7 +89,7 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
         splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
                        config.seed)
     data = to_device(splits, task, resolve_device(config.device), n_classes=len(dataset.classes))
-    return Problem(config, dataset, data, metric_name, metric)
+    return Problem(config, dataset, data, metric_name, metric, splits.preprocessor)
 
 
 def load_data(config: Config, source: str = "config") -> Dataset:
@@ -310,7 +311,8 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
     try:
         tracker.end_study(status, metrics=metrics, texts={"trials.csv": trials_csv(study)},
                           figures=figures, model=model if status == "FINISHED" else None,
-                          example=example.astype("float32") if example is not None else None)
+                          example=example.astype("float32") if example is not None else None,
+                          preprocessor=problem.preprocessor)
     finally:
         plt.close("all")
 

@@ -62,7 +62,7 @@ class Tracker(Protocol):
 
     def end_study(self, status: str, *, metrics: dict[str, float] | None = None,
                   texts: dict[str, str] | None = None, figures: dict[str, Any] | None = None,
-                  model: Any = None, example: Any = None) -> None: ...
+                  model: Any = None, example: Any = None, preprocessor: Any = None) -> None: ...
 
 
 class NullTracker:
@@ -172,8 +172,9 @@ class MlflowTracker:
 
     def end_study(self, status: str, *, metrics: dict[str, float] | None = None,
                   texts: dict[str, str] | None = None, figures: dict[str, Any] | None = None,
-                  model: Any = None, example: Any = None) -> None:
-        """Write the study's artifacts, the best model (registered), then close the parent run."""
+                  model: Any = None, example: Any = None, preprocessor: Any = None) -> None:
+        """Write the study's artifacts, the best model (registered) and, for a table, the fitted
+        preprocessing beside it; then close the parent run."""
         self.flush()
         try:
             for path, text in (texts or {}).items():
@@ -184,6 +185,8 @@ class MlflowTracker:
                 self._log_metrics(self.parent_id, {k: [v] for k, v in metrics.items()})
             if model is not None:
                 self._log_model(model, example)
+            if model is not None and preprocessor is not None:
+                self._log_preprocessor(preprocessor)
         finally:
             self.client.set_terminated(self.parent_id, status)
             self._queue.shutdown(wait=True)
@@ -250,6 +253,16 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=items[lo:lo + MAX_BATCH],
                                   tags=list(tags) if lo == 0 else [])
 
+    def _log_preprocessor(self, preprocessor: Any) -> None:
+        """The table's ColumnTransformer as an MLflow scikit-learn model, in skops format (no
+        pickle): raw columns in, the network's input features out."""
+        quiet = io.StringIO()
+        with _fluent_uri(self.uri), self._mlflow.start_run(run_id=self.parent_id), \
+                redirect_stdout(quiet), redirect_stderr(quiet):
+            self._mlflow.sklearn.log_model(preprocessor, name="preprocessor",
+                                           serialization_format="skops",
+                                           skops_trusted_types=PREPROCESSING_FUNCTIONS)
+
     def _log_model(self, model: Any, example: Any) -> None:
         import torch
         from mlflow.models import infer_signature
@@ -264,6 +277,10 @@ class MlflowTracker:
                 model, name="model", signature=infer_signature(example, output),
                 input_example=example, registered_model_name=self.experiment,
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
+
+
+PREPROCESSING_FUNCTIONS = ["autonn.tables._as_text", "autonn.tables._date_parts",
+                           "autonn.tables._date_part_names", "numpy.dtype"]
 
 
 @contextmanager

@@ -30,9 +30,10 @@ def messy_frame(n=240, seed=0):
     return df
 
 
-def search(*args):
+def search(*args, tracking=False):
+    flags = [] if tracking else ["--no-tracking"]
     return CliRunner().invoke(main, ["search", *args, "--n-trials", "2", "--epochs", "4",
-                                     "--no-tracking", "--quiet"])
+                                     "--quiet", *flags])
 
 
 def assert_nothing_created(tmp_path):
@@ -128,7 +129,7 @@ BAD = [
 
 @pytest.mark.parametrize("case,make,target,message", BAD, ids=[b[0] for b in BAD])
 def test_bad_input_is_one_line_and_creates_nothing(tmp_path, case, make, target, message):
-    result = search("--data", make(tmp_path), "--target", target)
+    result = search("--data", make(tmp_path), "--target", target, tracking=True)
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert_nothing_created(tmp_path)
@@ -147,3 +148,23 @@ def test_data_needs_a_target_and_excludes_dataset(tmp_path):
     path = write(tmp_path, "x.csv", "a,y\n1,2\n")
     assert "needs --target COLUMN" in search("--data", path).output
     assert "not both" in search("--data", path, "--target", "y", "--dataset", "iris").output
+
+
+def test_the_fitted_preprocessing_is_saved_with_the_model(tmp_path, monkeypatch):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    from autonn.tracking import default_tracking_uri
+
+    messy_frame().to_csv(tmp_path / "churn.csv", index=False)
+    result = search("--data", str(tmp_path / "churn.csv"), "--target", "churn", tracking=True)
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri())
+    client = MlflowClient(default_tracking_uri())
+    exp = client.get_experiment_by_name("churn")
+    parent = [r for r in client.search_runs([exp.experiment_id])
+              if r.data.tags.get("autonn.role") == "study"][0]
+    pre = mlflow.sklearn.load_model(f"runs:/{parent.info.run_id}/preprocessor")
+    rows = pre.transform(messy_frame(n=40, seed=3).head(5).drop(columns=["churn"]))
+    signature = mlflow.models.get_model_info(f"runs:/{parent.info.run_id}/model").signature
+    assert rows.shape == (5, signature.inputs.to_dict()[0]["tensor-spec"]["shape"][1])
