@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -225,7 +224,3 @@ def ui(host: str, port: int, tracking_uri: str | None, study: str | None) -> Non
                     fg="yellow", err=True)
     sys.exit(serve(host, port, tracking_uri, study, echo=click.echo))
 
-
-def exit_code_for(interrupt: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C (SIGINT), 143 for SIGTERM, as shells report them."""
-    return 128 + getattr(interrupt, "signal_number", signal.SIGINT)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from autonn.errors import ConfigError, did_you_mean, unknown_name
-from autonn.losses import LOSSES, LOSSES_FOR_TASK, TASKS
+from autonn.losses import LOSSES, LOSSES_FOR_TASK
 from autonn.metrics import METRICS
 from autonn.strategies import PRUNERS, SAMPLERS
 

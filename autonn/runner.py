@@ -8,7 +8,6 @@ import warnings
 from typing import Any
 
 from autonn.config import Config, load_config, make_config
-from autonn.errors import SearchInterrupted
 from autonn.report import ranked_trials
 from autonn.search import Problem, prepare, remaining_trials, run_search, study_name
 from autonn.storage import describe_storage
@@ -110,5 +109,3 @@ def _summary(study: Any, problem: Problem, winner: Any, tracker: Any) -> None:
         print(f"Browse every trial: autonn ui   (then open "
               f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs)")
 
-
-__all__ = ["SearchInterrupted", "build_config", "run_from_cli"]

@@ -1,7 +1,6 @@
 """The scikit-learn estimators, held to scikit-learn's own contract."""
 
 import numpy as np
-import pytest
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.model_selection import cross_val_score
@@ -43,7 +42,6 @@ def test_pipeline_cross_val_and_clone():
 
 
 def test_feature_names_are_kept_from_dataframes():
-    import pandas as pd
     X, y = load_iris(return_X_y=True, as_frame=True)
     clf = AutoNNClassifier(**TINY).fit(X, y)
     assert list(clf.feature_names_in_) == list(X.columns)

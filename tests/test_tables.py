@@ -7,7 +7,6 @@ from click.testing import CliRunner
 
 from autonn.cli import main
 from autonn.data import dataset_from_files, split
-from autonn.errors import DataError
 from autonn.tables import DataWarning, infer_task
 
 
