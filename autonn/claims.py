@@ -97,8 +97,10 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
     start, failures = time.monotonic(), []
     while timeout is None or time.monotonic() - start < timeout:
         with claim_lock(storage, study.study_name):
-            _fail_orphans(study, on_orphan, retries)
-            if sum(t.state in COUNTED for t in study.get_trials(deepcopy=False)) >= n_trials:
+            trials = study.get_trials(deepcopy=False)  # one read of the storage per claim
+            orphans = [t for t in trials if t.state == TrialState.RUNNING and _orphaned(t)]
+            _fail_orphans(study, orphans, on_orphan, retries)
+            if sum(t.state in COUNTED for t in trials) - len(orphans) >= n_trials:
                 return
             trial = study.ask()
             trial.set_user_attr("owner", owner())
@@ -130,10 +132,8 @@ def _run(study: optuna.Study, trial: optuna.Trial, objective: Callable, catch: t
     return study.tell(trial, value)
 
 
-def _fail_orphans(study: optuna.Study, on_orphan: Callable, retries: int) -> None:
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _orphaned(t):
-            continue
+def _fail_orphans(study: optuna.Study, orphans: list, on_orphan: Callable, retries: int) -> None:
+    for t in orphans:
         storage = study._storage  # the public API cannot fail another process's trial
         storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {t.user_attrs['owner']} died")
         storage.set_trial_state_values(t._trial_id, TrialState.FAIL)

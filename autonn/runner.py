@@ -86,10 +86,16 @@ class _Progress:
 def _progress(problem: Problem, storage: str | None, quiet: bool) -> _Progress | None:
     if quiet:
         return None
-    from autonn.search import create_study
+    import optuna
 
-    todo = remaining_trials(create_study(problem, storage), problem.config.n_trials)
-    return _Progress(todo, problem.metric_name)
+    from autonn.storage import open_storage
+
+    n_trials = problem.config.n_trials
+    try:  # read the study as it stands; run_search creates or checks it
+        study = optuna.load_study(study_name=study_name(problem.config), storage=open_storage(storage))
+    except KeyError:
+        return _Progress(n_trials, problem.metric_name)
+    return _Progress(remaining_trials(study, n_trials), problem.metric_name)
 
 
 def _summary(study: Any, problem: Problem, winner: Any, tracker: Any) -> None:

@@ -239,6 +239,7 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
     cfg, tracker = problem.config, tracker or NullTracker()
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
+    trials_before = len(study.get_trials(deepcopy=False))
     best: list[Winner] = []
 
     def keep(w: Winner) -> None:
@@ -262,7 +263,9 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
             if died:
                 warnings.warn(f"worker(s) died: {', '.join(died)}; their trials were failed and "
                               "retried by the others.", RuntimeWarning, stacklevel=2)
-        if best and not _is_study_best(study, best[0]) or not best:
+        ran = len(study.get_trials(deepcopy=False)) > trials_before
+        if ran and not (best and _is_study_best(study, best[0])):
+            # the best trial ran in another worker or an earlier session: rebuild it here
             best[:] = [w for w in [replay_best(problem, study)] if w is not None]
             if best:
                 announce_best(study, study.best_trial)

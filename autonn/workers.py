@@ -79,6 +79,6 @@ def _worker(config_data: dict, index: int, threads: int, storage: Any,
                               catch=(Exception,), retries=config.retries,
                               max_failures=config.max_failures, on_orphan=tracker.fail_run)
     except KeyboardInterrupt as exc:
-        tracker.close()
         sys.exit(128 + getattr(exc, "signal_number", 2))
-    tracker.close()
+    finally:
+        tracker.close()
