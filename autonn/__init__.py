@@ -3,6 +3,8 @@
 from autonn.config import Config, SpaceConfig, TrainingConfig, load_config, make_config
 from autonn.estimators import AutoNNClassifier, AutoNNRegressor
 from autonn.errors import AutonnError, ConfigError, DataError, DeviceError, StudyError, TrialDiverged
+from autonn.export import export_model
+from autonn.predictor import load
 from autonn.search import prepare, run_search
 
 __version__ = "0.1.0"
@@ -19,6 +21,8 @@ __all__ = [
     "StudyError",
     "TrainingConfig",
     "TrialDiverged",
+    "export_model",
+    "load",
     "load_config",
     "make_config",
     "prepare",

@@ -224,3 +224,72 @@ def ui(host: str, port: int, tracking_uri: str | None, study: str | None) -> Non
                     fg="yellow", err=True)
     sys.exit(serve(host, port, tracking_uri, study, echo=click.echo))
 
+
+
+EXPORT_FORMATS = ("state_dict", "onnx", "torchscript", "mlflow")  # autonn.formats.FORMATS
+
+
+@main.command()
+@study_option
+@click.option("--run", "run_id", help="An MLflow run id instead of --study: a study's parent run "
+                                      "(exports its best trial) or one trial's run.")
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), required=True,
+              help="state_dict (.safetensors + JSON, runs no code), onnx, torchscript, or an "
+                   "mlflow model directory.")
+@click.option("--out", type=click.Path(), help="Where to write. Default: <study>.<format suffix>.")
+@click.option("--retrain", is_flag=True, help="Train the architecture on train + validation rows "
+                                              "before exporting (default: the trial's own weights).")
+@_stack(storage_option, tracking_option)
+@click.option("--no-tracking", is_flag=True, help="Do not log the file's sha256 to MLflow.")
+@json_option
+@_friendly_errors
+def export(study: str | None, run_id: str | None, fmt: str, out: str | None, retrain: bool,
+           storage: str | None, tracking_uri: str | None, no_tracking: bool, as_json: bool) -> None:
+    """Export a study's best model, preprocessing and labels included, as one file or directory."""
+    import dataclasses
+
+    from autonn.export import export_model, trial_of_run
+    from autonn.tracking import default_tracking_uri
+
+    if study and run_id:
+        raise click.UsageError("give --study or --run, not both.")
+    uri = tracking_uri or default_tracking_uri()
+    trial = None
+    if run_id:
+        study, trial = trial_of_run(run_id, uri)
+    done = export_model(fmt, out, study=study, trial=trial, retrain=retrain, storage=storage,
+                        tracking_uri=None if no_tracking else uri)
+    data = {k: str(v) if k == "path" else v for k, v in dataclasses.asdict(done).items()}
+    _emit(data, as_json, lambda d: (
+        f"Exported trial {d['trial']} of study '{d['study']}'"
+        f"{' (retrained on train + validation)' if d['retrained'] else ''} as {d['format']}: "
+        f"{d['path']}\n  validation {d['metric']} {_fmt(d['value'])}, test {d['metric']} "
+        f"{_fmt(d['test_score'])}\n  sha256 {d['sha256']}"
+        + (f" (logged to MLflow run {d['mlflow_run_id']})" if d["mlflow_run_id"] else "")))
+
+
+@main.command()
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="An autonn export: .safetensors, .onnx, .pt or an MLflow model directory.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Rows to predict: CSV, TSV or Parquet with the training table's columns.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Write predictions here (.csv or .parquet). Default: CSV on stdout.")
+@click.option("--proba", is_flag=True, help="Class probabilities instead of labels.")
+@click.option("--trust-model", is_flag=True, help="Load a TorchScript or MLflow model autonn did "
+                                                  "not export on this machine (it can run code).")
+@_friendly_errors
+def predict(model_path: str, input_path: str, output: str | None, proba: bool,
+            trust_model: bool) -> None:
+    """Predict with an exported model: labels, values, or --proba probabilities."""
+    from autonn.predictor import load, write_predictions
+    from autonn.tables import read_table
+
+    model = load(model_path, trust_model=trust_model)
+    rows = read_table(input_path, option="--input")
+    frame = model.predict_frame(rows, proba=proba, source=input_path)
+    if output is None:
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        write_predictions(frame, output)
+        click.echo(f"Wrote {len(frame)} predictions to {output}", err=True)

@@ -47,7 +47,7 @@ class _AutoNN(BaseEstimator):
     def _search(self, X: np.ndarray, y: np.ndarray, task: str, classes: tuple = ()) -> None:
         import optuna
 
-        from autonn.export import scoring_module
+        from autonn.scoring import scoring_module
         from autonn.search import make_problem, run_search
 
         if len(y) < 2:

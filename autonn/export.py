@@ -1,43 +1,163 @@
-"""Rebuild a trained network into a module that takes raw feature rows.
+"""``autonn export``: a study's best trial (or any completed trial) as a file other tools load.
 
-``ScoringModule`` bundles the training split's standardisation, the network and the output
-transform (probabilities, or values in the target's units) so any consumer gets predictions in the
-user's own terms.
+The trial is rebuilt from the study's stored config and trained again with its own seed, which
+gives the search's own network on the same machine; ``retrain`` instead trains its architecture on
+the training and validation rows together for the epochs the search found best. The pipeline
+(column encoding, network, label mapping) is written atomically in the chosen format, recorded as
+one of autonn's own exports and its sha256 logged to the study's MLflow parent run.
 """
 
 from __future__ import annotations
 
-import torch
-from torch import nn
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from autonn.data import DeviceData
-from autonn.losses import OUTPUTS, Head
+import numpy as np
+import optuna
 
+from autonn.bundle import make_bundle, raw_rows
+from autonn.data import Splits, split
+from autonn.errors import AutonnError, StudyError
+from autonn.formats import FORMATS, SUFFIX, write_mlflow, write_onnx, write_state_dict, write_torchscript
+from autonn.search import Problem, Winner, config_of, load_data, load_study, make_problem, replay
+from autonn.train import predict, train_params
+from autonn.trust import atomic_path, record_export
 
-class ScoringModule(nn.Module):
-    """Raw features (N, F) -> class probabilities (N, K) or regression values (N, T)."""
-
-    def __init__(self, network: nn.Module, head: Head, data: DeviceData) -> None:
-        super().__init__()
-        self.network = network
-        self.output = head.output
-        f = data.feature_scaler
-        self.register_buffer("feature_mean", torch.as_tensor(f.mean, dtype=torch.float32))
-        self.register_buffer("feature_scale", torch.as_tensor(f.scale, dtype=torch.float32))
-        t = data.target_scaler
-        self.register_buffer("target_mean", torch.as_tensor(t.mean if t else 0.0, dtype=torch.float32))
-        self.register_buffer("target_scale", torch.as_tensor(t.scale if t else 1.0, dtype=torch.float32))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = OUTPUTS[self.output](self.network((x - self.feature_mean) / self.feature_scale))
-        if self.output == "identity":
-            out = out * self.target_scale + self.target_mean
-        return out
+WRITERS = {"state_dict": write_state_dict, "onnx": write_onnx, "torchscript": write_torchscript}
 
 
-def scoring_module(network: nn.Module, head: Head, data: DeviceData) -> ScoringModule:
-    """A CPU copy of ``network`` in evaluation mode, wrapped to take raw feature rows."""
-    import copy
+class ExportError(AutonnError):
+    """An export that cannot be made as asked."""
 
-    module = ScoringModule(copy.deepcopy(network).cpu(), head, data)
-    return module.eval()
+
+@dataclass(frozen=True)
+class Exported:
+    """What ``export_model`` wrote."""
+
+    path: Path
+    format: str
+    sha256: str
+    study: str
+    trial: int
+    metric: str
+    value: float  # the trial's validation score in the search
+    test_score: float | None  # the exported network's score on the test split
+    retrained: bool
+    mlflow_run_id: str | None = None  # the parent run the digest was logged to
+
+
+def export_model(fmt: str, out: str | Path | None = None, *, study: str | None = None,
+                 trial: int | None = None, retrain: bool = False, storage: Any = None,
+                 tracking_uri: str | None = None) -> Exported:
+    """Export ``study``'s best trial (or trial number ``trial``) as ``fmt`` to ``out``.
+
+    ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256; None
+    logs nothing.
+    """
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
+    found = load_study(study, storage)
+    chosen = _completed_trial(found, trial)
+    out = Path(out) if out is not None else Path(f"{found.study_name}{SUFFIX[fmt]}")
+    _check_target(out, fmt)
+    problem, splits = _rebuild(found)
+    winner = replay(problem, chosen)
+    if retrain:
+        problem, winner = _retrain(problem, splits, winner)
+    test_score = None
+    if len(problem.data.y_test):
+        test_score = float(problem.metric.fn(problem.data.y_test, predict(
+            winner.model, winner.head, problem.data, problem.data.x_test)))
+    bundle = make_bundle(problem, winner, {
+        "study": found.study_name, "trial": chosen.number, "metric": problem.metric_name,
+        "value": chosen.value, "test_score": test_score, "retrained": retrain})
+    with atomic_path(out) as staged:
+        if fmt == "mlflow":
+            write_mlflow(bundle, staged, example=raw_rows(problem, 5))
+        else:
+            WRITERS[fmt](bundle, staged)
+    digest = record_export(out, fmt)
+    run_id = None
+    if tracking_uri:
+        from autonn.tracking import log_export
+
+        try:
+            run_id = log_export(tracking_uri, found.study_name, fmt, out, digest)
+        except AutonnError as exc:
+            warnings.warn(f"exported, but the sha256 was not logged to MLflow: {exc}",
+                          RuntimeWarning, stacklevel=2)
+    return Exported(out, fmt, digest, found.study_name, chosen.number, problem.metric_name,
+                    float(chosen.value), test_score, retrain, run_id)
+
+
+def trial_of_run(run_id: str, tracking_uri: str) -> tuple[str, int | None]:
+    """The study and trial number an MLflow run records (None: a study's parent run, its best)."""
+    from autonn.tracking import run_tags
+
+    tags, parent_tags = run_tags(tracking_uri, run_id)
+    if tags.get("autonn.role") == "study":
+        return tags["autonn.study"], None
+    if "autonn.trial" in tags and parent_tags.get("autonn.study"):
+        return parent_tags["autonn.study"], int(tags["autonn.trial"])
+    raise ExportError(f"MLflow run {run_id} is not an autonn study or trial run; give the run id "
+                      "of a study (its parent run) or of one of its trials.")
+
+
+def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
+    trials = study.get_trials(deepcopy=False)
+    if number is None:
+        complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        if not complete:
+            states = {}
+            for t in trials:
+                states[t.state.name] = states.get(t.state.name, 0) + 1
+            summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials"
+            raise StudyError(f"study '{study.study_name}' has no completed trial to export "
+                             f"({summary}); run more trials with `autonn search`.")
+        return study.best_trial
+    match = [t for t in trials if t.number == number]
+    if not match or match[0].state != optuna.trial.TrialState.COMPLETE:
+        state = match[0].state.name if match else "no such trial"
+        raise StudyError(f"study '{study.study_name}' trial {number} cannot be exported ({state});"
+                         " pick a COMPLETE trial (see `autonn trials`).")
+    return match[0]
+
+
+def _check_target(out: Path, fmt: str) -> None:
+    if fmt == "mlflow":
+        if out.is_file():
+            raise ExportError(f"--out {out} is a file; an MLflow model is a directory, give a "
+                              "new path.")
+        if out.is_dir() and any(out.iterdir()) and not (out / "MLmodel").is_file():
+            raise ExportError(f"--out {out} is a directory that is not an MLflow model; autonn "
+                              "will not replace it. Give a new path.")
+    elif out.is_dir():
+        raise ExportError(f"--out {out} is a directory; give a file path such as "
+                          f"{out / ('model' + SUFFIX[fmt])}.")
+
+
+def _rebuild(study: optuna.Study) -> tuple[Problem, Splits]:
+    """The study's data, split and prepared exactly as the search had it."""
+    config = config_of(study)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the search already reported dropped columns
+        dataset = load_data(config, f"study '{study.study_name}'")
+        splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
+                       config.seed)
+    return make_problem(config, dataset, f"study '{study.study_name}'", splits), splits
+
+
+def _retrain(problem: Problem, splits: Splits, winner: Winner) -> tuple[Problem, Winner]:
+    """Train ``winner``'s architecture on train + validation for its best epoch count."""
+    merged = Splits(np.concatenate([splits.X_train, splits.X_val]),
+                    np.concatenate([splits.y_train, splits.y_val]), splits.X_val, splits.y_val,
+                    splits.X_test, splits.y_test, splits.preprocessor)
+    problem = make_problem(problem.config, problem.dataset, "retrain", merged)
+    epochs = winner.history.best_epoch + 1
+    model, head, history = train_params(winner.params, problem.data, problem.metric,
+                                        seed=int(problem.config.seed) + winner.trial_number,
+                                        grad_clip=problem.config.training.grad_clip,
+                                        epochs=epochs, keep_best=False)
+    return problem, Winner(winner.trial_number, winner.value, winner.params, model, head, history)

@@ -27,7 +27,7 @@ from autonn.data import (Dataset, DeviceData, Splits, dataset_from_files, load_d
                          to_device)
 from autonn.device import release_memory, resolve_device
 from autonn.errors import ConfigError, SearchInterrupted, StudyError
-from autonn.export import scoring_module
+from autonn.bundle import make_bundle, raw_rows
 from autonn.losses import Head
 from autonn.metrics import DEFAULT_METRIC, Metric, is_better, metric_for
 from autonn.model import count_parameters
@@ -149,6 +149,8 @@ def create_study(problem: Problem, storage: str | None = None, worker: int = 0) 
             study.set_user_attr(key, identity[key])
         study.set_user_attr("dataset", cfg.dataset or cfg.data)
         study.set_user_attr("seed", cfg.seed)
+    if "config" not in study.user_attrs:
+        study.set_user_attr("config", stored_config(cfg))
     return study
 
 
@@ -289,11 +291,34 @@ def replay_best(problem: Problem, study: optuna.Study) -> Winner | None:
         trial = study.best_trial
     except ValueError:
         return None
+    return replay(problem, trial)
+
+
+def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
+    """Train ``trial``'s parameters with its seed and early stopping, as the search did."""
     cfg = problem.config
     model, head, history = train_params(
         trial.params, problem.data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
         callbacks=[EarlyStopping(cfg.training.patience)], grad_clip=cfg.training.grad_clip)
     return Winner(trial.number, trial.value, trial.params, model, head, history)
+
+
+def stored_config(config: Config) -> str:
+    """The config as the study keeps it (data paths made absolute), so the study can be
+    rebuilt later, by ``autonn export``, from any directory."""
+    from pathlib import Path
+
+    paths = {key: str(Path(value).resolve()) for key in ("data", "test_data")
+             if (value := getattr(config, key))}
+    return config.model_copy(update=paths).model_dump_json()
+
+
+def config_of(study: optuna.Study) -> Config:
+    """The config a study was created with (see ``stored_config``)."""
+    if "config" not in study.user_attrs:
+        raise StudyError(f"study '{study.study_name}' was created by an older autonn and does "
+                         "not record its config; run the search again to export from it.")
+    return Config.model_validate_json(study.user_attrs["config"])
 
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,
@@ -308,14 +333,16 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
     model = example = None
     metrics = {}
     if winner is not None:
-        model = scoring_module(winner.model, winner.head, problem.data)
-        example = problem.data.feature_scaler.inverse(problem.data.x_val[:5].cpu().numpy())
         metrics[f"test_{problem.metric_name}"] = winner.test_score
+        if status == "FINISHED":
+            model = make_bundle(problem, winner, {
+                "study": study.study_name, "trial": winner.trial_number,
+                "metric": problem.metric_name, "value": winner.value,
+                "test_score": winner.test_score, "retrained": False})
+            example = raw_rows(problem, 5)
     try:
         tracker.end_study(status, metrics=metrics, texts={"trials.csv": trials_csv(study)},
-                          figures=figures, model=model if status == "FINISHED" else None,
-                          example=example.astype("float32") if example is not None else None,
-                          preprocessor=problem.preprocessor)
+                          figures=figures, model=model, example=example)
     finally:
         plt.close("all")
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from autonn.errors import DataError
+from autonn.features import DATE_PARTS, MISSING_LEVEL
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
 
 READERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": ","}
@@ -41,11 +42,11 @@ class Table:
     groups: np.ndarray | None = None
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
+def read_table(path: str | Path, option: str = "--data") -> pd.DataFrame:
     """Read a CSV, TSV or Parquet file, refusing what is not a usable table."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path given to --data.")
+        raise DataError(f"{path}: no such file; check the path given to {option}.")
     suffix = path.suffix.lower()
     if suffix in PARQUET:
         return _read_parquet(path)
@@ -185,10 +186,7 @@ def preprocessor(train: pd.DataFrame, source: str = "data"):
 
 
 def _as_text(frame: pd.DataFrame) -> np.ndarray:
-    return frame.astype("object").where(frame.notna(), "(missing)").astype(str).to_numpy()
-
-
-DATE_PARTS = ("year", "month", "day", "dayofweek", "hour")
+    return frame.astype("object").where(frame.notna(), MISSING_LEVEL).astype(str).to_numpy()
 
 
 def _date_parts(frame: pd.DataFrame) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Experiment tracking: the one module that imports mlflow.
+"""Experiment tracking: the one module that writes to MLflow's tracking store.
 
 A ``Tracker`` has a handful of hooks the search calls; ``NullTracker`` ignores them and
 ``MlflowTracker`` writes one experiment per study, one parent run per study and one nested child
@@ -62,7 +62,7 @@ class Tracker(Protocol):
 
     def end_study(self, status: str, *, metrics: dict[str, float] | None = None,
                   texts: dict[str, str] | None = None, figures: dict[str, Any] | None = None,
-                  model: Any = None, example: Any = None, preprocessor: Any = None) -> None: ...
+                  model: Any = None, example: Any = None) -> None: ...
 
 
 class NullTracker:
@@ -172,9 +172,9 @@ class MlflowTracker:
 
     def end_study(self, status: str, *, metrics: dict[str, float] | None = None,
                   texts: dict[str, str] | None = None, figures: dict[str, Any] | None = None,
-                  model: Any = None, example: Any = None, preprocessor: Any = None) -> None:
-        """Write the study's artifacts, the best model (registered) and, for a table, the fitted
-        preprocessing beside it; then close the parent run."""
+                  model: Any = None, example: Any = None) -> None:
+        """Write the study's artifacts and the best pipeline (an ``autonn.bundle.Bundle``, logged
+        as an MLflow model and registered); then close the parent run."""
         self.flush()
         try:
             for path, text in (texts or {}).items():
@@ -185,8 +185,6 @@ class MlflowTracker:
                 self._log_metrics(self.parent_id, {k: [v] for k, v in metrics.items()})
             if model is not None:
                 self._log_model(model, example)
-            if model is not None and preprocessor is not None:
-                self._log_preprocessor(preprocessor)
         finally:
             self.client.set_terminated(self.parent_id, status)
             self._queue.shutdown(wait=True)
@@ -253,34 +251,18 @@ class MlflowTracker:
             self.client.log_batch(run_id, metrics=items[lo:lo + MAX_BATCH],
                                   tags=list(tags) if lo == 0 else [])
 
-    def _log_preprocessor(self, preprocessor: Any) -> None:
-        """The table's ColumnTransformer as an MLflow scikit-learn model, in skops format (no
-        pickle): raw columns in, the network's input features out."""
-        quiet = io.StringIO()
-        with _fluent_uri(self.uri), self._mlflow.start_run(run_id=self.parent_id), \
-                redirect_stdout(quiet), redirect_stderr(quiet):
-            self._mlflow.sklearn.log_model(preprocessor, name="preprocessor",
-                                           serialization_format="skops",
-                                           skops_trusted_types=PREPROCESSING_FUNCTIONS)
+    def _log_model(self, bundle: Any, example: Any) -> None:
+        """The best pipeline as an MLflow pyfunc model (autonn's MLflow export), registered."""
+        import tempfile
 
-    def _log_model(self, model: Any, example: Any) -> None:
-        import torch
-        from mlflow.models import infer_signature
+        from autonn.formats import mlflow_model_args
 
-        mlflow = self._mlflow
-        with torch.inference_mode():
-            output = model(torch.as_tensor(example)).numpy()
         quiet = io.StringIO()  # MLflow prints registry chatter straight to the terminal
-        with _fluent_uri(self.uri), mlflow.start_run(run_id=self.parent_id), \
-                redirect_stdout(quiet), redirect_stderr(quiet):
-            mlflow.pytorch.log_model(
-                model, name="model", signature=infer_signature(example, output),
-                input_example=example, registered_model_name=self.experiment,
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
-
-
-PREPROCESSING_FUNCTIONS = ["autonn.tables._as_text", "autonn.tables._date_parts",
-                           "autonn.tables._date_part_names", "numpy.dtype"]
+        with tempfile.TemporaryDirectory() as scratch, _fluent_uri(self.uri), \
+                self._mlflow.start_run(run_id=self.parent_id), redirect_stdout(quiet), \
+                redirect_stderr(quiet):
+            self._mlflow.pyfunc.log_model(name="model", registered_model_name=self.experiment,
+                                          **mlflow_model_args(bundle, Path(scratch), example))
 
 
 @contextmanager
@@ -322,3 +304,48 @@ def experiment_ids(tracking_uri: str) -> dict[str, str]:
     client = MlflowClient(tracking_uri)
     return {e.name: e.experiment_id for e in client.search_experiments()
             if e.name != "Default"}
+
+
+def _client(tracking_uri: str):
+    """A client for an existing store; the embedded SQLite store is never created here."""
+    from mlflow.tracking import MlflowClient
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        raise TrackingError(f"no MLflow store at {mask(tracking_uri)}; the search ran without "
+                            "tracking, or give --tracking-uri.")
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri)
+
+
+def run_tags(tracking_uri: str, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """A run's tags and its parent run's tags (empty for a run without a parent)."""
+    client = _client(tracking_uri)
+    try:
+        run = client.get_run(run_id)
+        parent_id = run.data.tags.get("mlflow.parentRunId")
+        parent = client.get_run(parent_id).data.tags if parent_id else {}
+    except Exception as exc:  # MlflowException: RESOURCE_DOES_NOT_EXIST, connection errors
+        raise TrackingError(f"no MLflow run {run_id} at {mask(tracking_uri)} "
+                            f"({type(exc).__name__}); check the id in the MLflow UI.") from None
+    return dict(run.data.tags), dict(parent)
+
+
+def log_export(tracking_uri: str, study: str, fmt: str, path: str | Path, digest: str) -> str | None:
+    """Tag the study's parent run with an exported file's sha256 and path; returns its run id,
+    or None when the study has no parent run in this store."""
+    client = _client(tracking_uri)
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(experiments, f"tags.`autonn.role` = '{STUDY_ROLE}' and "
+                                               f"tags.`autonn.study` = '{study}'", max_results=1)
+        if not runs:
+            return None
+        run_id = runs[0].info.run_id
+        client.set_tag(run_id, f"autonn.export.{fmt}.sha256", digest)
+        client.set_tag(run_id, f"autonn.export.{fmt}.path", str(Path(path).resolve()))
+    except Exception as exc:
+        raise TrackingError(f"cannot log the export to MLflow at {mask(tracking_uri)} "
+                            f"({type(exc).__name__}).") from None
+    return run_id

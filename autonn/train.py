@@ -58,8 +58,10 @@ def predict(model: nn.Module, head: Head, data: DeviceData, x: torch.Tensor) -> 
 
 def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: DeviceData, *,
         metric: Metric, epochs: int, batch_size: int, generator: torch.Generator,
-        callbacks: Sequence[Callback] = (), grad_clip: float | None = None) -> History:
-    """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights.
+        callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
+        keep_best: bool = True) -> History:
+    """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights
+    (or, with ``keep_best=False``, the last epoch's).
 
     Gradients are zeroed in place, never set to None, so parameters flattened with
     ``flatten_parameters`` keep accumulating into their shared buffer.
@@ -96,7 +98,8 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         history.val_metric.append(value)
         if history.best_epoch < 0 or is_better(value, history.best_value, metric.direction):
             history.best_epoch, history.best_value = epoch, value
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            if keep_best:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         history.stop_reason = next(
             (r for r in (cb.on_epoch_end(epoch, history) for cb in callbacks) if r), None)
         if history.stop_reason:
@@ -127,9 +130,11 @@ def flatten_parameters(model: nn.Module) -> nn.Parameter:
 
 
 def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
-                 callbacks: Sequence[Callback] = (), grad_clip: float | None = None
+                 callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
+                 epochs: int | None = None, keep_best: bool = True
                  ) -> tuple[nn.Module, Head, History]:
-    """Build the network ``params`` describe and train it; the same seed gives the same result."""
+    """Build the network ``params`` describe and train it; the same seed gives the same result.
+    ``epochs`` overrides the parameters' epoch budget."""
     torch.manual_seed(seed)
     head = bind_head(params["loss"], data.task, data.n_outputs)
     model = build_mlp(params, data.x_train.shape[1], head.n_outputs).to(data.device)
@@ -137,7 +142,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
                                params.get("weight_decay", 0.0), **options)
     generator = torch.Generator(device=data.device).manual_seed(seed)
-    history = fit(model, head, optimizer, data, metric=metric, epochs=params["epochs"],
+    history = fit(model, head, optimizer, data, metric=metric, epochs=epochs or params["epochs"],
                   batch_size=params["batch_size"], generator=generator, callbacks=callbacks,
-                  grad_clip=grad_clip)
+                  grad_clip=grad_clip, keep_best=keep_best)
     return model, head, history

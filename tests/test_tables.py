@@ -149,7 +149,7 @@ def test_data_needs_a_target_and_excludes_dataset(tmp_path):
     assert "not both" in search("--data", path, "--target", "y", "--dataset", "iris").output
 
 
-def test_the_fitted_preprocessing_is_saved_with_the_model(tmp_path, monkeypatch):
+def test_the_logged_model_takes_raw_table_rows(tmp_path, monkeypatch):
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -163,7 +163,9 @@ def test_the_fitted_preprocessing_is_saved_with_the_model(tmp_path, monkeypatch)
     exp = client.get_experiment_by_name("churn")
     parent = [r for r in client.search_runs([exp.experiment_id])
               if r.data.tags.get("autonn.role") == "study"][0]
-    pre = mlflow.sklearn.load_model(f"runs:/{parent.info.run_id}/preprocessor")
-    rows = pre.transform(messy_frame(n=40, seed=3).head(5).drop(columns=["churn"]))
-    signature = mlflow.models.get_model_info(f"runs:/{parent.info.run_id}/model").signature
-    assert rows.shape == (5, signature.inputs.to_dict()[0]["tensor-spec"]["shape"][1])
+    model = mlflow.pyfunc.load_model(f"runs:/{parent.info.run_id}/model")
+    rows = messy_frame(n=40, seed=3).head(5).drop(columns=["churn"])  # text, gaps, dates
+    labels = model.predict(rows)["churn"]
+    assert len(labels) == 5 and set(labels) <= {"yes", "no"}
+    signature = model.metadata.signature
+    assert [c["name"] for c in signature.inputs.to_dict()] == list(rows.columns)

@@ -76,6 +76,7 @@ def test_best_model_is_logged_and_registered(searched, monkeypatch):
     root, _ = searched
     import mlflow
     import numpy as np
+    import pandas as pd
     monkeypatch.setenv("MLFLOW_TRACKING_URI", default_tracking_uri(root / "mlruns"))
     client = MlflowClient(default_tracking_uri(root / "mlruns"))
     versions = client.search_model_versions("name='iris-tracked'")
@@ -83,9 +84,12 @@ def test_best_model_is_logged_and_registered(searched, monkeypatch):
     version = versions[0]
     model = mlflow.pyfunc.load_model(client.get_model_version_download_uri("iris-tracked", version.version))
     assert model.metadata.signature is not None
-    proba = model.predict(np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], dtype=np.float32))
-    assert proba.shape == (2, 3) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
-    assert proba[0].argmax() == 0  # a textbook setosa, scored from raw features
+    rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]], columns=[
+        "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
+    proba = model.predict(rows, params={"proba": True})
+    assert list(proba.columns) == ["proba_setosa", "proba_versicolor", "proba_virginica"]
+    assert np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    assert model.predict(rows)["target"][0] == "setosa"  # a textbook setosa, from raw features
 
 
 def test_best_names_the_mlflow_run(searched, monkeypatch):

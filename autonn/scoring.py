@@ -1,0 +1,59 @@
+"""Rebuild a trained network into a module that takes the encoded feature matrix.
+
+``ScoringModule`` bundles the training split's standardisation, the network and the output
+transform (probabilities, or values in the target's units), so any consumer gets predictions in the
+user's own terms. Its state dict holds everything numeric, so it round-trips through safetensors,
+TorchScript and ONNX alike.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from autonn.data import DeviceData
+from autonn.losses import Head
+
+
+class ScoringModule(nn.Module):
+    """Features (N, F) -> class probabilities (N, K) or regression values (N, T)."""
+
+    def __init__(self, network: nn.Module, output: str, n_features: int, n_targets: int = 1) -> None:
+        super().__init__()
+        self.network = network
+        self.output = output  # "softmax", "sigmoid" or "identity" (see ``autonn.losses.OUTPUTS``)
+        self.register_buffer("feature_mean", torch.zeros(n_features))
+        self.register_buffer("feature_scale", torch.ones(n_features))
+        self.register_buffer("target_mean", torch.zeros(n_targets))
+        self.register_buffer("target_scale", torch.ones(n_targets))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.network((x - self.feature_mean) / self.feature_scale)
+        if self.output == "softmax":
+            return out.softmax(dim=-1)
+        if self.output == "sigmoid":
+            p = torch.sigmoid(out.squeeze(-1))
+            return torch.stack((1 - p, p), dim=-1)
+        return out * self.target_scale + self.target_mean
+
+
+def scoring_module(network: nn.Module, head: Head, data: DeviceData) -> ScoringModule:
+    """A CPU copy of ``network`` in evaluation mode, wrapped with ``data``'s scalers."""
+    f, t = data.feature_scaler, data.target_scaler
+    module = ScoringModule(copy.deepcopy(network).cpu(), head.output, len(f.mean),
+                           len(t.mean) if t is not None else 1)
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32).reshape(-1)  # noqa: E731
+    module.feature_mean.copy_(as_tensor(f.mean))
+    module.feature_scale.copy_(as_tensor(f.scale))
+    if t is not None:
+        module.target_mean.copy_(as_tensor(t.mean))
+        module.target_scale.copy_(as_tensor(t.scale))
+    return module.eval()
+
+
+def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
+    """The module's state as independent contiguous CPU tensors (the training core makes all
+    parameters views of one buffer, which file formats refuse to store)."""
+    return {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
