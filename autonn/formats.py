@@ -208,7 +208,8 @@ def mlflow_model_args(bundle: Bundle, scratch: Path, example: Any = None) -> dic
     """What ``mlflow.pyfunc.save_model`` / ``log_model`` take to store ``bundle``: its state_dict
     file as data, autonn's sources as code, pinned requirements, signature and input example
     (files are staged in ``scratch``)."""
-    from mlflow.models import infer_signature
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
 
     from autonn.pyfunc import AutonnPyfunc
 
@@ -219,7 +220,12 @@ def mlflow_model_args(bundle: Bundle, scratch: Path, example: Any = None) -> dic
     signature = None
     if example is not None:
         output = AutonnPyfunc(read_state_dict(data)).predict(example)
-        signature = infer_signature(example, output, params={"proba": False})
+        inferred = infer_signature(example, output, params={"proba": False})
+        # columns by name, of any type: autonn checks values itself and names the bad row,
+        # where MLflow's typed schema would refuse an integer column holding a gap, and more
+        used = set(bundle.encoder.used)
+        inputs = Schema([ColSpec(AnyType(), c, required=c in used) for c in bundle.encoder.columns])
+        signature = ModelSignature(inputs, inferred.outputs, inferred.params)
     return {"loader_module": MLFLOW_LOADER, "data_path": str(data), "code_paths": [str(code)],
             "pip_requirements": _requirements(), "signature": signature,
             "input_example": example}

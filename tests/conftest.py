@@ -9,6 +9,13 @@ import torch
 from autonn.data import Splits, load_dataset, split, to_device
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_autonn_home(tmp_path_factory):
+    """autonn's record of its own exports lives in a directory of the test session's own."""
+    import os
+    os.environ["AUTONN_HOME"] = str(tmp_path_factory.mktemp("autonn-home"))
+
+
 @pytest.fixture(autouse=True)
 def _private_cwd(tmp_path, monkeypatch):
     """Each test runs in its own directory, so the default ./mlruns store is never shared."""

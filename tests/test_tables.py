@@ -67,7 +67,7 @@ def test_preprocessing_is_fitted_on_training_rows_and_handles_unknown_levels(tmp
         splits = split(data, 0.25, 0.2, seed=0)
     names = list(splits.preprocessor.get_feature_names_out())
     assert "city_Paris" in names and "city_infrequent_sklearn" in names  # Metz is rare: grouped
-    assert {"signup_year", "signup_month", "signup_dayofweek"} <= set(names)
+    assert {"signup_year", "signup_month", "signup_day_of_week"} <= set(names)
     assert not any(n.startswith(("customer_id", "constant", "empty")) for n in names)
     assert len(splits.X_test) == 60 and np.isfinite(splits.X_test).all()
     scaled = splits.X_train[:, names.index("income")]
