@@ -1,7 +1,7 @@
 """A trained pipeline as data: a JSON manifest plus a dict of tensors.
 
 The manifest holds what the model takes (columns and their encoding), the trial parameters the
-network is rebuilt from (through ``autonn.model.build_mlp``, the code that built it during the
+network is rebuilt from (through ``autonn.model.build_model``, the code that built it during the
 search), how outputs read (probabilities or values) and the label of each class. Every export
 format stores a bundle; nothing in one is executable.
 """
@@ -45,6 +45,7 @@ class Bundle:
     classes: list[Any] = field(default_factory=list)  # the user's label of each class index
     target: str | list[str] | None = None  # the target column name(s), for output headers
     n_targets: int = 1
+    input_shape: list[int] | None = None  # the cnn family's view of a row
     info: dict[str, Any] = field(default_factory=dict)  # study, trial, metric, value, ...
     tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
@@ -59,6 +60,7 @@ class Bundle:
         return {"kind": KIND, "format_version": FORMAT_VERSION, "autonn_version": __version__,
                 "task": self.task, "params": self.params, "n_features": self.n_features,
                 "n_outputs": self.n_outputs, "output": self.output, "n_targets": self.n_targets,
+                "input_shape": self.input_shape,
                 "classes": self.classes, "target": self.target,
                 "encoder": self.encoder.to_json(), "info": self.info}
 
@@ -85,17 +87,18 @@ class Bundle:
             return cls(data["task"], data["params"], int(data["n_features"]),
                        int(data["n_outputs"]), data["output"],
                        FeatureEncoder.from_json(data["encoder"]), list(data["classes"]),
-                       data.get("target"), int(data.get("n_targets", 1)), data.get("info", {}),
-                       dict(tensors or {}))
+                       data.get("target"), int(data.get("n_targets", 1)),
+                       data.get("input_shape"), data.get("info", {}), dict(tensors or {}))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: the autonn manifest is incomplete ({exc}); the file "
                                  "is damaged.") from None
 
     def module(self, source: str = "model") -> ScoringModule:
         """Rebuild the network from ``params`` and load the tensors into it (strictly)."""
-        from autonn.model import build_mlp
+        from autonn.model import build_model
 
-        module = ScoringModule(build_mlp(self.params, self.n_features, self.n_outputs),
+        shape = tuple(self.input_shape) if self.input_shape else None
+        module = ScoringModule(build_model(self.params, self.n_features, self.n_outputs, shape),
                                self.output, self.n_features, self.n_targets)
         try:
             module.load_state_dict(self.tensors, strict=True)
@@ -118,7 +121,8 @@ def make_bundle(problem: Problem, winner: Winner, info: dict[str, Any]) -> Bundl
     module = scoring_module(winner.model, winner.head, problem.data)
     return Bundle(cfg.task, dict(winner.params), encoder.n_features, winner.head.n_outputs,
                   winner.head.output, encoder, list(dataset.classes), cfg.target or "target",
-                  len(module.target_mean), info, state_tensors(module))
+                  len(module.target_mean), _shape(problem.data.input_shape), info,
+                  state_tensors(module))
 
 
 def raw_rows(problem: Problem, n: int) -> pd.DataFrame:
@@ -133,6 +137,10 @@ def raw_rows(problem: Problem, n: int) -> pd.DataFrame:
     numeric = [c for c in rows.columns if pd.api.types.is_numeric_dtype(rows[c])
                and not pd.api.types.is_bool_dtype(rows[c])]
     return rows.astype({c: "float64" for c in numeric})
+
+
+def _shape(shape: tuple[int, ...] | None) -> list[int] | None:
+    return [int(s) for s in shape] if shape else None
 
 
 def _plain(value: Any) -> Any:

@@ -91,6 +91,9 @@ def main(debug: bool) -> None:
               help="Finished trials the study should hold in all (a rerun completes what is left).")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
+@click.option("--family", type=click.Choice(["mlp", "resmlp", "cnn", "auto"]),
+              help="Architecture family: mlp, resmlp (residual), cnn (image/signal rows), or auto "
+                   "(searched among those the data allows).")
 @click.option("--metric", help="Validation metric to optimise (accuracy, f1, roc_auc, rmse, r2, ...).")
 @click.option("--sampler", envvar="AUTONN_SAMPLER", show_envvar=True,
               type=click.Choice(["tpe", "random", "gp", "cmaes", "qmc", "nsga2"]), help="Optuna sampler.")

@@ -25,6 +25,8 @@ from autonn.metrics import METRICS
 from autonn.strategies import PRUNERS, SAMPLERS
 
 NORMS = ("none", "batch", "layer")
+FAMILIES = ("mlp", "resmlp", "cnn", "auto")  # auto: every family the data allows
+POOLS = ("max", "avg", "none")
 
 
 class _Frozen(BaseModel):
@@ -72,6 +74,7 @@ def _is_int(value: Number) -> bool:
 class SpaceConfig(_Frozen):
     """What the search may choose. ``None`` for ``loss`` means the task's default losses."""
 
+    family: Choice = "mlp"  # mlp, resmlp (residual blocks), cnn (needs an input shape), auto
     n_layers: Number = Range(low=1, high=4)
     width: Number = Range(low=16, high=256, log=True)
     per_layer_width: bool = True  # one width per layer (width_0, width_1, ...) or one for all
@@ -88,20 +91,43 @@ class SpaceConfig(_Frozen):
     nesterov: bool | list[bool] = False
     batch_size: Number = [32, 64, 128]
     epochs: Number = 40  # the budget; early stopping and pruning end most trials sooner
+    conv_blocks: Number = Range(low=1, high=3)  # cnn: conv -> norm -> activation -> pool blocks
+    channels: Number = Range(low=8, high=64, log=True)  # cnn: channels of each conv block
+    kernel_size: Number = [3, 5]  # cnn
+    pool: Choice = ["max", "avg"]  # cnn: pooling by 2 after each block (while it fits)
+    attention: bool | list[bool] = False  # mlp/resmlp: a feature self-attention block in front
+    attention_dim: Number = [8, 16, 32]  # width of each feature token
+    attention_heads: Number = [1, 2, 4]
 
     _validate_activation = field_validator("activation")(
         lambda v: _names(v, ACTIVATIONS, "activation"))
     _validate_init = field_validator("init")(lambda v: _names(v, INITIALIZERS, "initializer"))
     _validate_norm = field_validator("norm")(lambda v: _names(v, NORMS, "norm"))
+    _validate_family = field_validator("family")(lambda v: _names(v, FAMILIES, "family"))
+    _validate_pool = field_validator("pool")(lambda v: _names(v, POOLS, "pool"))
     _validate_optimizer = field_validator("optimizer")(lambda v: _names(v, OPTIMIZERS, "optimizer"))
     _validate_loss = field_validator("loss")(lambda v: v if v is None else _names(v, LOSSES, "loss"))
 
-    @field_validator("n_layers", "width", "batch_size", "epochs")
+    @field_validator("n_layers", "width", "batch_size", "epochs", "conv_blocks", "channels",
+                     "kernel_size", "attention_dim", "attention_heads")
     @classmethod
     def _integers(cls, value: Number) -> Number:
         if not _is_int(value):
             raise ValueError(f"takes whole numbers, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _heads_divide_dims(self) -> SpaceConfig:
+        dims, heads = self.attention_dim, self.attention_heads
+        if isinstance(dims, Range) or isinstance(heads, Range):
+            raise ValueError("attention_dim and attention_heads take a value or a list, not a "
+                             "range (each dim must divide by each head count)")
+        for d in dims if isinstance(dims, list) else [dims]:
+            for h in heads if isinstance(heads, list) else [heads]:
+                if d % h:
+                    raise ValueError(f"attention_dim {d:g} does not divide by attention_heads "
+                                     f"{h:g}; pick dims that are multiples of every head count")
+        return self
 
 
 class TrainingConfig(_Frozen):
@@ -132,8 +158,17 @@ class Config(_Frozen):
     pruner: str = "median"  # median, hyperband, halving, none
     retries: int = 1  # times a trial whose worker died is run again
     max_failures: int = 5  # failed trials in a row after which a worker stops
+    input_shape: list[int] | None = None  # [C, H, W] or [C, L]: rows as images/signals (cnn)
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
+
+    @field_validator("input_shape")
+    @classmethod
+    def _shape(cls, value: list[int] | None) -> list[int] | None:
+        if value is not None and (len(value) not in (2, 3) or min(value) < 1):
+            raise ValueError(f"takes [channels, length] or [channels, height, width] of positive "
+                             f"whole numbers, got {value!r}")
+        return value
 
     _validate_metric = field_validator("metric")(
         lambda v: v if v is None or v in METRICS else _raise(unknown_name("metric", v, METRICS)))
@@ -160,6 +195,19 @@ def resolve_losses(space: SpaceConfig, task: str, source: str = "config") -> Spa
             raise ConfigError(f"{source}: space.loss: '{name}' does not fit a {task} task. "
                               f"Valid for {task}: {', '.join(fitting)}.")
     return space
+
+
+def resolve_family(space: SpaceConfig, input_shape: Any, source: str = "config") -> SpaceConfig:
+    """Expand ``auto`` into every family the data allows; refuse cnn without an input shape."""
+    chosen = [space.family] if isinstance(space.family, str) else list(space.family)
+    if "auto" in chosen:
+        chosen = ["mlp", "resmlp"] + (["cnn"] if input_shape else [])
+    if "cnn" in chosen and not input_shape:
+        raise ConfigError(f"{source}: space.family: cnn needs the rows' shape; add input_shape: "
+                          "[channels, height, width] or [channels, length] to the config "
+                          "(bundled digits knows its own, 1x8x8).")
+    chosen = list(dict.fromkeys(chosen))
+    return space.model_copy(update={"family": chosen if len(chosen) > 1 else chosen[0]})
 
 
 def load_config(path: str | Path, **overrides: Any) -> Config:

@@ -36,6 +36,7 @@ class Dataset:
     classes: tuple = ()  # the label of each class index; empty for regression
     groups: np.ndarray | None = None  # rows of one group stay in one split
     test: Dataset | None = None  # a held-out test set; else the test split comes from X
+    input_shape: tuple[int, ...] | None = None  # (C, H, W) or (C, L) when rows are images/signals
 
 
 def _sklearn(loader: Callable, task: str) -> Callable[[], tuple]:
@@ -75,13 +76,17 @@ BUNDLED: dict[str, Callable[[], tuple]] = {
 }
 
 
+IMAGE_SHAPES = {"digits": (1, 8, 8)}  # bundled datasets whose rows are images
+
+
 def load_dataset(name: str) -> Dataset:
     """Load a bundled dataset by name (see ``BUNDLED``); nothing is downloaded."""
     if name not in BUNDLED:
         raise DataError(unknown_name("dataset", name, BUNDLED))
     X, y, task, names, classes = BUNDLED[name]()
     y = y.astype(np.float32) if task == REGRESSION else y.astype(np.int64)
-    return Dataset(name, np.asarray(X, dtype=np.float32), y, task, names, classes)
+    return Dataset(name, np.asarray(X, dtype=np.float32), y, task, names, classes,
+                   input_shape=IMAGE_SHAPES.get(name))
 
 
 def dataset_from_frame(frame: pd.DataFrame, target: str, *, task: str = "auto",
@@ -218,9 +223,11 @@ class DeviceData:
     feature_scaler: Standardizer
     target_scaler: Standardizer | None
     device: torch.device
+    input_shape: tuple[int, ...] | None = None  # what the cnn family reshapes rows into
 
 
-def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 0) -> DeviceData:
+def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 0,
+              input_shape: tuple[int, ...] | None = None) -> DeviceData:
     """Standardise on the training split and move every split to ``device`` once."""
     fs = Standardizer.fit(splits.X_train)
     ys = [splits.y_train, splits.y_val, splits.y_test]
@@ -236,4 +243,4 @@ def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 
     t = lambda a: torch.as_tensor(a).to(device)  # noqa: E731
     return DeviceData(task, n_outputs, t(fs.transform(splits.X_train)), t(ys[0]),
                       t(fs.transform(splits.X_val)), t(ys[1]), t(fs.transform(splits.X_test)),
-                      t(ys[2]), fs, ts, device)
+                      t(ys[2]), fs, ts, device, input_shape)

@@ -7,23 +7,39 @@ from typing import Any
 
 import optuna
 
-from autonn.space import layer_activations, layer_widths
+from autonn.space import conv_channels, layer_activations, layer_widths
 
 
 def architecture(params: dict[str, Any], n_inputs: int | None = None,
                  n_outputs: int | None = None) -> dict[str, Any]:
     """A JSON-ready description of the network ``params`` describe."""
-    arch = {"family": "mlp", "hidden": layer_widths(params), "activations": layer_activations(params),
+    family = params.get("family", "mlp")
+    arch = {"family": family, "hidden": layer_widths(params), "activations": layer_activations(params),
             "norm": params.get("norm", "none"), "dropout": params.get("dropout", 0.0),
             "init": params.get("init"), "loss": params.get("loss"), "optimizer": params.get("optimizer")}
+    if family == "resmlp":
+        arch["residual_blocks"] = arch.pop("hidden")
+    if family == "cnn":
+        arch["conv"] = {"channels": conv_channels(params), "kernel_size": params.get("kernel_size"),
+                        "pool": params.get("pool")}
+    if params.get("attention"):
+        arch["attention"] = {"dim": params.get("attention_dim"), "heads": params.get("attention_heads")}
     if n_inputs is not None:
         arch.update(inputs=n_inputs, outputs=n_outputs)
     return arch
 
 
 def summary(params: dict[str, Any]) -> str:
-    """One line, e.g. ``64-32 relu adam``."""
+    """One line, e.g. ``64-32 relu adam`` or ``cnn c16-32k3 64 relu adam``."""
+    family = params.get("family", "mlp")
     widths = "-".join(str(w) for w in layer_widths(params))
+    if family == "resmlp":
+        widths = f"resmlp {len(layer_widths(params))}x{layer_widths(params)[0]}"
+    if family == "cnn":
+        channels = "-".join(str(c) for c in conv_channels(params))
+        widths = f"cnn c{channels}k{params.get('kernel_size')} {widths}"
+    if params.get("attention"):
+        widths = f"attn{params.get('attention_dim')}/{params.get('attention_heads')} {widths}"
     acts = sorted(set(layer_activations(params)))
     return f"{widths} {'/'.join(acts)} {params.get('optimizer', '')}".strip()
 

@@ -15,14 +15,19 @@ from autonn.tables import DataWarning
 from autonn.tracking import MlflowTracker, NullTracker, default_tracking_uri
 
 TOP_SHOWN = 5
+SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
 
 
 def build_config(config_file: str | None, options: dict[str, Any], epochs: int | None) -> Config:
-    """The config file (if any) with the non-empty flags laid over it."""
-    overrides = {k: v for k, v in options.items() if v is not None}
+    """The config file (if any) with the non-empty flags laid over it (``--family`` and
+    ``--epochs`` over its space)."""
+    overrides = {k: v for k, v in options.items() if v is not None and k not in SPACE_FLAGS}
     config = load_config(config_file, **overrides) if config_file else make_config(**overrides)
+    space = {k: options[k] for k in SPACE_FLAGS if options.get(k) is not None}
     if epochs is not None:
-        config = config.model_copy(update={"space": config.space.model_copy(update={"epochs": epochs})})
+        space["epochs"] = epochs
+    if space:
+        config = config.model_copy(update={"space": config.space.model_copy(update=space)})
     return config
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import logging
 import signal
 import threading
@@ -22,7 +23,7 @@ from torch import nn
 from autonn.callbacks import EarlyStopping, Heartbeat, Pruning
 from autonn.claims import optimize_to_count
 from autonn.workers import join_workers, start_workers, threads_per_worker
-from autonn.config import Config, resolve_losses
+from autonn.config import Config, resolve_family, resolve_losses
 from autonn.data import (Dataset, DeviceData, Splits, dataset_from_files, load_dataset, split,
                          to_device)
 from autonn.device import release_memory, resolve_device
@@ -83,12 +84,17 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
         metric = metric_for(metric_name, task)
     except ConfigError as exc:
         raise ConfigError(f"{source}: metric: {exc}") from None
-    space = resolve_losses(config.space, task, source)
+    shape = tuple(config.input_shape or dataset.input_shape or ()) or None
+    space = resolve_family(resolve_losses(config.space, task, source), shape, source)
     config = config.model_copy(update={"space": space, "task": task, "metric": metric_name})
     if splits is None:
         splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
                        config.seed)
-    data = to_device(splits, task, resolve_device(config.device), n_classes=len(dataset.classes))
+    if shape and math.prod(shape) != splits.X_train.shape[1]:
+        raise ConfigError(f"{source}: input_shape {list(shape)} holds {math.prod(shape)} values, "
+                          f"but the rows have {splits.X_train.shape[1]} features; fix input_shape.")
+    data = to_device(splits, task, resolve_device(config.device), n_classes=len(dataset.classes),
+                     input_shape=shape)
     return Problem(config, dataset, data, metric_name, metric, splits.preprocessor)
 
 

@@ -13,15 +13,36 @@ from typing import Any
 from autonn.config import Number, Range, SpaceConfig
 
 Params = dict[str, Any]
-INTEGER_DIMENSIONS = ("n_layers", "width", "batch_size", "epochs")
+INTEGER_DIMENSIONS = ("n_layers", "width", "batch_size", "epochs", "conv_blocks", "channels",
+                      "kernel_size", "attention_dim", "attention_heads")
 
 
 def suggest(trial: Any, space: SpaceConfig) -> Params:
-    """Sample one architecture and training setting from ``space`` (losses already resolved)."""
-    p: Params = {"n_layers": _number(trial, "n_layers", space.n_layers, integer=True)}
-    widths = [f"width_{i}" for i in range(p["n_layers"])] if space.per_layer_width else ["width"]
+    """Sample one architecture and training setting from ``space`` (losses and family resolved).
+
+    ``n_layers`` counts dense layers (mlp, and cnn's head) or residual blocks (resmlp, whose
+    blocks share one ``width``).
+    """
+    p: Params = {"family": _choice(trial, "family", space.family)}
+    p["n_layers"] = _number(trial, "n_layers", space.n_layers, integer=True)
+    per_layer = space.per_layer_width and p["family"] != "resmlp"
+    widths = [f"width_{i}" for i in range(p["n_layers"])] if per_layer else ["width"]
     for name in widths:
         p[name] = _number(trial, name, space.width, integer=True)
+    if p["family"] == "cnn":
+        p["conv_blocks"] = _number(trial, "conv_blocks", space.conv_blocks, integer=True)
+        channels = ([f"channels_{i}" for i in range(p["conv_blocks"])] if space.per_layer_width
+                    else ["channels"])
+        for name in channels:
+            p[name] = _number(trial, name, space.channels, integer=True)
+        p["kernel_size"] = _number(trial, "kernel_size", space.kernel_size, integer=True)
+        p["pool"] = _choice(trial, "pool", space.pool)
+    else:
+        p["attention"] = _choice(trial, "attention", space.attention)
+        if p["attention"]:
+            p["attention_dim"] = _number(trial, "attention_dim", space.attention_dim, integer=True)
+            p["attention_heads"] = _number(trial, "attention_heads", space.attention_heads,
+                                           integer=True)
     acts = ([f"activation_{i}" for i in range(p["n_layers"])] if space.per_layer_activation
             else ["activation"])
     for name in acts:
@@ -54,8 +75,10 @@ def _number(trial: Any, name: str, value: Number, integer: bool = False) -> Any:
 
 
 def layer_widths(params: Params) -> list[int]:
-    """The hidden layer widths a parameter dict describes."""
+    """The hidden layer widths a parameter dict describes (resmlp: one width for every block)."""
     n = params["n_layers"]
+    if params.get("family") == "resmlp":
+        return [params.get("width", params.get("width_0"))] * n
     return [params.get(f"width_{i}", params.get("width")) for i in range(n)]
 
 
@@ -63,6 +86,12 @@ def layer_activations(params: Params) -> list[str]:
     """The activation of each hidden layer."""
     n = params["n_layers"]
     return [params.get(f"activation_{i}", params.get("activation")) for i in range(n)]
+
+
+def conv_channels(params: Params) -> list[int]:
+    """The channels of each conv block (cnn family)."""
+    n = int(params.get("conv_blocks", 0))
+    return [params.get(f"channels_{i}", params.get("channels")) for i in range(n)]
 
 
 def describe(space: SpaceConfig) -> dict[str, Any]:

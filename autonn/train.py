@@ -20,7 +20,7 @@ from autonn.data import DeviceData
 from autonn.errors import TrialDiverged
 from autonn.losses import REGRESSION, Head, head as bind_head
 from autonn.metrics import Metric, is_better
-from autonn.model import build_mlp
+from autonn.model import build_model
 from autonn.space import Params
 
 
@@ -137,7 +137,8 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     ``epochs`` overrides the parameters' epoch budget."""
     torch.manual_seed(seed)
     head = bind_head(params["loss"], data.task, data.n_outputs)
-    model = build_mlp(params, data.x_train.shape[1], head.n_outputs).to(data.device)
+    model = build_model(params, data.x_train.shape[1], head.n_outputs,
+                        data.input_shape).to(data.device)
     options = {k: params[k] for k in ("momentum", "nesterov") if k in params}
     optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
                                params.get("weight_decay", 0.0), **options)

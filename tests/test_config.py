@@ -35,7 +35,7 @@ def test_overrides_replace_file_values(tmp_path):
 
 @pytest.mark.parametrize("text,message", [
     ("space:\n  activaton: relu\n",
-     "exp.yaml:2: unknown key 'space.activaton'. Did you mean 'activation'? Valid keys here: n_layers"),
+     "exp.yaml:2: unknown key 'space.activaton'. Did you mean 'activation'? Valid keys here: family, n_layers"),
     ("space:\n  activation: [relu, rleu]\n",
      "exp.yaml:2: space.activation: unknown activation 'rleu'. Did you mean 'relu'? Valid: gaussian, "
      "identity, leaky_relu, prelu, relu, sigmoid, softmax, softplus, swish, tanh."),

@@ -1,0 +1,132 @@
+"""Architecture families (mlp, resmlp, cnn, auto) and the feature-attention block."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from autonn import make_config
+from autonn.bundle import Bundle
+from autonn.cli import main
+from autonn.errors import ConfigError
+from autonn.features import identity_encoder
+from autonn.formats import read_onnx, read_state_dict, write_onnx, write_state_dict
+from autonn.metrics import metric_for
+from autonn.model import build_model
+from autonn.report import architecture, summary
+from autonn.scoring import ScoringModule, state_tensors
+from autonn.search import prepare
+from autonn.train import train_params
+from conftest import tiny
+
+BASE = {"n_layers": 2, "width_0": 12, "width_1": 8, "activation": "relu", "init": "he_uniform",
+        "norm": "batch", "dropout": 0.1, "loss": "cross_entropy", "optimizer": "adam",
+        "lr": 1e-2, "batch_size": 16, "epochs": 1}
+CNN = {"family": "cnn", "conv_blocks": 2, "channels_0": 4, "channels_1": 6, "kernel_size": 3,
+       "pool": "max"}
+ATTENTION = {"attention": True, "attention_dim": 8, "attention_heads": 2}
+OPTIONS = {
+    "mlp": {"family": "mlp"},
+    "mlp+attention": {"family": "mlp", **ATTENTION},
+    "resmlp": {"family": "resmlp", "width": 12},
+    "resmlp+attention": {"family": "resmlp", "width": 12, **ATTENTION},
+    "cnn-2d": CNN,
+    "cnn-1d": {**CNN, "pool": "avg"},
+}
+SHAPES = {"cnn-2d": (1, 4, 4), "cnn-1d": (2, 8)}
+
+
+def _data(option):
+    data = tiny("multiclass", n=96, features=16)
+    return dataclasses.replace(data, input_shape=SHAPES.get(option))
+
+
+@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+@pytest.mark.parametrize("option", sorted(OPTIONS))
+def test_each_family_and_block_builds_and_trains_a_step(option, norm):
+    params = {**BASE, **OPTIONS[option], "norm": norm, "activation": "prelu"}
+    data = _data(option)
+    model, _, history = train_params(params, data, metric_for("accuracy", "multiclass"), seed=0)
+    assert len(history.train_loss) == 1 and np.isfinite(history.train_loss[0])
+    assert model(data.x_val).shape == (len(data.x_val), 3)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    torch.manual_seed(0)
+    again = build_model(params, 16, 3, SHAPES.get(option))
+    assert again.state_dict().keys() == before.keys()  # the replay builds the same layers
+
+
+def test_resmlp_blocks_keep_one_width_and_add_a_skip():
+    model = build_model({**BASE, "family": "resmlp", "n_layers": 3, "width": 10, "norm": "none",
+                         "dropout": 0.0}, 5, 2)
+    blocks = [m for m in model if type(m).__name__ == "Residual"]
+    assert len(blocks) == 3
+    x = torch.randn(4, 10)
+    with torch.no_grad():
+        blocks[0].linear.weight.zero_()
+        blocks[0].linear.bias.zero_()
+        assert torch.equal(blocks[0](x), x + blocks[0].activation(torch.zeros_like(x)))
+
+
+def test_cnn_pools_only_while_the_image_is_big_enough():
+    model = build_model({**BASE, **CNN, "conv_blocks": 4, "channels": 3}, 64, 10, (1, 8, 8))
+    assert model(torch.randn(2, 64)).shape == (2, 10)  # 8 -> 4 -> 2 -> 1, then no more pooling
+
+
+@pytest.mark.parametrize("option", ["mlp+attention", "cnn-2d", "resmlp"])
+def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
+    params = {**BASE, **OPTIONS[option]}
+    torch.manual_seed(0)
+    shape = SHAPES.get(option)
+    module = ScoringModule(build_model(params, 16, 3, shape), "softmax", 16).eval()
+    bundle = Bundle("multiclass", params, 16, 3, "softmax", identity_encoder(
+        [f"x{i}" for i in range(16)]), ["a", "b", "c"], input_shape=list(shape) if shape else None,
+        tensors=state_tensors(module))
+    write_state_dict(bundle, tmp_path / "m.safetensors")
+    write_onnx(bundle, tmp_path / "m.onnx")
+    x = torch.randn(7, 16)
+    with torch.inference_mode():
+        expected = module(x).numpy()
+        reloaded = read_state_dict(tmp_path / "m.safetensors").module()(x).numpy()
+    np.testing.assert_allclose(reloaded, expected, atol=1e-6)
+    _, run = read_onnx(tmp_path / "m.onnx")
+    np.testing.assert_allclose(run(x.numpy()), expected, atol=1e-5)
+
+
+def test_auto_searches_every_family_the_data_allows():
+    digits = prepare(make_config(dataset="digits", space={"family": "auto"}))
+    assert digits.config.space.family == ["mlp", "resmlp", "cnn"]
+    assert digits.data.input_shape == (1, 8, 8)
+    iris = prepare(make_config(dataset="iris", space={"family": "auto"}))
+    assert iris.config.space.family == ["mlp", "resmlp"]
+
+
+def test_bad_family_settings_name_the_fix():
+    with pytest.raises(ConfigError, match="cnn needs the rows' shape; add input_shape"):
+        prepare(make_config(dataset="iris", space={"family": "cnn"}))
+    with pytest.raises(ConfigError, match=r"input_shape \[1, 3, 3\] holds 9 values, but the rows "
+                                          "have 4 features"):
+        prepare(make_config(dataset="iris", input_shape=[1, 3, 3], space={"family": "cnn"}))
+    with pytest.raises(ConfigError, match="attention_dim 12 does not divide by attention_heads 8"):
+        make_config(space={"attention_dim": [12], "attention_heads": [1, 8]})
+    with pytest.raises(ConfigError, match="unknown family 'transformer'"):
+        make_config(space={"family": "transformer"})
+
+
+def test_architecture_and_summary_name_the_family():
+    params = {**BASE, **CNN}
+    assert architecture(params)["conv"] == {"channels": [4, 6], "kernel_size": 3, "pool": "max"}
+    assert summary(params).startswith("cnn c4-6k3 12-8")
+    assert summary({**BASE, "family": "resmlp", "width": 12}).startswith("resmlp 2x12")
+    assert architecture({**BASE, **ATTENTION})["attention"] == {"dim": 8, "heads": 2}
+
+
+def test_the_command_line_searches_a_cnn_on_digits():
+    result = CliRunner().invoke(main, ["search", "--dataset", "digits", "--family", "cnn",
+                                       "--n-trials", "2", "--epochs", "2", "--no-tracking",
+                                       "--quiet"])
+    assert result.exit_code == 0, result.output
+    trials = CliRunner().invoke(main, ["trials", "--json"])
+    rows = __import__("json").loads(trials.output)
+    assert all(r["architecture"].startswith("cnn c") for r in rows)
