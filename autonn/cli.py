@@ -91,6 +91,12 @@ def main(debug: bool) -> None:
               help="Finished trials the study should hold in all (a rerun completes what is left).")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
+@click.option("--warm-start", multiple=True, help="A study (or MLflow run id) whose best trials run "
+                                                  "first, rescaled to this data. Repeatable.")
+@click.option("--builtin-starts/--no-builtin-starts", default=None,
+              help="Run a few architectures that do well on tables first (default: on).")
+@click.option("--init-from", type=click.Path(), help="An exported autonn model: its architecture "
+                                                    "is fixed and its weights start each trial.")
 @click.option("--family", type=click.Choice(["mlp", "resmlp", "cnn", "auto"]),
               help="Architecture family: mlp, resmlp (residual), cnn (image/signal rows), or auto "
                    "(searched among those the data allows).")
@@ -118,6 +124,7 @@ def search(config_file: str | None, storage: str | None, tracking_uri: str | Non
     """Run a search, or continue it: the same command again finishes an interrupted study."""
     from autonn.runner import run_from_cli
 
+    options["warm_start"] = list(options["warm_start"]) or None
     code = run_from_cli(config_file, options, epochs=epochs, storage=storage,
                         tracking_uri=tracking_uri, experiment=experiment, tracking=not no_tracking,
                         quiet=quiet, workers=workers)

@@ -98,6 +98,7 @@ class SpaceConfig(_Frozen):
     attention: bool | list[bool] = False  # mlp/resmlp: a feature self-attention block in front
     attention_dim: Number = [8, 16, 32]  # width of each feature token
     attention_heads: Number = [1, 2, 4]
+    fixed: dict[str, Any] = {}  # parameters held at these values (--init-from fixes the model's)
 
     _validate_activation = field_validator("activation")(
         lambda v: _names(v, ACTIVATIONS, "activation"))
@@ -159,6 +160,9 @@ class Config(_Frozen):
     retries: int = 1  # times a trial whose worker died is run again
     max_failures: int = 5  # failed trials in a row after which a worker stops
     input_shape: list[int] | None = None  # [C, H, W] or [C, L]: rows as images/signals (cnn)
+    builtin_starts: bool = True  # run a few architectures that do well on tables first
+    warm_start: list[str] = []  # studies or MLflow run ids whose best trials run first
+    init_from: str | None = None  # an exported autonn model whose weights start each trial
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
 

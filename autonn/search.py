@@ -39,6 +39,7 @@ from autonn.storage import describe_storage, open_storage
 from autonn.strategies import make_pruner, make_sampler
 from autonn.tracking import NullTracker, Tracker
 from autonn.train import History, predict, train_params
+from autonn.warmstart import builtin_starts, enqueue, fit_to_space, study_starts
 
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 WORKER_SEED_STRIDE = 1_000_003
@@ -54,6 +55,7 @@ class Problem:
     metric_name: str
     metric: Metric
     preprocessor: Any = None  # the ColumnTransformer fitted on a table's training rows
+    init_state: dict | None = None  # starting weights from --init-from
 
 
 @dataclass
@@ -85,7 +87,10 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
     except ConfigError as exc:
         raise ConfigError(f"{source}: metric: {exc}") from None
     shape = tuple(config.input_shape or dataset.input_shape or ()) or None
-    space = resolve_family(resolve_losses(config.space, task, source), shape, source)
+    init_state, space = None, config.space
+    if config.init_from:
+        init_state, space = _init_from(config.init_from, space, dataset)
+    space = resolve_family(resolve_losses(space, task, source), shape, source)
     config = config.model_copy(update={"space": space, "task": task, "metric": metric_name})
     if splits is None:
         splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
@@ -95,7 +100,21 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
                           f"but the rows have {splits.X_train.shape[1]} features; fix input_shape.")
     data = to_device(splits, task, resolve_device(config.device), n_classes=len(dataset.classes),
                      input_shape=shape)
-    return Problem(config, dataset, data, metric_name, metric, splits.preprocessor)
+    return Problem(config, dataset, data, metric_name, metric, splits.preprocessor, init_state)
+
+
+def _init_from(path: str, space: Any, dataset: Dataset) -> tuple[dict, Any]:
+    """The model's transferable weights, and the space with its architecture held fixed."""
+    from autonn.predictor import Predictor, load
+    from autonn.warmstart import architecture_of, transferable
+
+    model = load(path)
+    if not isinstance(model, Predictor):
+        raise ConfigError(f"init_from: {path} is not an autonn model.")
+    bundle = model.bundle
+    fixed = {**architecture_of(bundle.params), **space.fixed}
+    state = transferable(bundle.tensors, bundle.classes, list(dataset.classes))
+    return state, space.model_copy(update={"fixed": fixed, "family": fixed["family"]})
 
 
 def load_data(config: Config, source: str = "config") -> Dataset:
@@ -155,6 +174,7 @@ def create_study(problem: Problem, storage: str | None = None, worker: int = 0) 
             study.set_user_attr(key, identity[key])
         study.set_user_attr("dataset", cfg.dataset or cfg.data)
         study.set_user_attr("seed", cfg.seed)
+        study.set_user_attr("n_features", int(problem.data.x_train.shape[1]))
     if "config" not in study.user_attrs:
         study.set_user_attr("config", stored_config(cfg))
     return study
@@ -198,7 +218,8 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
         try:
             model, head, history = train_params(
                 params, problem.data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
-                callbacks=[EarlyStopping(cfg.training.patience), pruning, Heartbeat(trial)])
+                callbacks=[EarlyStopping(cfg.training.patience), pruning, Heartbeat(trial)],
+                init_state=problem.init_state)
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
             trial.set_user_attr("fail_reason", reason)
@@ -248,6 +269,11 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
     trials_before = len(study.get_trials(deepcopy=False))
+    if not trials_before:
+        starts = warm_starts(problem, storage, (tracker.spawn_args() or (None,))[0])
+        if cfg.builtin_starts and not cfg.init_from:
+            starts += builtin_starts(cfg.space)
+        enqueue(study, starts[:cfg.n_trials])  # no start is left waiting after the study
     best: list[Winner] = []
 
     def keep(w: Winner) -> None:
@@ -291,6 +317,33 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
     return study, winner
 
 
+def warm_starts(problem: Problem, storage: Any, tracking_uri: str | None) -> list[dict]:
+    """The best trials of each ``warm_start`` source: a study in ``storage``, or an MLflow run
+    (a study's run: its best trials; a trial's run: that trial)."""
+    store = open_storage(storage)
+    names = {s.study_name for s in store.get_all_studies()}
+    n_features = int(problem.data.x_train.shape[1])
+    starts: list[dict] = []
+    for source in problem.config.warm_start:
+        number = None
+        if source not in names:
+            from autonn.tracking import default_tracking_uri, run_tags
+
+            tags, parent = run_tags(tracking_uri or default_tracking_uri(), source)
+            number = int(tags["autonn.trial"]) if "autonn.trial" in tags else None
+            source = tags.get("autonn.study") or parent.get("autonn.study", source)
+            if source not in names:
+                raise StudyError(f"--warm-start: no study '{source}' in {describe_storage(storage)}.")
+        study = optuna.load_study(study_name=source, storage=store)
+        if number is not None:
+            study_trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
+            scale = math.sqrt(n_features / study.user_attrs.get("n_features", n_features))
+            starts += [fit_to_space(t.params, problem.config.space, scale) for t in study_trials]
+        else:
+            starts += study_starts(study, problem.config.space, n_features)
+    return starts
+
+
 def replay_best(problem: Problem, study: optuna.Study) -> Winner | None:
     """Train the study's best trial again, with its own seed: the same network, in this process."""
     try:
@@ -305,7 +358,8 @@ def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
     cfg = problem.config
     model, head, history = train_params(
         trial.params, problem.data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
-        callbacks=[EarlyStopping(cfg.training.patience)], grad_clip=cfg.training.grad_clip)
+        callbacks=[EarlyStopping(cfg.training.patience)], grad_clip=cfg.training.grad_clip,
+        init_state=problem.init_state)
     return Winner(trial.number, trial.value, trial.params, model, head, history)
 
 

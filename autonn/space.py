@@ -23,6 +23,7 @@ def suggest(trial: Any, space: SpaceConfig) -> Params:
     ``n_layers`` counts dense layers (mlp, and cnn's head) or residual blocks (resmlp, whose
     blocks share one ``width``).
     """
+    trial = _Fixing(trial, space.fixed)
     p: Params = {"family": _choice(trial, "family", space.family)}
     p["n_layers"] = _number(trial, "n_layers", space.n_layers, integer=True)
     per_layer = space.per_layer_width and p["family"] != "resmlp"
@@ -58,6 +59,28 @@ def suggest(trial: Any, space: SpaceConfig) -> Params:
     p["batch_size"] = _number(trial, "batch_size", space.batch_size, integer=True)
     p["epochs"] = _number(trial, "epochs", space.epochs, integer=True)
     return p
+
+
+class _Fixing:
+    """A trial whose ``fixed`` parameters are suggested as one-value choices, so they are
+    recorded with the trial and replayed like any other."""
+
+    def __init__(self, trial: Any, fixed: dict[str, Any]) -> None:
+        self.trial, self.fixed = trial, fixed
+
+    def suggest_categorical(self, name: str, choices: list) -> Any:
+        return self.trial.suggest_categorical(name, [self.fixed[name]] if name in self.fixed
+                                              else choices)
+
+    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self.fixed:
+            return self.trial.suggest_categorical(name, [self.fixed[name]])
+        return self.trial.suggest_int(name, *args, **kwargs)
+
+    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in self.fixed:
+            return self.trial.suggest_categorical(name, [self.fixed[name]])
+        return self.trial.suggest_float(name, *args, **kwargs)
 
 
 def _choice(trial: Any, name: str, value: Any) -> Any:

@@ -131,14 +131,19 @@ def flatten_parameters(model: nn.Module) -> nn.Parameter:
 
 def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
                  callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
-                 epochs: int | None = None, keep_best: bool = True
+                 epochs: int | None = None, keep_best: bool = True,
+                 init_state: dict[str, torch.Tensor] | None = None
                  ) -> tuple[nn.Module, Head, History]:
     """Build the network ``params`` describe and train it; the same seed gives the same result.
-    ``epochs`` overrides the parameters' epoch budget."""
+    ``epochs`` overrides the parameters' epoch budget; ``init_state`` gives starting weights to
+    the layers whose names and shapes match (transfer learning)."""
     torch.manual_seed(seed)
     head = bind_head(params["loss"], data.task, data.n_outputs)
-    model = build_model(params, data.x_train.shape[1], head.n_outputs,
-                        data.input_shape).to(data.device)
+    model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape)
+    if init_state:
+        from autonn.warmstart import load_matching
+        load_matching(model, init_state)
+    model = model.to(data.device)
     options = {k: params[k] for k in ("momentum", "nesterov") if k in params}
     optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
                                params.get("weight_decay", 0.0), **options)

@@ -1,0 +1,89 @@
+"""Starting from what worked: built-in architectures, earlier studies, and exported weights."""
+
+import json
+
+import optuna
+import pytest
+import torch
+from click.testing import CliRunner
+
+from autonn import make_config
+from autonn.cli import main
+from autonn.config import SpaceConfig
+from autonn.export import export_model
+from autonn.model import build_model
+from autonn.predictor import load
+from autonn.search import prepare, run_search
+from autonn.warmstart import BUILTIN, fit_to_space, load_matching, transferable
+
+
+def search(dataset, study, n_trials=3, space=None, **options):
+    config = make_config(dataset=dataset, study=study, n_trials=n_trials,
+                         space={"epochs": 3, **(space or {})}, **options)
+    return run_search(prepare(config), storage="sqlite:///s.db")
+
+
+def test_starts_are_fitted_to_the_space():
+    space = SpaceConfig(width={"low": 16, "high": 100}, per_layer_width=False,
+                        optimizer=["adam", "rmsprop"], lr={"low": 1e-3, "high": 1e-2, "log": True})
+    fitted = fit_to_space({"family": "mlp", "n_layers": 2, "width_0": 128, "width_1": 64,
+                           "optimizer": "adamw", "lr": 0.5, "activation": "relu"}, space, scale=0.5)
+    assert fitted == {"family": "mlp", "n_layers": 2, "width": 64, "lr": 1e-2, "activation": "relu"}
+    per_layer = fit_to_space({"n_layers": 3, "width": 32}, SpaceConfig())
+    assert per_layer == {"n_layers": 3, "width_0": 32, "width_1": 32, "width_2": 32}
+
+
+def test_builtin_architectures_run_first():
+    study, _ = search("iris", "iris", n_trials=2)
+    first = BUILTIN[0]
+    params = study.trials[0].params
+    assert {k: params[k] for k in first} == first
+    assert study.trials[1].params["width_2"] == BUILTIN[1]["width_2"]
+    off, _ = search("iris", "plain", n_trials=1, builtin_starts=False)
+    assert off.trials[0].params != params
+
+
+def test_warm_start_runs_an_earlier_studys_best_trials_rescaled():
+    earlier, _ = search("iris", "iris", n_trials=3, builtin_starts=False)
+    best = sorted((t for t in earlier.trials if t.state.name == "COMPLETE"),
+                  key=lambda t: -t.value)[0]
+    study, _ = search("wine", "wine", n_trials=1, builtin_starts=False, warm_start=["iris"])
+    params = study.trials[0].params
+    scale = (13 / 4) ** 0.5
+    assert params["n_layers"] == best.params["n_layers"]
+    assert params["width_0"] == min(256, round(best.params["width_0"] * scale))
+    assert params["optimizer"] == best.params["optimizer"] and params["lr"] == best.params["lr"]
+
+
+def test_warm_start_takes_an_mlflow_run_id_on_the_command_line():
+    run = CliRunner().invoke(main, ["search", "--dataset", "iris", "--n-trials", "2", "--epochs",
+                                    "3", "--quiet", "--no-builtin-starts"])
+    assert run.exit_code == 0, run.output
+    best = json.loads(CliRunner().invoke(main, ["best", "--study", "iris", "--json"]).output)
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--study", "again",
+                                       "--n-trials", "1", "--epochs", "3", "--quiet",
+                                       "--warm-start", best["mlflow_run_id"]])
+    assert result.exit_code == 0, result.output
+    again = optuna.load_study(study_name="again", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend("mlruns/optuna.journal")))
+    assert again.trials[0].params == best["params"]
+
+
+def test_init_from_reuses_matching_layers_and_retrains_the_head(tmp_path):
+    search("iris", "iris", n_trials=1, builtin_starts=False, space={"n_layers": 2, "norm": "none", "dropout": 0.0, "activation": "relu"})
+    exported = export_model("state_dict", tmp_path / "iris.safetensors", study="iris",
+                            storage="sqlite:///s.db")
+    bundle = load(exported.path).bundle
+    same = transferable(bundle.tensors, bundle.classes, bundle.classes)
+    other = transferable(bundle.tensors, bundle.classes, ["class_0", "class_1", "class_2"])
+    assert len(other) == len(same) - 2  # the output layer's weight and bias
+    torch.manual_seed(0)
+    wine_net = build_model(bundle.params, 13, 3)
+    loaded = load_matching(wine_net, other)
+    assert loaded == len(other) - 2  # the first layer (weight and bias) takes 13 inputs, not 4
+    assert torch.equal(wine_net.state_dict()["2.weight"], other["2.weight"])  # the second layer
+    study, _ = search("wine", "wine", n_trials=2, init_from=str(exported.path),
+                      space={"n_layers": 2, "norm": "none", "dropout": 0.0, "activation": "relu"})
+    arch = {k: v for k, v in bundle.params.items() if k.startswith(("n_layers", "width", "activation"))}
+    for trial in study.trials:
+        assert {k: trial.params[k] for k in arch} == arch
