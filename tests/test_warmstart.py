@@ -3,7 +3,6 @@
 import json
 
 import optuna
-import pytest
 import torch
 from click.testing import CliRunner
 
