@@ -91,6 +91,9 @@ def main(debug: bool) -> None:
               help="Finished trials the study should hold in all (a rerun completes what is left).")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
+@click.option("--objectives", help="Comma-separated: val_metric first, then any of params, latency "
+                                   "(ms per 256 rows), flops. Several: a multi-objective study "
+                                   "(NSGA-II unless --sampler).")
 @click.option("--warm-start", multiple=True, help="A study (or MLflow run id) whose best trials run "
                                                   "first, rescaled to this data. Repeatable.")
 @click.option("--builtin-starts/--no-builtin-starts", default=None,
@@ -125,6 +128,8 @@ def search(config_file: str | None, storage: str | None, tracking_uri: str | Non
     from autonn.runner import run_from_cli
 
     options["warm_start"] = list(options["warm_start"]) or None
+    if options.get("objectives"):
+        options["objectives"] = [o.strip() for o in options["objectives"].split(",") if o.strip()]
     code = run_from_cli(config_file, options, epochs=epochs, storage=storage,
                         tracking_uri=tracking_uri, experiment=experiment, tracking=not no_tracking,
                         quiet=quiet, workers=workers)
@@ -150,15 +155,32 @@ def studies(storage: str | None, as_json: bool) -> None:
 @main.command()
 @_stack(study_option, storage_option)
 @click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
+@click.option("--pareto", is_flag=True, help="Only the Pareto front of a multi-objective study.")
 @json_option
 @_friendly_errors
-def trials(study: str | None, storage: str | None, top: int | None, as_json: bool) -> None:
+def trials(study: str | None, storage: str | None, top: int | None, pareto: bool,
+           as_json: bool) -> None:
     """Ranked trials: value, state, duration and architecture."""
+    from autonn.objectives import pareto_rows
     from autonn.report import ranked_trials
     from autonn.search import load_study
 
-    rows = ranked_trials(load_study(study, storage), top)
-    _emit(rows, as_json, _trials_table)
+    found = load_study(study, storage)
+    if pareto:
+        rows = pareto_rows(found)[:top] if top else pareto_rows(found)
+        _emit(rows, as_json, _pareto_table)
+        return
+    _emit(ranked_trials(found, top), as_json, _trials_table)
+
+
+def _pareto_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No completed trial yet."
+    names = [k for k in rows[0] if k not in ("rank", "trial", "architecture", "mlflow_run_id")]
+    lines = [f"{'rank':>4} {'trial':>5} " + " ".join(f"{n:>12}" for n in names) + "  architecture"]
+    lines += [f"{r['rank']:>4} {r['trial']:>5} " + " ".join(f"{_fmt(r[n]):>12}" for n in names)
+              + f"  {r['architecture']}" for r in rows]
+    return "\n".join(lines)
 
 
 def _trials_table(rows: list[dict[str, Any]]) -> str:
@@ -177,8 +199,8 @@ def best(study: str | None, storage: str | None, as_json: bool) -> None:
 
     found = load_study(study, storage)
     trial = best_trial(found)
-    data = {"study": found.study_name, "trial": trial.number, "value": trial.value,
-            "metric": found.user_attrs.get("metric"), "direction": found.direction.name.lower(),
+    data = {"study": found.study_name, "trial": trial.number, "value": trial.values[0],
+            "metric": found.user_attrs.get("metric"), "direction": found.directions[0].name.lower(),
             "params": trial.params, "test_score": found.user_attrs.get("test_score"),
             "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
     _emit(data, as_json, lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()))
@@ -249,12 +271,17 @@ EXPORT_FORMATS = ("state_dict", "onnx", "torchscript", "mlflow")  # autonn.forma
 @click.option("--out", type=click.Path(), help="Where to write. Default: <study>.<format suffix>.")
 @click.option("--retrain", is_flag=True, help="Train the architecture on train + validation rows "
                                               "before exporting (default: the trial's own weights).")
+@click.option("--pareto-rank", type=click.IntRange(min=1),
+              help="Export this member of the Pareto front (1: best metric; see trials --pareto).")
+@click.option("--max-params", type=click.IntRange(min=1),
+              help="Export the best-metric trial with at most this many parameters.")
 @_stack(storage_option, tracking_option)
 @click.option("--no-tracking", is_flag=True, help="Do not log the file's sha256 to MLflow.")
 @json_option
 @_friendly_errors
 def export(study: str | None, run_id: str | None, fmt: str, out: str | None, retrain: bool,
-           storage: str | None, tracking_uri: str | None, no_tracking: bool, as_json: bool) -> None:
+           pareto_rank: int | None, max_params: int | None, storage: str | None,
+           tracking_uri: str | None, no_tracking: bool, as_json: bool) -> None:
     """Export a study's best model, preprocessing and labels included, as one file or directory."""
     import dataclasses
 
@@ -268,7 +295,8 @@ def export(study: str | None, run_id: str | None, fmt: str, out: str | None, ret
     if run_id:
         study, trial = trial_of_run(run_id, uri)
     done = export_model(fmt, out, study=study, trial=trial, retrain=retrain, storage=storage,
-                        tracking_uri=None if no_tracking else uri)
+                        tracking_uri=None if no_tracking else uri, pareto_rank=pareto_rank,
+                        max_params=max_params)
     data = {k: str(v) if k == "path" else v for k, v in dataclasses.asdict(done).items()}
     _emit(data, as_json, lambda d: (
         f"Exported trial {d['trial']} of study '{d['study']}'"

@@ -160,11 +160,25 @@ class Config(_Frozen):
     retries: int = 1  # times a trial whose worker died is run again
     max_failures: int = 5  # failed trials in a row after which a worker stops
     input_shape: list[int] | None = None  # [C, H, W] or [C, L]: rows as images/signals (cnn)
+    objectives: list[str] = ["val_metric"]  # also params, latency, flops: a multi-objective study
     builtin_starts: bool = True  # run a few architectures that do well on tables first
     warm_start: list[str] = []  # studies or MLflow run ids whose best trials run first
     init_from: str | None = None  # an exported autonn model whose weights start each trial
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, value: list[str]) -> list[str]:
+        from autonn.objectives import OBJECTIVES
+
+        for name in value:
+            if name not in OBJECTIVES:
+                raise ValueError(unknown_name("objective", name, OBJECTIVES))
+        if not value or value[0] != "val_metric" or len(set(value)) != len(value):
+            raise ValueError(f"start with val_metric and name each objective once, e.g. "
+                             f"[val_metric, params]; got {value!r}")
+        return value
 
     @field_validator("input_shape")
     @classmethod

@@ -21,6 +21,7 @@ from autonn.bundle import make_bundle, raw_rows
 from autonn.data import Splits, split
 from autonn.errors import AutonnError, StudyError
 from autonn.formats import FORMATS, SUFFIX, write_mlflow, write_onnx, write_state_dict, write_torchscript
+from autonn.objectives import leading_trial, pick_pareto
 from autonn.search import Problem, Winner, config_of, load_data, load_study, make_problem, replay
 from autonn.train import predict, train_params
 from autonn.trust import atomic_path, record_export
@@ -50,8 +51,10 @@ class Exported:
 
 def export_model(fmt: str, out: str | Path | None = None, *, study: str | None = None,
                  trial: int | None = None, retrain: bool = False, storage: Any = None,
-                 tracking_uri: str | None = None) -> Exported:
-    """Export ``study``'s best trial (or trial number ``trial``) as ``fmt`` to ``out``.
+                 tracking_uri: str | None = None, pareto_rank: int | None = None,
+                 max_params: int | None = None) -> Exported:
+    """Export ``study``'s best trial (or trial number ``trial``; or the Pareto member of
+    ``pareto_rank``, or the best one within ``max_params`` parameters) as ``fmt`` to ``out``.
 
     ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256; None
     logs nothing.
@@ -60,6 +63,8 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
         raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     found = load_study(study, storage)
     chosen = _completed_trial(found, trial)
+    if pareto_rank is not None or max_params is not None:
+        chosen = pick_pareto(found, pareto_rank, max_params)
     out = Path(out) if out is not None else Path(f"{found.study_name}{SUFFIX[fmt]}")
     _check_target(out, fmt)
     problem, splits = _rebuild(found)
@@ -72,7 +77,7 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
             winner.model, winner.head, problem.data, problem.data.x_test)))
     bundle = make_bundle(problem, winner, {
         "study": found.study_name, "trial": chosen.number, "metric": problem.metric_name,
-        "value": chosen.value, "test_score": test_score, "retrained": retrain})
+        "value": chosen.values[0], "test_score": test_score, "retrained": retrain})
     with atomic_path(out) as staged:
         if fmt == "mlflow":
             write_mlflow(bundle, staged, example=raw_rows(problem, 5))
@@ -89,7 +94,7 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
             warnings.warn(f"exported, but the sha256 was not logged to MLflow: {exc}",
                           RuntimeWarning, stacklevel=2)
     return Exported(out, fmt, digest, found.study_name, chosen.number, problem.metric_name,
-                    float(chosen.value), test_score, retrain, run_id)
+                    float(chosen.values[0]), test_score, retrain, run_id)
 
 
 def trial_of_run(run_id: str, tracking_uri: str) -> tuple[str, int | None]:
@@ -116,7 +121,7 @@ def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.Fr
             summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials"
             raise StudyError(f"study '{study.study_name}' has no completed trial to export "
                              f"({summary}); run more trials with `autonn search`.")
-        return study.best_trial
+        return leading_trial(study)
     match = [t for t in trials if t.number == number]
     if not match or match[0].state != optuna.trial.TrialState.COMPLETE:
         state = match[0].state.name if match else "no such trial"

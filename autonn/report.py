@@ -47,12 +47,12 @@ def summary(params: dict[str, Any]) -> str:
 def ranked_trials(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
     """Trials best first (finished ones by value, then the rest by number), JSON-ready."""
     trials = study.get_trials(deepcopy=False)
-    sign = -1 if study.direction == optuna.study.StudyDirection.MAXIMIZE else 1
-    scored = sorted((t for t in trials if t.value is not None and t.state.name == "COMPLETE"),
-                    key=lambda t: sign * t.value)
+    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    scored = sorted((t for t in trials if t.values is not None and t.state.name == "COMPLETE"),
+                    key=lambda t: sign * t.values[0])
     rest = sorted((t for t in trials if t not in scored), key=lambda t: t.number)
     rows = [{"rank": i + 1 if t in scored else None, "trial": t.number, "state": t.state.name,
-             "value": t.value if t.state.name == "COMPLETE" else None,
+             "value": t.values[0] if t.state.name == "COMPLETE" else None,
              "duration_s": t.duration.total_seconds() if t.duration else None,
              "architecture": summary(t.params) if "n_layers" in t.params else "",
              "params": t.params, "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
@@ -85,9 +85,19 @@ def figures(study: optuna.Study) -> dict[str, Any]:
 
     logging.getLogger("optuna").setLevel(logging.ERROR)
     shared = sorted({k for t in study.trials for k in t.params} & set(PARALLEL_PARAMS))
-    plots = {"plots/optimization_history.png": ovm.plot_optimization_history,
-             "plots/param_importances.png": ovm.plot_param_importances,
-             "plots/parallel_coordinate.png": lambda s: ovm.plot_parallel_coordinate(s, params=shared)}
+    many = len(study.directions) > 1
+    metric = (lambda t: t.values[0]) if many else None  # multi-objective plots show the metric
+    name = study.user_attrs.get("metric", "Objective Value")
+    plots = {"plots/optimization_history.png": lambda s: ovm.plot_optimization_history(
+                 s, target=metric, target_name=name),
+             "plots/param_importances.png": lambda s: ovm.plot_param_importances(
+                 s, target=metric, target_name=name),
+             "plots/parallel_coordinate.png": lambda s: ovm.plot_parallel_coordinate(
+                 s, params=shared, target=metric, target_name=name)}
+    if many:  # a Pareto plot draws 2 or 3 objectives: the first three
+        names = list(study.user_attrs.get("objectives", []))[:3]
+        plots["plots/pareto_front.png"] = lambda s: ovm.plot_pareto_front(
+            s, targets=lambda t: tuple(t.values[:3]), target_names=names)
     out = {}
     for path, plot in plots.items():
         try:
@@ -101,14 +111,20 @@ def figures(study: optuna.Study) -> dict[str, Any]:
 
 def study_rows(storage: Any) -> list[dict[str, Any]]:
     """One JSON-ready row per study in ``storage``: trial counts by state and the best value."""
+    from autonn.objectives import leading_trial, objectives_of
+
     rows = []
-    for summary_ in optuna.get_all_study_summaries(storage, include_best_trial=True):
+    for summary_ in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary_.study_name, storage=storage)
         states = [t.state.name for t in study.get_trials(deepcopy=False)]
-        best = summary_.best_trial
+        try:
+            best = leading_trial(study)
+        except ValueError:
+            best = None
         rows.append({"study": summary_.study_name, "metric": summary_.user_attrs.get("metric"),
-                     "direction": summary_.direction.name.lower(), "trials": len(states),
+                     "direction": study.directions[0].name.lower(), "trials": len(states),
+                     "objectives": objectives_of(study),
                      **{s.lower(): states.count(s) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")},
-                     "best_value": best.value if best else None,
+                     "best_value": best.values[0] if best else None,
                      "best_trial": best.number if best else None})
     return rows

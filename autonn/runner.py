@@ -8,6 +8,7 @@ import warnings
 from typing import Any
 
 from autonn.config import Config, load_config, make_config
+from autonn.objectives import leading_trial
 from autonn.report import ranked_trials
 from autonn.search import Problem, prepare, remaining_trials, run_search, study_name
 from autonn.storage import describe_storage
@@ -80,7 +81,7 @@ class _Progress:
         if trial.state.name in ("COMPLETE", "PRUNED"):
             self.bar.update(1)
         try:
-            self.bar.set_postfix_str(f"best {self.metric} {study.best_value:.4f}")
+            self.bar.set_postfix_str(f"best {self.metric} {leading_trial(study).values[0]:.4f}")
         except ValueError:
             pass
 

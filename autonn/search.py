@@ -32,6 +32,7 @@ from autonn.bundle import make_bundle, raw_rows
 from autonn.losses import Head
 from autonn.metrics import DEFAULT_METRIC, Metric, is_better, metric_for
 from autonn.model import count_parameters
+from autonn.objectives import directions, leading_trial, measure, pareto_csv
 from autonn.report import architecture, trials_csv
 from autonn.report import figures as report_figures
 from autonn.space import Params, suggest
@@ -160,17 +161,19 @@ def create_study(problem: Problem, storage: str | None = None, worker: int = 0) 
     cfg = problem.config
     if optuna.logging.get_verbosity() < logging.WARNING:
         optuna.logging.set_verbosity(logging.WARNING)  # no line per trial
+    many = len(cfg.objectives) > 1
+    sampler = "nsga2" if many and "sampler" not in cfg.model_fields_set else cfg.sampler
     study = optuna.create_study(
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
-        direction=problem.metric.direction,
-        sampler=make_sampler(cfg.sampler, cfg.seed + WORKER_SEED_STRIDE * worker),
-        pruner=make_pruner(cfg.pruner))
+        directions=directions(cfg.objectives, problem.metric.direction),
+        sampler=make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker),
+        pruner=make_pruner("none" if many else cfg.pruner))
     identity = study_identity(problem)
     if "identity" in study.user_attrs:
         _refuse_changes(study, json.loads(study.user_attrs["identity"]), identity)
     else:
         study.set_user_attr("identity", json.dumps(identity, sort_keys=True))
-        for key in ("task", "metric", "direction"):
+        for key in ("task", "metric", "direction", "objectives"):
             study.set_user_attr(key, identity[key])
         study.set_user_attr("dataset", cfg.dataset or cfg.data)
         study.set_user_attr("seed", cfg.seed)
@@ -183,14 +186,15 @@ def create_study(problem: Problem, storage: str | None = None, worker: int = 0) 
 def study_identity(problem: Problem) -> dict[str, Any]:
     """What a study cannot change once it has trials: task, metric, direction and space."""
     return {"task": problem.config.task, "metric": problem.metric_name,
-            "direction": problem.metric.direction,
+            "direction": problem.metric.direction, "objectives": problem.config.objectives,
             "space": json.loads(problem.config.space.model_dump_json())}
 
 
 def _refuse_changes(study: optuna.Study, stored: dict[str, Any], now: dict[str, Any]) -> None:
     """Optuna would silently mix trials of different spaces or directions: refuse instead."""
     changed = [f"{key}: was {stored.get(key)!r}, now {now[key]!r}"
-               for key in ("task", "metric", "direction") if stored.get(key) != now[key]]
+               for key in ("task", "metric", "direction", "objectives")
+               if stored.get(key, ["val_metric"] if key == "objectives" else None) != now[key]]
     old_space, new_space = stored.get("space", {}), now["space"]
     changed += [f"space.{key}: was {old_space.get(key)!r}, now {new_space.get(key)!r}"
                 for key in sorted(set(old_space) | set(new_space))
@@ -215,11 +219,13 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
         if run_id:
             trial.set_user_attr("mlflow_run_id", run_id)
         pruning = Pruning(trial)
+        stoppers = [EarlyStopping(cfg.training.patience), Heartbeat(trial)]
+        if len(cfg.objectives) == 1:  # Optuna prunes single-objective studies only
+            stoppers.append(pruning)
         try:
             model, head, history = train_params(
                 params, problem.data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
-                callbacks=[EarlyStopping(cfg.training.patience), pruning, Heartbeat(trial)],
-                init_state=problem.init_state)
+                callbacks=stoppers, init_state=problem.init_state)
         except BaseException as exc:
             reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
             trial.set_user_attr("fail_reason", reason)
@@ -232,6 +238,8 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
             release_memory(problem.data.device)
         facts = {"n_params": count_parameters(model), "train_seconds": round(history.seconds, 4),
                  "epochs_run": len(history.val_metric)}
+        extra = {name: measure(name, model, problem.data.x_val) for name in cfg.objectives[1:]}
+        facts.update({k: v for k, v in extra.items() if k != "params"})
         for key, value in facts.items():
             trial.set_user_attr(key, value)
         curves = {"train_loss": history.train_loss, f"val_{metric}": history.val_metric}
@@ -243,6 +251,8 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
         tracker.end_trial(trial.number, "COMPLETE", curves=curves,
                           metrics={f"best_val_{metric}": history.best_value, **facts})
         keep(Winner(trial.number, history.best_value, params, model, head, history))
+        if extra:
+            return (history.best_value, *extra.values())
         return history.best_value
 
     return objective
@@ -302,7 +312,7 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
             # the best trial ran in another worker or an earlier session: rebuild it here
             best[:] = [w for w in [replay_best(problem, study)] if w is not None]
             if best:
-                announce_best(study, study.best_trial)
+                announce_best(study, leading_trial(study))
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -347,7 +357,7 @@ def warm_starts(problem: Problem, storage: Any, tracking_uri: str | None) -> lis
 def replay_best(problem: Problem, study: optuna.Study) -> Winner | None:
     """Train the study's best trial again, with its own seed: the same network, in this process."""
     try:
-        trial = study.best_trial
+        trial = leading_trial(study)
     except ValueError:
         return None
     return replay(problem, trial)
@@ -360,7 +370,7 @@ def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
         trial.params, problem.data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
         callbacks=[EarlyStopping(cfg.training.patience)], grad_clip=cfg.training.grad_clip,
         init_state=problem.init_state)
-    return Winner(trial.number, trial.value, trial.params, model, head, history)
+    return Winner(trial.number, trial.values[0], trial.params, model, head, history)
 
 
 def stored_config(config: Config) -> str:
@@ -400,9 +410,12 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
                 "metric": problem.metric_name, "value": winner.value,
                 "test_score": winner.test_score, "retrained": False})
             example = raw_rows(problem, 5)
+    texts = {"trials.csv": trials_csv(study)}
+    if len(study.directions) > 1 and finished:
+        texts["pareto.csv"] = pareto_csv(study)
     try:
-        tracker.end_study(status, metrics=metrics, texts={"trials.csv": trials_csv(study)},
-                          figures=figures, model=model, example=example)
+        tracker.end_study(status, metrics=metrics, texts=texts, figures=figures, model=model,
+                          example=example)
     finally:
         plt.close("all")
 
@@ -447,7 +460,7 @@ def _signals_interrupt():
 
 def _is_study_best(study: optuna.Study, winner: Winner) -> bool:
     try:
-        return study.best_trial.number == winner.trial_number
+        return leading_trial(study).number == winner.trial_number
     except ValueError:
         return False
 
@@ -455,7 +468,7 @@ def _is_study_best(study: optuna.Study, winner: Winner) -> bool:
 def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     """The study's best trial, or a StudyError naming the trial states it has."""
     try:
-        return study.best_trial
+        return leading_trial(study)
     except ValueError:
         states = sorted({t.state.name for t in study.get_trials(deepcopy=False)})
         raise StudyError(f"study '{study.study_name}' has no completed trial "

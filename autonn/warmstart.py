@@ -116,7 +116,7 @@ def study_starts(source: optuna.Study, space: SpaceConfig, n_features: int) -> l
     if not complete:
         raise StudyError(f"--warm-start: study '{source.study_name}' has no completed trial to "
                          "start from.")
-    sign = -1 if source.direction == optuna.study.StudyDirection.MAXIMIZE else 1
+    sign = -1 if source.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
     best = sorted(complete, key=lambda t: sign * t.values[0])[:WARM_TRIALS]
     old = source.user_attrs.get("n_features")
     scale = math.sqrt(n_features / old) if old else 1.0
