@@ -70,7 +70,7 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     problem, splits = _rebuild(found)
     winner = replay(problem, chosen)
     if retrain:
-        problem, winner = _retrain(problem, splits, winner)
+        problem, winner = retrain_winner(problem, splits, winner)
     test_score = None
     if len(problem.data.y_test):
         test_score = float(problem.metric.fn(problem.data.y_test, predict(
@@ -154,8 +154,9 @@ def _rebuild(study: optuna.Study) -> tuple[Problem, Splits]:
     return make_problem(config, dataset, f"study '{study.study_name}'", splits), splits
 
 
-def _retrain(problem: Problem, splits: Splits, winner: Winner) -> tuple[Problem, Winner]:
-    """Train ``winner``'s architecture on train + validation for its best epoch count."""
+def retrain_winner(problem: Problem, splits: Splits, winner: Winner) -> tuple[Problem, Winner]:
+    """Train ``winner``'s architecture on train + validation for its best epoch count (the
+    problem returned holds the merged rows, scaled afresh)."""
     merged = Splits(np.concatenate([splits.X_train, splits.X_val]),
                     np.concatenate([splits.y_train, splits.y_val]), splits.X_val, splits.y_val,
                     splits.X_test, splits.y_test, splits.preprocessor)
@@ -164,5 +165,6 @@ def _retrain(problem: Problem, splits: Splits, winner: Winner) -> tuple[Problem,
     model, head, history = train_params(winner.params, problem.data, problem.metric,
                                         seed=int(problem.config.seed) + winner.trial_number,
                                         grad_clip=problem.config.training.grad_clip,
-                                        epochs=epochs, keep_best=False)
+                                        epochs=epochs, keep_best=False,
+                                        init_state=problem.init_state)
     return problem, Winner(winner.trial_number, winner.value, winner.params, model, head, history)

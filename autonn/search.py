@@ -115,7 +115,7 @@ def _init_from(path: str, space: Any, dataset: Dataset) -> tuple[dict, Any]:
     bundle = model.bundle
     fixed = {**architecture_of(bundle.params), **space.fixed}
     state = transferable(bundle.tensors, bundle.classes, list(dataset.classes))
-    return state, space.model_copy(update={"fixed": fixed, "family": fixed["family"]})
+    return state, space.model_copy(update={"fixed": fixed, "family": fixed.get("family", "mlp")})
 
 
 def load_data(config: Config, source: str = "config") -> Dataset:
@@ -147,6 +147,7 @@ def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
     return {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
             "direction": problem.metric.direction, "sampler": cfg.sampler, "pruner": cfg.pruner,
             "n_trials": cfg.n_trials, "timeout": cfg.timeout, "seed": cfg.seed,
+            "objectives": ",".join(cfg.objectives), "family": cfg.space.family,
             "device": str(problem.data.device), "storage": describe_storage(storage),
             "n_features": problem.data.x_train.shape[1], "n_train": len(problem.data.x_train),
             "space": cfg.space.model_dump_json()}

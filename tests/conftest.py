@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -12,7 +15,6 @@ from autonn.data import Splits, load_dataset, split, to_device
 @pytest.fixture(scope="session", autouse=True)
 def _private_autonn_home(tmp_path_factory):
     """autonn's record of its own exports lives in a directory of the test session's own."""
-    import os
     os.environ["AUTONN_HOME"] = str(tmp_path_factory.mktemp("autonn-home"))
 
 
@@ -40,3 +42,14 @@ def tiny(task: str, n: int = 64, features: int = 5, seed: int = 0):
     third = n // 3
     s = Splits(X[:third], y[:third], X[third:2 * third], y[third:2 * third], X[2 * third:], y[2 * third:])
     return to_device(s, task, torch.device("cpu"), 0 if task == "regression" else int(y.max()) + 1)
+
+
+@contextlib.contextmanager
+def working_dir(path):
+    """Run a block in ``path`` (module-scoped fixtures, which the per-test cwd does not cover)."""
+    previous = os.getcwd()
+    os.chdir(path)
+    try:
+        yield
+    finally:
+        os.chdir(previous)

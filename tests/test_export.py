@@ -21,20 +21,17 @@ from autonn.scoring import scoring_module
 from autonn.search import prepare, run_search
 from autonn.tracking import MlflowTracker, default_tracking_uri
 from autonn.trust import sha256
+from conftest import working_dir
 from test_tables import messy_frame
 
 BATCHES = (1, 7, 64)
 
 
 def _search(root, config, tracked):
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
+    with working_dir(root):
         problem = prepare(config)
         tracker = MlflowTracker(default_tracking_uri(), config.study) if tracked else None
         study, winner = run_search(problem, tracker=tracker)
-    finally:
-        os.chdir(cwd)
     return problem, winner
 
 
@@ -75,14 +72,9 @@ def close_enough(got, expected):
 
 
 def _export(root, study, fmt, **kwargs):
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        done = export_model(fmt, root / f"{study}-{fmt}{'' if fmt == 'mlflow' else '.' + fmt}",
+    with working_dir(root):
+        return export_model(fmt, root / f"{study}-{fmt}{'' if fmt == 'mlflow' else '.' + fmt}",
                             study=study, **kwargs)
-    finally:
-        os.chdir(cwd)
-    return done
 
 
 def test_the_cli_offers_every_format():

@@ -17,6 +17,7 @@ from autonn.cli import main
 from autonn.export import export_model
 from autonn.search import prepare, run_search
 from autonn.trust import atomic_path
+from conftest import working_dir
 
 
 class WritesMarker:
@@ -32,15 +33,11 @@ class WritesMarker:
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
+    with working_dir(root):
         run_search(prepare(make_config(dataset="iris", n_trials=2, study="iris",
                                        space={"epochs": 3})))
         paths = {fmt: export_model(fmt, root / f"iris.{fmt}", study="iris").path
                  for fmt in ("state_dict", "onnx", "torchscript")}
-    finally:
-        os.chdir(cwd)
     rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=[
         "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
     return paths, rows

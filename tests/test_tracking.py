@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from autonn.cli import main
 from autonn.tracking import default_tracking_uri
+from conftest import working_dir
 
 FAST = ["--epochs", "6", "--seed", "0"]
 
@@ -31,16 +32,11 @@ def runs_of(client, experiment):
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """One tracked search (pruning off so that states are deterministic), shared by the asserts."""
-    import os
     root = tmp_path_factory.mktemp("store")
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
+    with working_dir(root):
         result = cli("search", "--dataset", "iris", "--n-trials", "4", "--pruner", "none",
                      "--study", "iris-tracked", *FAST)
-        yield root, result
-    finally:
-        os.chdir(cwd)
+    return root, result
 
 
 def test_run_tree_params_curves_states_and_artifacts(searched):
