@@ -49,7 +49,7 @@ def fit_to_space(params: dict[str, Any], space: SpaceConfig, scale: float = 1.0)
     for name, value in params.items():
         dim = dimension(name)
         allowed = getattr(space, dim, None)
-        if allowed is None or dim == "loss" and value not in _as_list(allowed):
+        if allowed is None:  # not a dimension of this space (or losses not resolved yet)
             continue
         if dim in SCALED and scale != 1.0:
             value = max(1, round(value * scale))
