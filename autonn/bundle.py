@@ -38,7 +38,6 @@ class Bundle:
 
     task: str
     params: dict[str, Any]
-    n_features: int
     n_outputs: int  # the network's output width
     output: str  # "softmax", "sigmoid" or "identity"
     encoder: FeatureEncoder
@@ -50,6 +49,11 @@ class Bundle:
     tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
+    def n_features(self) -> int:
+        """The network's input width: what the column encoding produces."""
+        return self.encoder.n_features
+
+    @property
     def is_classifier(self) -> bool:
         return self.task != REGRESSION
 
@@ -58,7 +62,7 @@ class Bundle:
         from autonn import __version__
 
         return {"kind": KIND, "format_version": FORMAT_VERSION, "autonn_version": __version__,
-                "task": self.task, "params": self.params, "n_features": self.n_features,
+                "task": self.task, "params": self.params,
                 "n_outputs": self.n_outputs, "output": self.output, "n_targets": self.n_targets,
                 "input_shape": self.input_shape,
                 "classes": self.classes, "target": self.target,
@@ -84,8 +88,7 @@ class Bundle:
                                  f"this autonn reads format {FORMAT_VERSION}; export it again "
                                  "with this version.")
         try:
-            return cls(data["task"], data["params"], int(data["n_features"]),
-                       int(data["n_outputs"]), data["output"],
+            return cls(data["task"], data["params"], int(data["n_outputs"]), data["output"],
                        FeatureEncoder.from_json(data["encoder"]), list(data["classes"]),
                        data.get("target"), int(data.get("n_targets", 1)),
                        data.get("input_shape"), data.get("info", {}), dict(tensors or {}))
@@ -119,7 +122,7 @@ def make_bundle(problem: Problem, winner: Winner, info: dict[str, Any]) -> Bundl
     encoder = (from_column_transformer(problem.preprocessor) if problem.preprocessor is not None
                else identity_encoder(dataset.feature_names))
     module = scoring_module(winner.model, winner.head, problem.data)
-    return Bundle(cfg.task, dict(winner.params), encoder.n_features, winner.head.n_outputs,
+    return Bundle(cfg.task, dict(winner.params), winner.head.n_outputs,
                   winner.head.output, encoder, list(dataset.classes), cfg.target or "target",
                   len(module.target_mean), _shape(problem.data.input_shape), info,
                   state_tensors(module))

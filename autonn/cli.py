@@ -285,15 +285,15 @@ def export(study: str | None, run_id: str | None, fmt: str, out: str | None, ret
     """Export a study's best model, preprocessing and labels included, as one file or directory."""
     import dataclasses
 
-    from autonn.export import export_model, trial_of_run
-    from autonn.tracking import default_tracking_uri
+    from autonn.export import export_model
+    from autonn.tracking import default_tracking_uri, trial_of_run
 
     if study and run_id:
         raise click.UsageError("give --study or --run, not both.")
     uri = tracking_uri or default_tracking_uri()
     trial = None
     if run_id:
-        study, trial = trial_of_run(run_id, uri)
+        study, trial = trial_of_run(uri, run_id)
     done = export_model(fmt, out, study=study, trial=trial, retrain=retrain, storage=storage,
                         tracking_uri=None if no_tracking else uri, pareto_rank=pareto_rank,
                         max_params=max_params)

@@ -22,8 +22,9 @@ from autonn.data import Splits, split
 from autonn.errors import AutonnError, StudyError
 from autonn.formats import FORMATS, SUFFIX, write_mlflow, write_onnx, write_state_dict, write_torchscript
 from autonn.objectives import leading_trial, pick_pareto
-from autonn.search import Problem, Winner, config_of, load_data, load_study, make_problem, replay
-from autonn.train import predict, train_params
+from autonn.search import (Problem, Winner, config_of, load_data, load_study, make_problem, replay,
+                           test_score)
+from autonn.train import train_params
 from autonn.trust import atomic_path, record_export
 
 WRITERS = {"state_dict": write_state_dict, "onnx": write_onnx, "torchscript": write_torchscript}
@@ -71,13 +72,10 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     winner = replay(problem, chosen)
     if retrain:
         problem, winner = retrain_winner(problem, splits, winner)
-    test_score = None
-    if len(problem.data.y_test):
-        test_score = float(problem.metric.fn(problem.data.y_test, predict(
-            winner.model, winner.head, problem.data, problem.data.x_test)))
+    score = test_score(problem, winner)
     bundle = make_bundle(problem, winner, {
         "study": found.study_name, "trial": chosen.number, "metric": problem.metric_name,
-        "value": chosen.values[0], "test_score": test_score, "retrained": retrain})
+        "value": chosen.values[0], "test_score": score, "retrained": retrain})
     with atomic_path(out) as staged:
         if fmt == "mlflow":
             write_mlflow(bundle, staged, example=raw_rows(problem, 5))
@@ -94,20 +92,7 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
             warnings.warn(f"exported, but the sha256 was not logged to MLflow: {exc}",
                           RuntimeWarning, stacklevel=2)
     return Exported(out, fmt, digest, found.study_name, chosen.number, problem.metric_name,
-                    float(chosen.values[0]), test_score, retrain, run_id)
-
-
-def trial_of_run(run_id: str, tracking_uri: str) -> tuple[str, int | None]:
-    """The study and trial number an MLflow run records (None: a study's parent run, its best)."""
-    from autonn.tracking import run_tags
-
-    tags, parent_tags = run_tags(tracking_uri, run_id)
-    if tags.get("autonn.role") == "study":
-        return tags["autonn.study"], None
-    if "autonn.trial" in tags and parent_tags.get("autonn.study"):
-        return parent_tags["autonn.study"], int(tags["autonn.trial"])
-    raise ExportError(f"MLflow run {run_id} is not an autonn study or trial run; give the run id "
-                      "of a study (its parent run) or of one of its trials.")
+                    float(chosen.values[0]), score, retrain, run_id)
 
 
 def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:

@@ -148,12 +148,25 @@ def _encode_numeric(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
     return _scaled(np.concatenate([filled, empty[:, b.indicate].astype(float)], axis=1), b)
 
 
+def as_text(frame: pd.DataFrame) -> np.ndarray:
+    """Categorical cells as text, empty ones as ``MISSING_LEVEL``."""
+    return frame.astype("object").where(frame.notna(), MISSING_LEVEL).astype(str).to_numpy()
+
+
+def date_parts(frame: pd.DataFrame) -> np.ndarray:
+    """Year, month, day, weekday and hour of each column (NaN where a value is no date)."""
+    cols = []
+    for column in frame.columns:
+        stamps = pd.to_datetime(frame[column], errors="coerce", format="ISO8601")
+        cols += [getattr(stamps.dt, part).astype(float).to_numpy() for part in DATE_PARTS]
+    return np.column_stack(cols)
+
+
 def _encode_onehot(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
     parts = []
-    for column, levels, other in zip(b.columns, b.levels, b.other):
-        values = frame[column]
-        text = values.astype("object").where(values.notna(), MISSING_LEVEL).astype(str).to_numpy()
-        hot = (text[:, None] == np.asarray(levels, dtype=object)[None, :]).astype(float)
+    texts = as_text(frame[b.columns])
+    for j, (levels, other) in enumerate(zip(b.levels, b.other)):
+        hot = (texts[:, j, None] == np.asarray(levels, dtype=object)[None, :]).astype(float)
         parts.append(hot)
         if other:
             parts.append((hot.sum(axis=1, keepdims=True) == 0).astype(float))
@@ -161,11 +174,7 @@ def _encode_onehot(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
 
 
 def _encode_dates(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
-    cols = []
-    for column in b.columns:
-        stamps = pd.to_datetime(frame[column], errors="coerce", format="ISO8601")
-        cols += [getattr(stamps.dt, part).astype(float).to_numpy() for part in DATE_PARTS]
-    x = np.column_stack(cols)
+    x = date_parts(frame[b.columns])
     return _scaled(np.where(np.isnan(x), np.asarray(b.fill), x), b)
 
 

@@ -16,9 +16,6 @@ from autonn.blocks import ConvBlock, FeatureAttention, Reshape, Residual, norm_l
 from autonn.components import initialize, make_activation
 from autonn.space import Params, conv_channels, layer_activations, layer_widths
 
-FAMILIES = ("mlp", "resmlp", "cnn")
-
-
 def build_model(params: Params, n_inputs: int, n_outputs: int,
                 input_shape: tuple[int, ...] | None = None) -> nn.Sequential:
     """Build the network ``params`` describe, for ``n_inputs`` features and ``n_outputs`` outputs.
@@ -40,16 +37,11 @@ def build_model(params: Params, n_inputs: int, n_outputs: int,
         width_in = dim
     body = _residual_body if family == "resmlp" else _dense_layers
     layers += body(params, width_in)
-    width_in = layer_widths(params)[-1] if layer_widths(params) else width_in
-    head = nn.Linear(width_in, n_outputs)
+    widths = layer_widths(params)
+    head = nn.Linear(widths[-1] if widths else width_in, n_outputs)
     initialize(head, params["init"], "identity")
     layers.append(head)
     return nn.Sequential(*layers)
-
-
-def build_mlp(params: Params, n_inputs: int, n_outputs: int) -> nn.Sequential:
-    """The plain MLP (``build_model`` of an ``mlp`` parameter dict)."""
-    return build_model({**params, "family": "mlp", "attention": False}, n_inputs, n_outputs)
 
 
 def _dense_layers(params: Params, width_in: int) -> list[nn.Module]:

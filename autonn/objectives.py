@@ -15,6 +15,8 @@ import optuna
 import torch
 from torch import nn
 
+from autonn.model import count_parameters
+
 OBJECTIVES = ("val_metric", "params", "latency", "flops")  # all but the metric are minimised
 LATENCY_ROWS = 256  # rows per timed forward pass
 LATENCY_REPEATS = 5
@@ -30,7 +32,7 @@ def measure(name: str, model: nn.Module, x: torch.Tensor) -> float:
     """``params`` (trainable), ``latency`` (ms per forward pass of 256 rows, on the model's
     device, median of 5) or ``flops`` (per row, as torch's FLOP counter counts them)."""
     if name == "params":
-        return float(sum(p.numel() for p in model.parameters() if p.requires_grad))
+        return float(count_parameters(model))
     was_training = model.training
     model.eval()
     try:
@@ -66,11 +68,12 @@ def objectives_of(study: optuna.Study) -> list[str]:
 
 def leading_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
     """The completed trial with the best metric, a Pareto member (ValueError when none)."""
-    if not study.get_trials(deepcopy=False, states=(COMPLETE,)):
-        raise ValueError("no completed trial")
     if len(study.directions) == 1:
         return study.best_trial
-    return pareto_front(study)[0]  # of trials tied on the metric, one no other beats
+    front = pareto_front(study)  # of trials tied on the metric, one no other beats
+    if not front:
+        raise ValueError("no completed trial")
+    return front[0]
 
 
 def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -78,7 +81,8 @@ def pareto_front(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return _ranked(study, study.best_trials)
 
 
-def _by_metric(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+def ranked_by_metric(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """Completed trials, best metric first."""
     return _ranked(study, study.get_trials(deepcopy=False, states=(COMPLETE,)))
 
 
@@ -112,7 +116,7 @@ def pick_pareto(study: optuna.Study, rank: int | None = None,
     A single-objective study ranks all its completed trials by the metric."""
     from autonn.errors import StudyError
 
-    front = pareto_front(study) if len(study.directions) > 1 else _by_metric(study)
+    front = pareto_front(study) if len(study.directions) > 1 else ranked_by_metric(study)
     if max_params is not None:
         fits = [t for t in front if t.user_attrs.get("n_params", float("inf")) <= max_params]
         if not fits:

@@ -7,6 +7,7 @@ from typing import Any
 
 import optuna
 
+from autonn.objectives import leading_trial, objectives_of, ranked_by_metric
 from autonn.space import conv_channels, layer_activations, layer_widths
 
 
@@ -46,13 +47,11 @@ def summary(params: dict[str, Any]) -> str:
 
 def ranked_trials(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
     """Trials best first (finished ones by value, then the rest by number), JSON-ready."""
-    trials = study.get_trials(deepcopy=False)
-    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
-    scored = sorted((t for t in trials if t.values is not None and t.state.name == "COMPLETE"),
-                    key=lambda t: sign * t.values[0])
-    rest = sorted((t for t in trials if t not in scored), key=lambda t: t.number)
-    rows = [{"rank": i + 1 if t in scored else None, "trial": t.number, "state": t.state.name,
-             "value": t.values[0] if t.state.name == "COMPLETE" else None,
+    scored = ranked_by_metric(study)
+    ranked = {t.number for t in scored}
+    rest = [t for t in study.get_trials(deepcopy=False) if t.number not in ranked]
+    rows = [{"rank": i + 1 if t.number in ranked else None, "trial": t.number,
+             "state": t.state.name, "value": t.values[0] if t.number in ranked else None,
              "duration_s": t.duration.total_seconds() if t.duration else None,
              "architecture": summary(t.params) if "n_layers" in t.params else "",
              "params": t.params, "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
@@ -111,8 +110,6 @@ def figures(study: optuna.Study) -> dict[str, Any]:
 
 def study_rows(storage: Any) -> list[dict[str, Any]]:
     """One JSON-ready row per study in ``storage``: trial counts by state and the best value."""
-    from autonn.objectives import leading_trial, objectives_of
-
     rows = []
     for summary_ in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary_.study_name, storage=storage)

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from autonn.data import DeviceData
-from autonn.losses import Head
+from autonn.losses import OUTPUTS, Head
 
 
 class ScoringModule(nn.Module):
@@ -30,13 +30,10 @@ class ScoringModule(nn.Module):
         self.register_buffer("target_scale", torch.ones(n_targets))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.network((x - self.feature_mean) / self.feature_scale)
-        if self.output == "softmax":
-            return out.softmax(dim=-1)
-        if self.output == "sigmoid":
-            p = torch.sigmoid(out.squeeze(-1))
-            return torch.stack((1 - p, p), dim=-1)
-        return out * self.target_scale + self.target_mean
+        out = OUTPUTS[self.output](self.network((x - self.feature_mean) / self.feature_scale))
+        if self.output == "identity":
+            out = out * self.target_scale + self.target_mean
+        return out
 
 
 def scoring_module(network: nn.Module, head: Head, data: DeviceData) -> ScoringModule:

@@ -40,7 +40,7 @@ from autonn.storage import describe_storage, open_storage
 from autonn.strategies import make_pruner, make_sampler
 from autonn.tracking import NullTracker, Tracker
 from autonn.train import History, predict, train_params
-from autonn.warmstart import builtin_starts, enqueue, fit_to_space, study_starts
+from autonn.warmstart import builtin_starts, enqueue, study_starts
 
 COUNTED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 WORKER_SEED_STRIDE = 1_000_003
@@ -147,7 +147,7 @@ def study_settings(problem: Problem, storage: str | None) -> dict[str, Any]:
     return {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
             "direction": problem.metric.direction, "sampler": cfg.sampler, "pruner": cfg.pruner,
             "n_trials": cfg.n_trials, "timeout": cfg.timeout, "seed": cfg.seed,
-            "objectives": ",".join(cfg.objectives), "family": cfg.space.family,
+            "objectives": ",".join(cfg.objectives),
             "device": str(problem.data.device), "storage": describe_storage(storage),
             "n_features": problem.data.x_train.shape[1], "n_train": len(problem.data.x_train),
             "space": cfg.space.model_dump_json()}
@@ -194,8 +194,7 @@ def study_identity(problem: Problem) -> dict[str, Any]:
 def _refuse_changes(study: optuna.Study, stored: dict[str, Any], now: dict[str, Any]) -> None:
     """Optuna would silently mix trials of different spaces or directions: refuse instead."""
     changed = [f"{key}: was {stored.get(key)!r}, now {now[key]!r}"
-               for key in ("task", "metric", "direction", "objectives")
-               if stored.get(key, ["val_metric"] if key == "objectives" else None) != now[key]]
+               for key in ("task", "metric", "direction", "objectives") if stored.get(key) != now[key]]
     old_space, new_space = stored.get("space", {}), now["space"]
     changed += [f"space.{key}: was {old_space.get(key)!r}, now {new_space.get(key)!r}"
                 for key in sorted(set(old_space) | set(new_space))
@@ -320,10 +319,10 @@ def run_search(problem: Problem, storage: str | None = None, tracker: Tracker | 
         raise
     finally:
         winner = best[0] if best and _is_study_best(study, best[0]) else None
-        if winner is not None and len(problem.data.y_test):
-            winner.test_score = problem.metric.fn(problem.data.y_test, predict(
-                winner.model, winner.head, problem.data, problem.data.x_test))
-            study.set_user_attr("test_score", winner.test_score)
+        if winner is not None:
+            winner.test_score = test_score(problem, winner)
+            if winner.test_score is not None:
+                study.set_user_attr("test_score", winner.test_score)
         _close_study(study, problem, tracker, status, winner)
     return study, winner
 
@@ -338,21 +337,23 @@ def warm_starts(problem: Problem, storage: Any, tracking_uri: str | None) -> lis
     for source in problem.config.warm_start:
         number = None
         if source not in names:
-            from autonn.tracking import default_tracking_uri, run_tags
+            from autonn.tracking import default_tracking_uri, trial_of_run
 
-            tags, parent = run_tags(tracking_uri or default_tracking_uri(), source)
-            number = int(tags["autonn.trial"]) if "autonn.trial" in tags else None
-            source = tags.get("autonn.study") or parent.get("autonn.study", source)
+            source, number = trial_of_run(tracking_uri or default_tracking_uri(), source)
             if source not in names:
                 raise StudyError(f"--warm-start: no study '{source}' in {describe_storage(storage)}.")
         study = optuna.load_study(study_name=source, storage=store)
-        if number is not None:
-            study_trials = [t for t in study.get_trials(deepcopy=False) if t.number == number]
-            scale = math.sqrt(n_features / study.user_attrs.get("n_features", n_features))
-            starts += [fit_to_space(t.params, problem.config.space, scale) for t in study_trials]
-        else:
-            starts += study_starts(study, problem.config.space, n_features)
+        starts += study_starts(study, problem.config.space, n_features, number)
     return starts
+
+
+def test_score(problem: Problem, winner: Winner) -> float | None:
+    """``winner``'s metric on the problem's test split (None when there is no test split)."""
+    data = problem.data
+    if not len(data.y_test):
+        return None
+    return float(problem.metric.fn(data.y_test, predict(winner.model, winner.head, data,
+                                                        data.x_test)))
 
 
 def replay_best(problem: Problem, study: optuna.Study) -> Winner | None:

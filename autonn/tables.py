@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from autonn.errors import DataError
-from autonn.features import DATE_PARTS, MISSING_LEVEL
+from autonn.features import DATE_PARTS, as_text, date_parts
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
 
 READERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": ","}
@@ -171,30 +171,18 @@ def preprocessor(train: pd.DataFrame, source: str = "data"):
                                                StandardScaler()), numeric))
     if categorical:
         parts.append(("categorical", make_pipeline(
-            FunctionTransformer(_as_text, feature_names_out="one-to-one"),
+            FunctionTransformer(as_text, feature_names_out="one-to-one"),
             OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
                           max_categories=50, sparse_output=False)), categorical))
     if dates:
         parts.append(("datetime", make_pipeline(
-            FunctionTransformer(_date_parts, feature_names_out=_date_part_names),
+            FunctionTransformer(date_parts, feature_names_out=_date_part_names),
             SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), dates))
     if not parts:
         raise DataError(f"{source}: no usable feature columns remain after dropping ID-like, "
                         "constant and empty columns.")
     transformer = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
     return transformer.fit(train)
-
-
-def _as_text(frame: pd.DataFrame) -> np.ndarray:
-    return frame.astype("object").where(frame.notna(), MISSING_LEVEL).astype(str).to_numpy()
-
-
-def _date_parts(frame: pd.DataFrame) -> np.ndarray:
-    cols = []
-    for column in frame.columns:
-        stamps = pd.to_datetime(frame[column], errors="coerce", format="ISO8601")
-        cols += [getattr(stamps.dt, part).astype(float).to_numpy() for part in DATE_PARTS]
-    return np.column_stack(cols)
 
 
 def _date_part_names(transformer, names) -> list[str]:

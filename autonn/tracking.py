@@ -104,14 +104,10 @@ class MlflowTracker:
     records = True
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: str | Path | None = None):
-        for key, value in HTTP_LIMITS.items():
-            os.environ.setdefault(key, value)
         import mlflow
-        from mlflow.tracking import MlflowClient
 
-        logging.getLogger("mlflow").setLevel(logging.WARNING)
         self.uri, self.experiment = tracking_uri, experiment
-        self.client = MlflowClient(tracking_uri)
+        self.client = _quiet_client(tracking_uri)
         self._mlflow = mlflow
         try:
             found = self.client.get_experiment_by_name(experiment)
@@ -308,28 +304,37 @@ def experiment_ids(tracking_uri: str) -> dict[str, str]:
 
 def _client(tracking_uri: str):
     """A client for an existing store; the embedded SQLite store is never created here."""
-    from mlflow.tracking import MlflowClient
 
     if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
         raise TrackingError(f"no MLflow store at {mask(tracking_uri)}; the search ran without "
                             "tracking, or give --tracking-uri.")
+    return _quiet_client(tracking_uri)
+
+
+def _quiet_client(tracking_uri: str):
+    """An MlflowClient that fails within seconds on an unreachable server and logs warnings only."""
+    from mlflow.tracking import MlflowClient
+
     for key, value in HTTP_LIMITS.items():
         os.environ.setdefault(key, value)
     logging.getLogger("mlflow").setLevel(logging.WARNING)
     return MlflowClient(tracking_uri)
 
 
-def run_tags(tracking_uri: str, run_id: str) -> tuple[dict[str, str], dict[str, str]]:
-    """A run's tags and its parent run's tags (empty for a run without a parent)."""
+def trial_of_run(tracking_uri: str, run_id: str) -> tuple[str, int | None]:
+    """The study and trial number an MLflow run records (None for a study's own run)."""
     client = _client(tracking_uri)
     try:
-        run = client.get_run(run_id)
-        parent_id = run.data.tags.get("mlflow.parentRunId")
-        parent = client.get_run(parent_id).data.tags if parent_id else {}
+        tags = client.get_run(run_id).data.tags
     except Exception as exc:  # MlflowException: RESOURCE_DOES_NOT_EXIST, connection errors
         raise TrackingError(f"no MLflow run {run_id} at {mask(tracking_uri)} "
                             f"({type(exc).__name__}); check the id in the MLflow UI.") from None
-    return dict(run.data.tags), dict(parent)
+    if tags.get("autonn.role") == STUDY_ROLE:
+        return tags["autonn.study"], None
+    if "autonn.trial" in tags and "autonn.study" in tags:
+        return tags["autonn.study"], int(tags["autonn.trial"])
+    raise TrackingError(f"MLflow run {run_id} is not an autonn study or trial run; give the run "
+                        "id of a study (its parent run) or of one of its trials.")
 
 
 def log_export(tracking_uri: str, study: str, fmt: str, path: str | Path, digest: str) -> str | None:

@@ -109,18 +109,20 @@ def builtin_starts(space: SpaceConfig) -> list[dict[str, Any]]:
     return [fit_to_space(p, space) for p in BUILTIN if p["family"] in _as_list(space.family)]
 
 
-def study_starts(source: optuna.Study, space: SpaceConfig, n_features: int) -> list[dict[str, Any]]:
-    """The best trials of an earlier study, rescaled from its input size to ``n_features``."""
-    complete = [t for t in source.get_trials(deepcopy=False)
-                if t.state == optuna.trial.TrialState.COMPLETE]
-    if not complete:
-        raise StudyError(f"--warm-start: study '{source.study_name}' has no completed trial to "
-                         "start from.")
-    sign = -1 if source.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
-    best = sorted(complete, key=lambda t: sign * t.values[0])[:WARM_TRIALS]
+def study_starts(source: optuna.Study, space: SpaceConfig, n_features: int,
+                 number: int | None = None) -> list[dict[str, Any]]:
+    """The best trials of an earlier study (or its trial ``number``), rescaled from its input
+    size to ``n_features``."""
+    from autonn.objectives import ranked_by_metric
+
+    ranked = ranked_by_metric(source)
+    chosen = ranked[:WARM_TRIALS] if number is None else [t for t in ranked if t.number == number]
+    if not chosen:
+        what = "no completed trial" if number is None else f"no completed trial {number}"
+        raise StudyError(f"--warm-start: study '{source.study_name}' has {what} to start from.")
     old = source.user_attrs.get("n_features")
     scale = math.sqrt(n_features / old) if old else 1.0
-    return [fit_to_space(t.params, space, scale) for t in best]
+    return [fit_to_space(t.params, space, scale) for t in chosen]
 
 
 

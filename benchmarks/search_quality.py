@@ -27,8 +27,7 @@ from autonn.data import load_dataset, split
 from autonn.export import retrain_winner
 from autonn.losses import REGRESSION
 from autonn.metrics import DEFAULT_METRIC, metric_for
-from autonn.search import make_problem, run_search
-from autonn.train import predict
+from autonn.search import make_problem, run_search, test_score
 from common import emit
 
 DATASETS = ("digits", "breast_cancer", "wine", "diabetes")
@@ -43,10 +42,7 @@ def autonn_score(name: str, budget: float, family: str, seed: int) -> tuple[floa
     splits = split(dataset, config.training.val_fraction, config.training.test_fraction, seed)
     problem = make_problem(config, dataset, name, splits)
     study, winner = run_search(problem, storage=optuna.storages.InMemoryStorage())
-    merged, retrained = retrain_winner(problem, splits, winner)
-    score = merged.metric.fn(merged.data.y_test, predict(retrained.model, retrained.head,
-                                                         merged.data, merged.data.x_test))
-    return winner.test_score, score, len(study.trials)
+    return winner.test_score, test_score(*retrain_winner(problem, splits, winner)), len(study.trials)
 
 
 def baseline_scores(name: str, seed: int) -> dict[str, float]:

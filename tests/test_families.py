@@ -80,7 +80,7 @@ def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
     torch.manual_seed(0)
     shape = SHAPES.get(option)
     module = ScoringModule(build_model(params, 16, 3, shape), "softmax", 16).eval()
-    bundle = Bundle("multiclass", params, 16, 3, "softmax", identity_encoder(
+    bundle = Bundle("multiclass", params, 3, "softmax", identity_encoder(
         [f"x{i}" for i in range(16)]), ["a", "b", "c"], input_shape=list(shape) if shape else None,
         tensors=state_tensors(module))
     write_state_dict(bundle, tmp_path / "m.safetensors")

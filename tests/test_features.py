@@ -12,7 +12,7 @@ from autonn.components import ACTIVATIONS
 from autonn.features import FeatureEncoder, from_column_transformer, identity_encoder
 from autonn.formats import read_onnx, write_onnx
 from autonn.scoring import ScoringModule, state_tensors
-from autonn.model import build_mlp
+from autonn.model import build_model
 from autonn.tables import preprocessor
 from test_tables import messy_frame
 
@@ -53,8 +53,8 @@ def test_every_activation_exports_to_onnx(activation, tmp_path):
     params = {"n_layers": 2, "width_0": 8, "width_1": 6, "activation": activation,
               "init": "he_uniform", "norm": "batch", "dropout": 0.1}
     torch.manual_seed(0)
-    module = ScoringModule(build_mlp(params, 4, 3), "softmax", 4).eval()
-    bundle = Bundle("multiclass", params, 4, 3, "softmax", identity_encoder(list("abcd")),
+    module = ScoringModule(build_model(params, 4, 3), "softmax", 4).eval()
+    bundle = Bundle("multiclass", params, 3, "softmax", identity_encoder(list("abcd")),
                     ["x", "y", "z"], tensors=state_tensors(module))
     write_onnx(bundle, tmp_path / "m.onnx")
     _, run = read_onnx(tmp_path / "m.onnx")

@@ -4,7 +4,7 @@ import torch.nn.functional as F
 
 from autonn.errors import ConfigError
 from autonn.losses import LOSSES, LOSSES_FOR_TASK, TASKS, head
-from autonn.model import build_mlp
+from autonn.model import build_model
 from tests.conftest import tiny
 
 PAIRS = [(loss, task) for task in TASKS for loss in LOSSES_FOR_TASK[task]]
@@ -23,7 +23,7 @@ def test_every_fitting_pair_builds_and_trains_one_step(loss, task):
     data = tiny(task)
     h = head(loss, task, data.n_outputs)
     torch.manual_seed(0)
-    model = build_mlp({"n_layers": 1, "width": 8, "activation": "tanh", "init": "xavier_uniform"},
+    model = build_model({"n_layers": 1, "width": 8, "activation": "tanh", "init": "xavier_uniform"},
                       data.x_train.shape[1], h.n_outputs)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     target = h.encode(data.y_train)

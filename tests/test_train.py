@@ -70,13 +70,13 @@ def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
     """The flat-buffer fast path computes the same updates as torch.optim on each tensor."""
     from autonn.components import make_optimizer
     from autonn.losses import head as bind_head
-    from autonn.model import build_mlp
+    from autonn.model import build_model
     from autonn.train import fit, flatten_parameters
 
     def run(flat: bool):
         torch.manual_seed(0)
         h = bind_head("cross_entropy", "multiclass", 3)
-        model = build_mlp({**PARAMS, "norm": "batch"}, 4, 3)
+        model = build_model({**PARAMS, "norm": "batch"}, 4, 3)
         params = [flatten_parameters(model)] if flat else list(model.parameters())
         opt = make_optimizer("rmsprop", params, lr=0.01, weight_decay=1e-3)
         gen = torch.Generator().manual_seed(0)
