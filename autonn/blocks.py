@@ -1,11 +1,15 @@
-"""Building blocks of the architecture families beyond the plain MLP.
+"""The ``nn.Module``s the families assemble beyond Linear layers. Pure torch: no registries.
 
+``Gaussian``: exp(-x^2), a radial-basis activation.
 ``Residual``: x + dropout(act(linear(norm(x)))) -- a pre-norm residual MLP block.
 ``FeatureAttention``: each feature becomes a token (value x its own embedding, plus a bias), a
 class token joins them, and one pre-norm self-attention + feed-forward block mixes them; the class
 token's vector goes on (a small FT-Transformer).
 ``ConvBlock``: conv -> norm -> activation -> pooling over a 1-D signal or a 2-D image.
-All are written with plain tensor operations that TorchScript tracing and ONNX export take.
+``Reshape``: flat rows as images or signals.
+Blocks take their norm and activation modules built; the families initialise the weights that the
+search chooses an initializer for. All are plain tensor operations that TorchScript tracing and
+ONNX export take.
 """
 
 from __future__ import annotations
@@ -15,24 +19,22 @@ import math
 import torch
 from torch import nn
 
-from autonn.components import initialize, make_activation
 
+class Gaussian(nn.Module):
+    """exp(-x^2): a radial-basis activation that peaks at zero."""
 
-def norm_layer(kind: str, width: int) -> nn.Module:
-    """A normalisation over the last dimension of ``width`` features."""
-    return {"batch": lambda: nn.BatchNorm1d(width), "layer": lambda: nn.LayerNorm(width),
-            "none": nn.Identity}[kind]()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-x.square())
 
 
 class Residual(nn.Module):
     """x + dropout(activation(linear(norm(x)))), width preserved."""
 
-    def __init__(self, width: int, activation: str, init: str, norm: str, dropout: float) -> None:
+    def __init__(self, width: int, norm: nn.Module, activation: nn.Module, dropout: float) -> None:
         super().__init__()
-        self.norm = norm_layer(norm, width)
+        self.norm = norm
         self.linear = nn.Linear(width, width)
-        initialize(self.linear, init, activation)
-        self.activation = make_activation(activation, width)
+        self.activation = activation
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,9 +42,13 @@ class Residual(nn.Module):
 
 
 class FeatureAttention(nn.Module):
-    """(N, F) features -> (N, dim): self-attention over one token per feature plus a class token."""
+    """(N, F) features -> (N, dim): self-attention over one token per feature plus a class token.
 
-    def __init__(self, n_features: int, dim: int, heads: int, activation: str, init: str,
+    ``ff1`` feeds ``activation``: the caller initialises it; the other projections start Xavier-
+    uniform with zero biases.
+    """
+
+    def __init__(self, n_features: int, dim: int, heads: int, activation: nn.Module,
                  dropout: float = 0.0) -> None:
         super().__init__()
         if dim % heads:
@@ -55,43 +61,36 @@ class FeatureAttention(nn.Module):
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
         self.ff1, self.ff2 = nn.Linear(dim, 2 * dim), nn.Linear(2 * dim, dim)
-        for layer in (self.qkv, self.out, self.ff2):
-            initialize(layer, "xavier_uniform", "identity")
-        initialize(self.ff1, init, activation)
-        self.activation = make_activation(activation, 1)  # one PReLU slope: tokens are 3-D
+        with torch.no_grad():
+            for layer in (self.qkv, self.out, self.ff2):
+                nn.init.xavier_uniform_(layer.weight)
+                layer.bias.zero_()
+        self.activation = activation
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n = x.shape[0]
         tokens = x.unsqueeze(-1) * self.embed + self.bias  # (N, F, D)
         tokens = torch.cat([self.cls.expand(n, 1, self.dim), tokens], dim=1)  # (N, F+1, D)
-        q, k, v = self.qkv(self.norm1(tokens)).chunk(3, dim=-1)
-        split = lambda t: t.reshape(n, -1, self.heads, self.dim // self.heads).transpose(1, 2)  # noqa: E731
-        q, k, v = split(q), split(k), split(v)
+        q, k, v = self.qkv(self.norm1(tokens)).chunk(3, dim=-1)  # each (N, F+1, D)
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)  # each (N, H, F+1, D/H)
         weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(self.dim // self.heads), dim=-1)
-        mixed = (weights @ v).transpose(1, 2).reshape(n, -1, self.dim)
+        mixed = (weights @ v).transpose(1, 2).reshape(n, -1, self.dim)  # (N, F+1, D)
         tokens = tokens + self.dropout(self.out(mixed))
         tokens = tokens + self.dropout(self.ff2(self.activation(self.ff1(self.norm2(tokens)))))
-        return tokens[:, 0]
+        return tokens[:, 0]  # the class token, (N, D)
+
+    def _heads(self, t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(t.shape[0], -1, self.heads, self.dim // self.heads).transpose(1, 2)
 
 
 class ConvBlock(nn.Module):
-    """conv (same padding) -> norm -> activation -> pooling by 2 (unless ``pool`` is none)."""
+    """conv -> norm -> activation [-> pooling], as one Sequential named ``layers``."""
 
-    def __init__(self, dims: int, c_in: int, c_out: int, kernel: int, activation: str, init: str,
-                 norm: str, pool: str) -> None:
+    def __init__(self, conv: nn.Module, norm: nn.Module, activation: nn.Module,
+                 pool: nn.Module | None) -> None:
         super().__init__()
-        conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(c_in, c_out, kernel, padding=kernel // 2)
-        initialize(conv, init, activation)
-        batch = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
-        normalise = {"batch": lambda: batch(c_out), "layer": lambda: nn.GroupNorm(1, c_out),
-                     "none": nn.Identity}[norm]()
-        pooling = {"max": (nn.MaxPool1d if dims == 1 else nn.MaxPool2d),
-                   "avg": (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)}
-        layers = [conv, normalise, make_activation(activation, c_out)]
-        if pool != "none":
-            layers.append(pooling[pool](2))
-        self.layers = nn.Sequential(*layers)
+        self.layers = nn.Sequential(conv, norm, activation, *([pool] if pool is not None else []))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)

@@ -1,7 +1,8 @@
-"""Name -> builder registries for activations, weight initializers and optimizers.
+"""Name -> builder registries for activations, weight initializers, norms, pooling and optimizers.
 
 Every name a config, the search space or the command line accepts is a key here; adding an entry
-is all it takes for the rest of autonn to offer it.
+is all it takes for the rest of autonn to offer it. torch is imported on first use (``_lazy``), so
+the config and ``autonn --help`` read these names without loading it.
 """
 
 from __future__ import annotations
@@ -9,31 +10,35 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import nn
+from autonn._lazy import nn, torch
+from autonn.errors import lookup
 
-from autonn.errors import ConfigError, unknown_name
-
-
-class Gaussian(nn.Module):
-    """exp(-x^2): a radial-basis activation that peaks at zero."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.exp(-x.square())
+if TYPE_CHECKING:
+    import torch as torch_types
 
 
 @dataclass(frozen=True)
 class Activation:
     """How to build an activation and which init gain suits it."""
 
-    build: Callable[[int], nn.Module]  # width -> module (PReLU learns one slope per unit)
+    build: Callable[[int], Any]  # width -> nn.Module (PReLU learns one slope per unit)
     gain: str  # name for torch.nn.init.calculate_gain
     gain_param: float | None = None
 
 
 LEAKY_SLOPE = 0.01
 PRELU_INIT = 0.25
+
+
+def _gaussian(width: int) -> Any:
+    from autonn.blocks import (
+        Gaussian,  # blocks subclass torch's nn.Module: loaded on first use
+    )
+
+    return Gaussian()
+
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(lambda w: nn.ReLU(), "relu"),
@@ -44,12 +49,12 @@ ACTIVATIONS: dict[str, Activation] = {
     "prelu": Activation(lambda w: nn.PReLU(w, init=PRELU_INIT), "leaky_relu", PRELU_INIT),
     "swish": Activation(lambda w: nn.SiLU(), "relu"),
     "softplus": Activation(lambda w: nn.Softplus(), "relu"),
-    "gaussian": Activation(lambda w: Gaussian(), "linear"),
+    "gaussian": Activation(_gaussian, "linear"),  # exp(-x^2)
     "identity": Activation(lambda w: nn.Identity(), "linear"),
 }
 
 
-def make_activation(name: str, width: int) -> nn.Module:
+def make_activation(name: str, width: int) -> Any:
     """Build the activation ``name`` for a layer of ``width`` units."""
     return lookup(ACTIVATIONS, "activation", name).build(width)
 
@@ -65,16 +70,16 @@ UNIFORM_LIMIT = 0.05  # uniform(-a, a), as Keras' RandomUniform
 NORMAL_STD = 0.05  # normal(0, sigma), as Keras' RandomNormal
 
 
-def _he_uniform(w: torch.Tensor, gain: float) -> None:
+def _he_uniform(w: torch_types.Tensor, gain: float) -> None:
     bound = gain * math.sqrt(3.0 / w.shape[1])
     nn.init.uniform_(w, -bound, bound)
 
 
-def _he_normal(w: torch.Tensor, gain: float) -> None:
+def _he_normal(w: torch_types.Tensor, gain: float) -> None:
     nn.init.normal_(w, 0.0, gain / math.sqrt(w.shape[1]))
 
 
-INITIALIZERS: dict[str, Callable[[torch.Tensor, float], None]] = {
+INITIALIZERS: dict[str, Callable[[Any, float], None]] = {
     "uniform": lambda w, gain: nn.init.uniform_(w, -UNIFORM_LIMIT, UNIFORM_LIMIT),
     "normal": lambda w, gain: nn.init.normal_(w, 0.0, NORMAL_STD),
     "xavier_uniform": lambda w, gain: nn.init.xavier_uniform_(w),
@@ -85,7 +90,7 @@ INITIALIZERS: dict[str, Callable[[torch.Tensor, float], None]] = {
 }
 
 
-def initialize(layer: nn.Linear, init: str, activation: str) -> None:
+def initialize(layer: Any, init: str, activation: str) -> None:
     """Initialise ``layer``'s weight with ``init`` (gain from ``activation``) and zero its bias."""
     fn = lookup(INITIALIZERS, "initializer", init)
     with torch.no_grad():
@@ -94,43 +99,55 @@ def initialize(layer: nn.Linear, init: str, activation: str) -> None:
             layer.bias.zero_()
 
 
+# --- norms and pooling: (channels or features, spatial dims) -> module ---------------------------
+# dims 0: a dense layer's features; 1 or 2: a conv block's channels over a signal or an image.
+NORMS: dict[str, Callable[[int, int], Any]] = {
+    "none": lambda width, dims: nn.Identity(),
+    "batch": lambda width, dims: (nn.BatchNorm2d if dims == 2 else nn.BatchNorm1d)(width),
+    "layer": lambda width, dims: nn.LayerNorm(width) if dims == 0 else nn.GroupNorm(1, width),
+}
+
+POOLS: dict[str, Callable[[int], Any]] = {  # pooling by 2
+    "max": lambda dims: (nn.MaxPool1d if dims == 1 else nn.MaxPool2d)(2),
+    "avg": lambda dims: (nn.AvgPool1d if dims == 1 else nn.AvgPool2d)(2),
+    "none": lambda dims: None,
+}
+
+
+def make_norm(name: str, width: int, dims: int = 0) -> Any:
+    """The normalisation ``name`` over ``width`` features (dims 0) or channels (dims 1, 2)."""
+    return lookup(NORMS, "norm", name)(width, dims)
+
+
 # --- optimizers ---------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OptimizerSpec:
-    """A torch optimizer class, its fixed settings, and which options a config may pass."""
+    """A torch.optim class (by name), its fixed settings, and which options the space samples."""
 
-    cls: type[torch.optim.Optimizer]
+    torch_name: str  # an attribute of torch.optim
     settings: dict = field(default_factory=dict)
-    options: tuple[str, ...] = ()  # e.g. momentum, nesterov
+    options: tuple[str, ...] = ()  # space dimensions passed on, e.g. momentum, nesterov
     fused: bool = False  # has a fused kernel on CPU and CUDA
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec(torch.optim.SGD, fused=True),
-    "momentum": OptimizerSpec(torch.optim.SGD, {"momentum": 0.9}, ("momentum", "nesterov"), True),
-    "adagrad": OptimizerSpec(torch.optim.Adagrad, fused=True),
-    "adadelta": OptimizerSpec(torch.optim.Adadelta),
-    "rmsprop": OptimizerSpec(torch.optim.RMSprop),
-    "adam": OptimizerSpec(torch.optim.Adam, fused=True),
-    "adamax": OptimizerSpec(torch.optim.Adamax),
-    "adamw": OptimizerSpec(torch.optim.AdamW, fused=True),
+    "sgd": OptimizerSpec("SGD", fused=True),
+    "momentum": OptimizerSpec("SGD", {"momentum": 0.9}, ("momentum", "nesterov"), True),
+    "adagrad": OptimizerSpec("Adagrad", fused=True),
+    "adadelta": OptimizerSpec("Adadelta"),
+    "rmsprop": OptimizerSpec("RMSprop"),
+    "adam": OptimizerSpec("Adam", fused=True),
+    "adamax": OptimizerSpec("Adamax"),
+    "adamw": OptimizerSpec("AdamW", fused=True),
 }
 
 
-def make_optimizer(name: str, params: Iterable[torch.Tensor], lr: float, weight_decay: float = 0.0,
-                   **options: object) -> torch.optim.Optimizer:
+def make_optimizer(name: str, params: Iterable[Any], lr: float, weight_decay: float = 0.0,
+                   **options: object) -> Any:
     """Build optimizer ``name``; ``options`` (momentum, nesterov) reach those that take them."""
     spec = lookup(OPTIMIZERS, "optimizer", name)
     params = list(params)
     kwargs = {**spec.settings, **{k: v for k, v in options.items() if k in spec.options}}
     if spec.fused and all(p.device.type in ("cpu", "cuda") for p in params):
         kwargs["fused"] = True
-    return spec.cls(params, lr=lr, weight_decay=weight_decay, **kwargs)
-
-
-def lookup(registry: dict, kind: str, name: str):
-    """Fetch ``registry[name]`` or raise a ConfigError listing the valid names."""
-    try:
-        return registry[name]
-    except (KeyError, TypeError):
-        raise ConfigError(unknown_name(kind, name, registry)) from None
+    return getattr(torch.optim, spec.torch_name)(params, lr=lr, weight_decay=weight_decay, **kwargs)

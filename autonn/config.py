@@ -16,17 +16,26 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
-from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from autonn.components import ACTIVATIONS, INITIALIZERS, NORMS, OPTIMIZERS, POOLS
 from autonn.errors import ConfigError, did_you_mean, unknown_name
-from autonn.losses import LOSSES, LOSSES_FOR_TASK
+from autonn.families import FAMILY_CHOICES
+from autonn.losses import LOSSES
+from autonn.measures import OBJECTIVES
 from autonn.metrics import METRICS
-from autonn.strategies import PRUNERS, SAMPLERS
+from autonn.samplers import PRUNERS, SAMPLERS
 
-NORMS = ("none", "batch", "layer")
-FAMILIES = ("mlp", "resmlp", "cnn", "auto")  # auto: every family the data allows
-POOLS = ("max", "avg", "none")
+# How the space samples each numeric dimension: whole numbers, or reals.
+INTEGER_DIMENSIONS = ("n_layers", "width", "batch_size", "epochs", "conv_blocks", "channels",
+                      "kernel_size", "attention_dim", "attention_heads")
+REAL_DIMENSIONS = ("dropout", "lr", "weight_decay", "momentum")
 
 
 class _Frozen(BaseModel):
@@ -104,13 +113,12 @@ class SpaceConfig(_Frozen):
         lambda v: _names(v, ACTIVATIONS, "activation"))
     _validate_init = field_validator("init")(lambda v: _names(v, INITIALIZERS, "initializer"))
     _validate_norm = field_validator("norm")(lambda v: _names(v, NORMS, "norm"))
-    _validate_family = field_validator("family")(lambda v: _names(v, FAMILIES, "family"))
+    _validate_family = field_validator("family")(lambda v: _names(v, FAMILY_CHOICES, "family"))
     _validate_pool = field_validator("pool")(lambda v: _names(v, POOLS, "pool"))
     _validate_optimizer = field_validator("optimizer")(lambda v: _names(v, OPTIMIZERS, "optimizer"))
     _validate_loss = field_validator("loss")(lambda v: v if v is None else _names(v, LOSSES, "loss"))
 
-    @field_validator("n_layers", "width", "batch_size", "epochs", "conv_blocks", "channels",
-                     "kernel_size", "attention_dim", "attention_heads")
+    @field_validator(*INTEGER_DIMENSIONS)
     @classmethod
     def _integers(cls, value: Number) -> Number:
         if not _is_int(value):
@@ -170,8 +178,6 @@ class Config(_Frozen):
     @field_validator("objectives")
     @classmethod
     def _objectives(cls, value: list[str]) -> list[str]:
-        from autonn.objectives import OBJECTIVES
-
         for name in value:
             if name not in OBJECTIVES:
                 raise ValueError(unknown_name("objective", name, OBJECTIVES))
@@ -198,34 +204,6 @@ class Config(_Frozen):
 
 def _raise(message: str):
     raise ValueError(message)
-
-
-def resolve_losses(space: SpaceConfig, task: str, source: str = "config") -> SpaceConfig:
-    """Fill in the task's default losses, or check the chosen ones fit ``task``."""
-    fitting = LOSSES_FOR_TASK[task]
-    if space.loss is None:
-        defaults = {"regression": ["mse", "mae"], "binary": ["bce", "cross_entropy", "hinge"],
-                    "multiclass": ["cross_entropy", "kl_div", "hinge"]}[task]
-        return space.model_copy(update={"loss": defaults})
-    chosen = [space.loss] if isinstance(space.loss, str) else space.loss
-    for name in chosen:
-        if name not in fitting:
-            raise ConfigError(f"{source}: space.loss: '{name}' does not fit a {task} task. "
-                              f"Valid for {task}: {', '.join(fitting)}.")
-    return space
-
-
-def resolve_family(space: SpaceConfig, input_shape: Any, source: str = "config") -> SpaceConfig:
-    """Expand ``auto`` into every family the data allows; refuse cnn without an input shape."""
-    chosen = [space.family] if isinstance(space.family, str) else list(space.family)
-    if "auto" in chosen:
-        chosen = ["mlp", "resmlp"] + (["cnn"] if input_shape else [])
-    if "cnn" in chosen and not input_shape:
-        raise ConfigError(f"{source}: space.family: cnn needs the rows' shape; add input_shape: "
-                          "[channels, height, width] or [channels, length] to the config "
-                          "(bundled digits knows its own, 1x8x8).")
-    chosen = list(dict.fromkeys(chosen))
-    return space.model_copy(update={"family": chosen if len(chosen) > 1 else chosen[0]})
 
 
 def load_config(path: str | Path, **overrides: Any) -> Config:

@@ -20,9 +20,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from autonn.config import load_config, make_config
-from autonn.data import Dataset, Splits
+from autonn.config import Config, load_config, make_config
+from autonn.data.datasets import Dataset
+from autonn.data.split import Splits
+from autonn.export.pipeline import scoring_module
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
+from autonn.search.problem import make_problem
+from autonn.search.run import run_search
+from autonn.tracking.mlflow_tracker import MlflowTracker
+from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.tracker import NullTracker, Tracker
 
 MIN_ROWS_TO_HOLD_OUT = 10  # fewer rows: validate on the training rows themselves
 
@@ -47,9 +54,6 @@ class _AutoNN(BaseEstimator):
     def _search(self, X: np.ndarray, y: np.ndarray, task: str, classes: tuple = ()) -> None:
         import optuna
 
-        from autonn.scoring import scoring_module
-        from autonn.search import make_problem, run_search
-
         if len(y) < 2:
             raise ValueError(f"{type(self).__name__} needs at least 2 samples to train; got "
                              f"n_samples={len(y)}.")
@@ -70,7 +74,7 @@ class _AutoNN(BaseEstimator):
         # the batch it is predicted in
         self.model_ = scoring_module(winner.model, winner.head, problem.data).double()
 
-    def _config(self, task: str, seed: int):
+    def _config(self, task: str, seed: int) -> Config:
         base: dict[str, Any] = {}
         if isinstance(self.space, (str, Path)):
             base = load_config(self.space).model_dump(exclude_none=True)
@@ -92,9 +96,7 @@ class _AutoNN(BaseEstimator):
             X, y, test_size=self.validation_fraction, random_state=seed, stratify=stratify)
         return Splits(X_train, y_train, X_val, y_val, X[:0], y[:0])
 
-    def _tracker(self, config):
-        from autonn.tracking import MlflowTracker, NullTracker, default_tracking_uri
-
+    def _tracker(self, config: Config) -> Tracker:
         if not self.tracking:
             return NullTracker()
         uri = self.tracking if isinstance(self.tracking, str) else default_tracking_uri()

@@ -9,18 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
+from autonn._lazy import F, torch
+from autonn.errors import ConfigError, lookup
 
-from autonn.components import lookup
-from autonn.errors import ConfigError
+if TYPE_CHECKING:
+    from torch import Tensor
 
 REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
 TASKS = (REGRESSION, BINARY, MULTICLASS)
 KL_SMOOTHING = 0.05  # probability mass kl_div's target spreads evenly over all classes
-
-Tensor = torch.Tensor
 
 
 def _softmax(out: Tensor) -> Tensor:
@@ -108,8 +107,8 @@ class Loss:
 
 ALL, CLASSIFICATION = frozenset(TASKS), frozenset({BINARY, MULTICLASS})
 LOSSES: dict[str, Loss] = {
-    "mse": Loss(ALL, _distance(F.mse_loss)),
-    "mae": Loss(ALL, _distance(F.l1_loss)),
+    "mse": Loss(ALL, _distance(lambda out, t: F.mse_loss(out, t))),
+    "mae": Loss(ALL, _distance(lambda out, t: F.l1_loss(out, t))),
     "bce": Loss(frozenset({BINARY}), _bce),
     "cross_entropy": Loss(CLASSIFICATION, _cross_entropy),
     "hinge": Loss(CLASSIFICATION, _hinge),

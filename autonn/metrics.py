@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from sklearn.metrics import roc_auc_score
 
-from autonn.components import lookup
-from autonn.errors import ConfigError
+from autonn._lazy import torch
+from autonn.errors import ConfigError, lookup
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
 
-Tensor = torch.Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
 EPS = 1e-7
 
 
@@ -47,6 +47,10 @@ def f1(y: Tensor, proba: Tensor) -> float:
 
 def roc_auc(y: Tensor, proba: Tensor) -> float:
     """ROC AUC; one-vs-rest macro average for multi-class."""
+    from sklearn.metrics import (
+        roc_auc_score,  # scikit-learn loads in seconds: only when used
+    )
+
     y_np, p_np = y.cpu().numpy(), proba.double().cpu().numpy()
     if p_np.shape[1] == 2:
         return float(roc_auc_score(y_np, p_np[:, 1]))

@@ -3,118 +3,96 @@
 The same function samples during a search and replays a finished trial (through Optuna's
 ``FixedTrial``), so an exported or warm-started model is built by exactly the code that built it
 in the search. Fixed dimensions are suggested as one-choice categoricals so that every parameter
-is recorded in the trial.
+is recorded in the trial. Families sample their own dimensions through ``Ask``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from autonn.config import Number, Range, SpaceConfig
+from autonn.components import OPTIMIZERS
+from autonn.config import INTEGER_DIMENSIONS, REAL_DIMENSIONS, Range, SpaceConfig
+from autonn.errors import ConfigError
+from autonn.families import AUTO, FAMILIES, families_for
+from autonn.losses import LOSSES_FOR_TASK
+from autonn.params import Params
 
-Params = dict[str, Any]
-INTEGER_DIMENSIONS = ("n_layers", "width", "batch_size", "epochs", "conv_blocks", "channels",
-                      "kernel_size", "attention_dim", "attention_heads")
+# The losses a task searches when the config names none.
+DEFAULT_LOSSES = {"regression": ["mse", "mae"], "binary": ["bce", "cross_entropy", "hinge"],
+                  "multiclass": ["cross_entropy", "kl_div", "hinge"]}
+
+
+class Ask:
+    """Suggests one dimension of ``space`` at a time on ``trial``; ``space.fixed`` values are
+    suggested as one-value choices."""
+
+    def __init__(self, trial: Any, space: SpaceConfig) -> None:
+        self.trial, self.space = trial, space
+
+    def value(self, dim: str, name: str | None = None) -> Any:
+        """Suggest dimension ``dim`` under the parameter name ``name`` (default: ``dim``)."""
+        name = name or dim
+        spec = getattr(self.space, dim)
+        if name in self.space.fixed:
+            return self.trial.suggest_categorical(name, [self.space.fixed[name]])
+        if isinstance(spec, Range) and dim in INTEGER_DIMENSIONS:
+            return self.trial.suggest_int(name, int(spec.low), int(spec.high),
+                                          step=int(spec.step or 1), log=spec.log)
+        if isinstance(spec, Range):
+            return self.trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
+        choices = spec if isinstance(spec, list) else [spec]
+        cast = int if dim in INTEGER_DIMENSIONS else float if dim in REAL_DIMENSIONS else None
+        return self.trial.suggest_categorical(name, [cast(v) for v in choices] if cast else choices)
+
+    def layers(self, dim: str, count: int, separate: bool) -> Params:
+        """``dim_0`` .. ``dim_{count-1}`` when ``separate``, else one shared ``dim``."""
+        names = [f"{dim}_{i}" for i in range(count)] if separate else [dim]
+        return {name: self.value(dim, name) for name in names}
 
 
 def suggest(trial: Any, space: SpaceConfig) -> Params:
     """Sample one architecture and training setting from ``space`` (losses and family resolved).
 
-    ``n_layers`` counts dense layers (mlp, and cnn's head) or residual blocks (resmlp, whose
-    blocks share one ``width``).
+    ``n_layers`` counts dense layers (mlp, and cnn's head) or residual blocks (resmlp).
     """
-    trial = _Fixing(trial, space.fixed)
-    p: Params = {"family": _choice(trial, "family", space.family)}
-    p["n_layers"] = _number(trial, "n_layers", space.n_layers, integer=True)
-    per_layer = space.per_layer_width and p["family"] != "resmlp"
-    widths = [f"width_{i}" for i in range(p["n_layers"])] if per_layer else ["width"]
-    for name in widths:
-        p[name] = _number(trial, name, space.width, integer=True)
-    if p["family"] == "cnn":
-        p["conv_blocks"] = _number(trial, "conv_blocks", space.conv_blocks, integer=True)
-        channels = ([f"channels_{i}" for i in range(p["conv_blocks"])] if space.per_layer_width
-                    else ["channels"])
-        for name in channels:
-            p[name] = _number(trial, name, space.channels, integer=True)
-        p["kernel_size"] = _number(trial, "kernel_size", space.kernel_size, integer=True)
-        p["pool"] = _choice(trial, "pool", space.pool)
-    else:
-        p["attention"] = _choice(trial, "attention", space.attention)
-        if p["attention"]:
-            p["attention_dim"] = _number(trial, "attention_dim", space.attention_dim, integer=True)
-            p["attention_heads"] = _number(trial, "attention_heads", space.attention_heads,
-                                           integer=True)
-    acts = ([f"activation_{i}" for i in range(p["n_layers"])] if space.per_layer_activation
-            else ["activation"])
-    for name in acts:
-        p[name] = _choice(trial, name, space.activation)
-    for name in ("init", "norm", "loss", "optimizer"):
-        p[name] = _choice(trial, name, getattr(space, name))
-    p["dropout"] = _number(trial, "dropout", space.dropout)
-    p["lr"] = _number(trial, "lr", space.lr)
-    p["weight_decay"] = _number(trial, "weight_decay", space.weight_decay)
-    if p["optimizer"] == "momentum":
-        p["momentum"] = _number(trial, "momentum", space.momentum)
-        p["nesterov"] = _choice(trial, "nesterov", space.nesterov)
-    p["batch_size"] = _number(trial, "batch_size", space.batch_size, integer=True)
-    p["epochs"] = _number(trial, "epochs", space.epochs, integer=True)
+    ask = Ask(trial, space)
+    p: Params = {"family": ask.value("family")}
+    p.update(FAMILIES[p["family"]].sample(ask))
+    p.update(ask.layers("activation", p["n_layers"], space.per_layer_activation))
+    for dim in ("init", "norm", "loss", "optimizer", "dropout", "lr", "weight_decay"):
+        p[dim] = ask.value(dim)
+    for option in OPTIMIZERS[p["optimizer"]].options:  # e.g. momentum's momentum and nesterov
+        p[option] = ask.value(option)
+    p["batch_size"] = ask.value("batch_size")
+    p["epochs"] = ask.value("epochs")
     return p
 
 
-class _Fixing:
-    """A trial whose ``fixed`` parameters are suggested as one-value choices, so they are
-    recorded with the trial and replayed like any other."""
-
-    def __init__(self, trial: Any, fixed: dict[str, Any]) -> None:
-        self.trial, self.fixed = trial, fixed
-
-    def suggest_categorical(self, name: str, choices: list) -> Any:
-        return self.trial.suggest_categorical(name, [self.fixed[name]] if name in self.fixed
-                                              else choices)
-
-    def suggest_int(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if name in self.fixed:
-            return self.trial.suggest_categorical(name, [self.fixed[name]])
-        return self.trial.suggest_int(name, *args, **kwargs)
-
-    def suggest_float(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        if name in self.fixed:
-            return self.trial.suggest_categorical(name, [self.fixed[name]])
-        return self.trial.suggest_float(name, *args, **kwargs)
+def resolve_losses(space: SpaceConfig, task: str, source: str = "config") -> SpaceConfig:
+    """Fill in the task's default losses, or check the chosen ones fit ``task``."""
+    if space.loss is None:
+        return space.model_copy(update={"loss": DEFAULT_LOSSES[task]})
+    fitting = LOSSES_FOR_TASK[task]
+    for name in [space.loss] if isinstance(space.loss, str) else space.loss:
+        if name not in fitting:
+            raise ConfigError(f"{source}: space.loss: '{name}' does not fit a {task} task. "
+                              f"Valid for {task}: {', '.join(fitting)}.")
+    return space
 
 
-def _choice(trial: Any, name: str, value: Any) -> Any:
-    return trial.suggest_categorical(name, value if isinstance(value, list) else [value])
-
-
-def _number(trial: Any, name: str, value: Number, integer: bool = False) -> Any:
-    if isinstance(value, Range):
-        if integer:
-            step = int(value.step or 1)
-            return trial.suggest_int(name, int(value.low), int(value.high), step=step, log=value.log)
-        return trial.suggest_float(name, value.low, value.high, step=value.step, log=value.log)
-    choices = value if isinstance(value, list) else [value]
-    return trial.suggest_categorical(name, [int(v) if integer else float(v) for v in choices])
-
-
-def layer_widths(params: Params) -> list[int]:
-    """The hidden layer widths a parameter dict describes (resmlp: one width for every block)."""
-    n = params["n_layers"]
-    if params.get("family") == "resmlp":
-        return [params.get("width", params.get("width_0"))] * n
-    return [params.get(f"width_{i}", params.get("width")) for i in range(n)]
-
-
-def layer_activations(params: Params) -> list[str]:
-    """The activation of each hidden layer."""
-    n = params["n_layers"]
-    return [params.get(f"activation_{i}", params.get("activation")) for i in range(n)]
-
-
-def conv_channels(params: Params) -> list[int]:
-    """The channels of each conv block (cnn family)."""
-    n = int(params.get("conv_blocks", 0))
-    return [params.get(f"channels_{i}", params.get("channels")) for i in range(n)]
+def resolve_family(space: SpaceConfig, input_shape: Any, source: str = "config") -> SpaceConfig:
+    """Expand ``auto`` into every family the data allows; refuse a family that needs a row
+    shape (cnn) without one."""
+    chosen = [space.family] if isinstance(space.family, str) else list(space.family)
+    if AUTO in chosen:
+        chosen = families_for(input_shape)
+    for name in chosen:
+        if FAMILIES[name].needs_shape and not input_shape:
+            raise ConfigError(f"{source}: space.family: {name} needs the rows' shape; add "
+                              "input_shape: [channels, height, width] or [channels, length] to "
+                              "the config (bundled digits knows its own, 1x8x8).")
+    chosen = list(dict.fromkeys(chosen))
+    return space.model_copy(update={"family": chosen if len(chosen) > 1 else chosen[0]})
 
 
 def describe(space: SpaceConfig) -> dict[str, Any]:

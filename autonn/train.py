@@ -15,13 +15,15 @@ from typing import Protocol
 import torch
 from torch import nn
 
-from autonn.components import make_optimizer
-from autonn.data import DeviceData
+from autonn.components import OPTIMIZERS, make_optimizer
+from autonn.data.tensors import DeviceData
 from autonn.errors import TrialDiverged
-from autonn.losses import REGRESSION, Head, head as bind_head
+from autonn.losses import REGRESSION, Head
+from autonn.losses import head as bind_head
 from autonn.metrics import Metric, is_better
 from autonn.model import build_model
-from autonn.space import Params
+from autonn.params import Params
+from autonn.weights import flatten_parameters, load_matching
 
 
 @dataclass
@@ -56,6 +58,15 @@ def predict(model: nn.Module, head: Head, data: DeviceData, x: torch.Tensor) -> 
     return pred
 
 
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """(start, stop) of each batch of an epoch over ``n`` rows; a last batch of one row is
+    dropped (it breaks batch norm and adds nothing)."""
+    bounds = [(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds.pop()
+    return bounds
+
+
 def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: DeviceData, *,
         metric: Metric, epochs: int, batch_size: int, generator: torch.Generator,
         callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
@@ -72,9 +83,7 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     start, history, best_state = time.perf_counter(), History(), None
     x, target = data.x_train, head.encode(data.y_train)  # encoded once per fit
     n = len(x)
-    bounds = [(lo, min(lo + batch_size, n)) for lo in range(0, n, batch_size)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds.pop()  # a batch of one breaks batch norm and adds nothing
+    bounds = batch_bounds(n, batch_size)
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     model.train()
     for epoch in range(epochs):
@@ -110,25 +119,6 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     return history
 
 
-def flatten_parameters(model: nn.Module) -> nn.Parameter:
-    """Make every trainable parameter of ``model`` a view of one flat buffer, gradients too.
-
-    The optimizer then updates one tensor per step instead of one per layer: the same arithmetic
-    (all registered optimizers are elementwise) with a fraction of the per-step overhead.
-    """
-    params = [p for p in model.parameters() if p.requires_grad]
-    flat = torch.cat([p.detach().reshape(-1) for p in params])
-    grad = torch.zeros_like(flat)
-    offset = 0
-    for p in params:
-        p.data = flat[offset:offset + p.numel()].view_as(p)
-        p.grad = grad[offset:offset + p.numel()].view_as(p)
-        offset += p.numel()
-    flat_param = nn.Parameter(flat)
-    flat_param.grad = grad
-    return flat_param
-
-
 def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
                  callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
                  epochs: int | None = None, keep_best: bool = True,
@@ -141,10 +131,9 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     head = bind_head(params["loss"], data.task, data.n_outputs)
     model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape)
     if init_state:
-        from autonn.warmstart import load_matching
         load_matching(model, init_state)
     model = model.to(data.device)
-    options = {k: params[k] for k in ("momentum", "nesterov") if k in params}
+    options = {k: params[k] for k in OPTIMIZERS[params["optimizer"]].options if k in params}
     optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
                                params.get("weight_decay", 0.0), **options)
     generator = torch.Generator(device=data.device).manual_seed(seed)

@@ -23,11 +23,14 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from autonn import make_config
-from autonn.data import load_dataset, split
-from autonn.export import retrain_winner
+from autonn.data.datasets import load_dataset
+from autonn.data.split import split
+from autonn.search.final import retrain_winner
 from autonn.losses import REGRESSION
 from autonn.metrics import DEFAULT_METRIC, metric_for
-from autonn.search import make_problem, run_search, test_score
+from autonn.search.problem import make_problem
+from autonn.search.run import run_search
+from autonn.search.final import test_score
 from common import emit
 
 DATASETS = ("digits", "breast_cancer", "wine", "diabetes")

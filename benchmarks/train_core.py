@@ -21,7 +21,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from torch import nn
 
-from autonn.data import Splits, to_device
+from autonn.data.split import Splits
+from autonn.data.tensors import to_device
 from autonn.metrics import METRICS
 from autonn.train import train_params
 

@@ -18,7 +18,8 @@ import torch
 from common import emit  # benchmarks/ is on the path when run as a script
 
 from autonn.config import make_config
-from autonn.search import prepare, run_search
+from autonn.search.problem import prepare
+from autonn.search.run import run_search
 
 
 def trials_per_minute(dataset: str, trials: int, workers: int, root: Path) -> float:

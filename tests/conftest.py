@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from autonn.data import Splits, load_dataset, split, to_device
+from autonn.data.datasets import load_dataset
+from autonn.data.split import Splits, split
+from autonn.data.tensors import to_device
 
 
 @pytest.fixture(scope="session", autouse=True)

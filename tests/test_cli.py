@@ -58,3 +58,17 @@ def test_console_script_runs_as_a_subprocess():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["task"] == "multiclass"
+
+
+def test_choices_on_the_command_line_come_from_the_registries():
+    import click
+
+    from autonn.cli.search import search
+    from autonn.families import FAMILY_CHOICES
+    from autonn.losses import TASKS
+    from autonn.samplers import PRUNERS, SAMPLERS
+
+    choices = {p.name: list(p.type.choices) for p in search.params
+               if isinstance(p.type, click.Choice)}
+    assert choices == {"task": ["auto", *TASKS], "family": list(FAMILY_CHOICES),
+                       "sampler": list(SAMPLERS), "pruner": list(PRUNERS)}

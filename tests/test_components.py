@@ -4,8 +4,17 @@ import pytest
 import torch
 from torch import nn
 
-from autonn.components import (ACTIVATIONS, INITIALIZERS, NORMAL_STD, OPTIMIZERS, UNIFORM_LIMIT,
-                               activation_gain, initialize, make_activation, make_optimizer)
+from autonn.components import (
+    ACTIVATIONS,
+    INITIALIZERS,
+    NORMAL_STD,
+    OPTIMIZERS,
+    UNIFORM_LIMIT,
+    activation_gain,
+    initialize,
+    make_activation,
+    make_optimizer,
+)
 from autonn.errors import ConfigError
 
 X = torch.tensor([0.3706, -1.8396, 0.3385, -0.5086])

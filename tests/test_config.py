@@ -1,7 +1,8 @@
 import pytest
 
-from autonn.config import Range, load_config, make_config, resolve_losses
+from autonn.config import Range, load_config, make_config
 from autonn.errors import ConfigError
+from autonn.space import resolve_losses
 
 
 def write(tmp_path, text):

@@ -10,19 +10,22 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import working_dir
 from mlflow.tracking import MlflowClient
+from test_tables import messy_frame
 
 from autonn import load, make_config
-from autonn.cli import EXPORT_FORMATS, main
+from autonn.cli import main
+from autonn.cli.models import export
 from autonn.errors import DataError, StudyError
-from autonn.export import export_model
-from autonn.formats import FORMATS
-from autonn.scoring import scoring_module
-from autonn.search import prepare, run_search
-from autonn.tracking import MlflowTracker, default_tracking_uri
-from autonn.trust import sha256
-from conftest import working_dir
-from test_tables import messy_frame
+from autonn.export.formats import FORMATS
+from autonn.export.integrity import sha256
+from autonn.export.pipeline import scoring_module
+from autonn.search.exporting import export_model
+from autonn.search.problem import prepare
+from autonn.search.run import run_search
+from autonn.tracking.mlflow_tracker import MlflowTracker
+from autonn.tracking.store import default_tracking_uri
 
 BATCHES = (1, 7, 64)
 
@@ -77,8 +80,9 @@ def _export(root, study, fmt, **kwargs):
                             study=study, **kwargs)
 
 
-def test_the_cli_offers_every_format():
-    assert EXPORT_FORMATS == FORMATS
+def test_the_cli_offers_every_format_of_the_registry():
+    choice = next(p for p in export.params if p.name == "fmt_name").type
+    assert list(choice.choices) == list(FORMATS)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -177,7 +181,7 @@ def test_retrain_uses_train_and_validation_rows(diabetes):
 def test_a_study_without_a_completed_trial_exports_nothing(tmp_path):
     import optuna
 
-    from autonn.search import create_study
+    from autonn.search.study import create_study
 
     problem = prepare(make_config(dataset="iris", study="empty"))
     study = create_study(problem, "sqlite:///s.db")

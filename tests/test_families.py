@@ -6,20 +6,24 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import tiny
 
 from autonn import make_config
-from autonn.bundle import Bundle
 from autonn.cli import main
+from autonn.components import NORMS
+from autonn.data.features import identity_encoder
 from autonn.errors import ConfigError
-from autonn.features import identity_encoder
-from autonn.formats import read_onnx, read_state_dict, write_onnx, write_state_dict
+from autonn.export import onnx_model, state_dict
+from autonn.export.bundle import Bundle
+from autonn.export.pipeline import ScoringModule
+from autonn.families import FAMILIES, FAMILY_CHOICES, architecture, summary
 from autonn.metrics import metric_for
 from autonn.model import build_model
-from autonn.report import architecture, summary
-from autonn.scoring import ScoringModule, state_tensors
-from autonn.search import prepare
+from autonn.params import dimension
+from autonn.search.problem import prepare
+from autonn.space import resolve_family, resolve_losses, suggest
 from autonn.train import train_params
-from conftest import tiny
+from autonn.weights import state_tensors
 
 BASE = {"n_layers": 2, "width_0": 12, "width_1": 8, "activation": "relu", "init": "he_uniform",
         "norm": "batch", "dropout": 0.1, "loss": "cross_entropy", "optimizer": "adam",
@@ -43,7 +47,7 @@ def _data(option):
     return dataclasses.replace(data, input_shape=SHAPES.get(option))
 
 
-@pytest.mark.parametrize("norm", ["batch", "layer", "none"])
+@pytest.mark.parametrize("norm", sorted(NORMS))
 @pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_each_family_and_block_builds_and_trains_a_step(option, norm):
     params = {**BASE, **OPTIONS[option], "norm": norm, "activation": "prelu"}
@@ -83,14 +87,14 @@ def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
     bundle = Bundle("multiclass", params, 3, "softmax", identity_encoder(
         [f"x{i}" for i in range(16)]), ["a", "b", "c"], input_shape=list(shape) if shape else None,
         tensors=state_tensors(module))
-    write_state_dict(bundle, tmp_path / "m.safetensors")
-    write_onnx(bundle, tmp_path / "m.onnx")
+    state_dict.write(bundle, tmp_path / "m.safetensors")
+    onnx_model.write(bundle, tmp_path / "m.onnx")
     x = torch.randn(7, 16)
     with torch.inference_mode():
         expected = module(x).numpy()
-        reloaded = read_state_dict(tmp_path / "m.safetensors").module()(x).numpy()
+        reloaded = state_dict.read_bundle(tmp_path / "m.safetensors").module()(x).numpy()
     np.testing.assert_allclose(reloaded, expected, atol=1e-6)
-    _, run = read_onnx(tmp_path / "m.onnx")
+    _, run = onnx_model.read(tmp_path / "m.onnx")
     np.testing.assert_allclose(run(x.numpy()), expected, atol=1e-5)
 
 
@@ -130,3 +134,30 @@ def test_the_command_line_searches_a_cnn_on_digits():
     trials = CliRunner().invoke(main, ["trials", "--json"])
     rows = __import__("json").loads(trials.output)
     assert all(r["architecture"].startswith("cnn c") for r in rows)
+
+
+SHARED_DIMENSIONS = {"family", "activation", "init", "norm", "loss", "optimizer", "dropout", "lr",
+                     "weight_decay", "momentum", "nesterov", "batch_size", "epochs"}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILIES))
+def test_every_registered_family_samples_builds_describes_and_is_offered(name):
+    import optuna
+
+    from autonn.cli.search import search
+
+    family = FAMILIES[name]
+    shape = (1, 4, 4) if family.needs_shape else None
+    space = resolve_family(resolve_losses(make_config(space={"family": name}).space,
+                                          "multiclass"), shape)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for _ in range(5):
+        params = suggest(study.ask(), space)
+        assert params["family"] == name
+        own = {dimension(k) for k in params} - SHARED_DIMENSIONS
+        assert own and own <= set(family.dimensions)  # a family samples only what it declares
+        model = build_model(params, 16, 3, shape)
+        assert model(torch.randn(4, 16)).shape == (4, 3)
+        assert architecture(params, 16, 3)["family"] == name and summary(params)
+    choices = next(p for p in search.params if p.name == "family").type.choices
+    assert list(choices) == list(FAMILY_CHOICES) and name in choices

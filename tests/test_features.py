@@ -6,15 +6,20 @@ import warnings
 import numpy as np
 import pytest
 import torch
-
-from autonn.bundle import Bundle
-from autonn.components import ACTIVATIONS
-from autonn.features import FeatureEncoder, from_column_transformer, identity_encoder
-from autonn.formats import read_onnx, write_onnx
-from autonn.scoring import ScoringModule, state_tensors
-from autonn.model import build_model
-from autonn.tables import preprocessor
 from test_tables import messy_frame
+
+from autonn.components import ACTIVATIONS
+from autonn.data.features import (
+    FeatureEncoder,
+    from_column_transformer,
+    identity_encoder,
+)
+from autonn.data.tables import preprocessor
+from autonn.export import onnx_model
+from autonn.export.bundle import Bundle
+from autonn.export.pipeline import ScoringModule
+from autonn.model import build_model
+from autonn.weights import state_tensors
 
 
 def test_the_json_encoding_matches_the_column_transformer():
@@ -56,8 +61,8 @@ def test_every_activation_exports_to_onnx(activation, tmp_path):
     module = ScoringModule(build_model(params, 4, 3), "softmax", 4).eval()
     bundle = Bundle("multiclass", params, 3, "softmax", identity_encoder(list("abcd")),
                     ["x", "y", "z"], tensors=state_tensors(module))
-    write_onnx(bundle, tmp_path / "m.onnx")
-    _, run = read_onnx(tmp_path / "m.onnx")
+    onnx_model.write(bundle, tmp_path / "m.onnx")
+    _, run = onnx_model.read(tmp_path / "m.onnx")
     x = torch.randn(7, 4)
     with torch.inference_mode():
         expected = module(x).numpy()

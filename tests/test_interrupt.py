@@ -10,8 +10,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
-from autonn.storage import open_storage
-from autonn.tracking import default_tracking_uri
+from autonn.search.storage import open_storage
+from autonn.tracking.store import default_tracking_uri
 
 COMMAND = [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--study", "stop-me",
            "--n-trials", "2", "--epochs", "25", "--pruner", "none", "--quiet"]

@@ -1,7 +1,8 @@
 import torch
 from torch import nn
 
-from autonn.model import build_model, count_parameters
+from autonn.measures import count_parameters
+from autonn.model import build_model
 
 BASE = {"n_layers": 2, "width_0": 8, "width_1": 6, "activation": "relu", "init": "he_uniform"}
 

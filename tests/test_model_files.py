@@ -5,19 +5,22 @@ import pickle
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import working_dir
 
 from autonn import load, make_config
-from autonn.bundle import ModelFileError
 from autonn.cli import main
-from autonn.export import export_model
-from autonn.search import prepare, run_search
-from autonn.trust import atomic_path
-from conftest import working_dir
+from autonn.errors import ModelFileError
+from autonn.export.integrity import atomic_path
+from autonn.search.exporting import export_model
+from autonn.search.problem import prepare
+from autonn.search.run import run_search
 
 
 class WritesMarker:
@@ -130,7 +133,7 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path):
 
 
 def test_a_killed_writer_leaves_no_file_at_the_target(tmp_path):
-    script = (f"from autonn.trust import atomic_path\nimport time\n"
+    script = (f"from autonn.export.integrity import atomic_path\nimport time\n"
               f"with atomic_path({str(tmp_path / 'model.onnx')!r}) as p:\n"
               "    p.write_bytes(b'half'); print('writing', flush=True); time.sleep(60)\n")
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
@@ -149,3 +152,26 @@ def test_outputs_the_caller_would_overwrite_by_mistake_are_refused(exports, tmp_
     with pytest.raises(Exception, match="is a directory"):
         export_model("onnx", tmp_path / "work", study="iris")
     assert (tmp_path / "work" / "notes.txt").read_text() == "keep me"
+
+
+OLD_EXPORTS = Path(__file__).parent / "fixtures" / "v0.1"
+
+
+@pytest.mark.parametrize("name, trust", [("iris-v0.1.safetensors", False),
+                                         ("iris-v0.1.onnx", False), ("iris-v0.1.pt", True),
+                                         ("iris-v0.1-mlflow", False)])
+def test_models_exported_before_the_package_moved_still_load(name, trust):
+    rows = pd.read_csv(OLD_EXPORTS / "rows.csv")
+    expected = np.loadtxt(OLD_EXPORTS / "proba.csv", delimiter=",")
+    model = load(OLD_EXPORTS / name, trust_model=trust)
+    np.testing.assert_allclose(model.predict_proba(rows), expected, atol=1e-5)
+
+
+def test_an_old_mlflow_export_serves_through_mlflow_pyfunc():
+    import mlflow
+
+    rows = pd.read_csv(OLD_EXPORTS / "rows.csv")
+    served = mlflow.pyfunc.load_model(str(OLD_EXPORTS / "iris-v0.1-mlflow"))
+    proba = served.predict(rows, params={"proba": True}).to_numpy()
+    np.testing.assert_allclose(proba, np.loadtxt(OLD_EXPORTS / "proba.csv", delimiter=","),
+                               atol=1e-5)

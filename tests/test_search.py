@@ -5,7 +5,10 @@ import pytest
 
 from autonn.config import make_config
 from autonn.errors import ConfigError, DataError, StudyError
-from autonn.search import best_trial, load_study, prepare, run_search
+from autonn.search.problem import prepare
+from autonn.search.ranking import best_trial
+from autonn.search.run import run_search
+from autonn.search.study import load_study
 
 FAST = {"epochs": 8, "n_layers": [1, 2], "width": {"low": 8, "high": 32}}
 

@@ -1,9 +1,10 @@
 import optuna
 import pytest
 
-from autonn.config import make_config, resolve_losses
+from autonn.config import make_config
 from autonn.losses import LOSSES_FOR_TASK, TASKS
-from autonn.space import describe, layer_activations, layer_widths, suggest
+from autonn.params import layer_activations, layer_widths
+from autonn.space import describe, resolve_losses, suggest
 
 
 def space(task="multiclass", **dims):

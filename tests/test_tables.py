@@ -6,8 +6,10 @@ import pytest
 from click.testing import CliRunner
 
 from autonn.cli import main
-from autonn.data import dataset_from_files, split
-from autonn.tables import DataWarning, infer_task
+from autonn.data.datasets import dataset_from_files
+from autonn.data.split import split
+from autonn.data.tables import infer_task
+from autonn.errors import DataWarning
 
 
 def messy_frame(n=240, seed=0):
@@ -88,7 +90,7 @@ def test_grouped_split_keeps_groups_apart(tmp_path):
     df.to_csv(tmp_path / "g.csv", index=False)
     data = dataset_from_files(str(tmp_path / "g.csv"), "churn", group_column="household")
     assert "household" not in data.feature_names
-    from autonn.data import _split_off
+    from autonn.data.split import _split_off
     rest, test = _split_off(np.arange(len(data.y)), data, 0.2, seed=0)
     train, val = _split_off(rest, data, 0.25, seed=0)
     parts = [set(data.groups[rows]) for rows in (train, val, test)]
@@ -153,7 +155,7 @@ def test_the_logged_model_takes_raw_table_rows(tmp_path, monkeypatch):
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from autonn.tracking import default_tracking_uri
+    from autonn.tracking.store import default_tracking_uri
 
     messy_frame().to_csv(tmp_path / "churn.csv", index=False)
     result = search("--data", str(tmp_path / "churn.csv"), "--target", "churn", tracking=True)

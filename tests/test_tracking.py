@@ -7,11 +7,11 @@ import time
 
 import pytest
 from click.testing import CliRunner
+from conftest import working_dir
 from mlflow.tracking import MlflowClient
 
 from autonn.cli import main
-from autonn.tracking import default_tracking_uri
-from conftest import working_dir
+from autonn.tracking.store import default_tracking_uri
 
 FAST = ["--epochs", "6", "--seed", "0"]
 

@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from autonn.callbacks import EarlyStopping
-from autonn.data import load_dataset, split, to_device
+from autonn.data.datasets import load_dataset
+from autonn.data.split import split
+from autonn.data.tensors import to_device
 from autonn.errors import TrialDiverged
 from autonn.metrics import METRICS
 from autonn.train import predict, train_params
@@ -71,7 +73,8 @@ def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
     from autonn.components import make_optimizer
     from autonn.losses import head as bind_head
     from autonn.model import build_model
-    from autonn.train import fit, flatten_parameters
+    from autonn.train import fit
+    from autonn.weights import flatten_parameters
 
     def run(flat: bool):
         torch.manual_seed(0)

@@ -9,11 +9,13 @@ from click.testing import CliRunner
 from autonn import make_config
 from autonn.cli import main
 from autonn.config import SpaceConfig
-from autonn.export import export_model
+from autonn.export.predictor import load
 from autonn.model import build_model
-from autonn.predictor import load
-from autonn.search import prepare, run_search
-from autonn.warmstart import BUILTIN, fit_to_space, load_matching, transferable
+from autonn.search.exporting import export_model
+from autonn.search.problem import prepare
+from autonn.search.run import run_search
+from autonn.search.warmstart import BUILTIN, fit_to_space
+from autonn.weights import load_matching, transferable
 
 
 def search(dataset, study, n_trials=3, space=None, **options):

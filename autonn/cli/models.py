@@ -1,0 +1,98 @@
+"""Using models: ``export`` (a study's trial as a file) and ``predict`` (a file on new rows)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import click
+
+from autonn.cli.options import (
+    emit,
+    fmt,
+    friendly_errors,
+    json_option,
+    stack,
+    storage_option,
+    study_option,
+    tracking_option,
+)
+from autonn.export.formats import FORMATS
+
+FORMAT_HELP = "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items())
+
+
+@click.command()
+@study_option
+@click.option("--run", "run_id", help="An MLflow run id instead of --study: a study's parent run "
+                                      "(exports its best trial) or one trial's run.")
+@click.option("--format", "fmt_name", type=click.Choice(list(FORMATS)), required=True,
+              help=FORMAT_HELP)
+@click.option("--out", type=click.Path(), help="Where to write. Default: <study>.<format suffix>.")
+@click.option("--retrain", is_flag=True, help="Train the architecture on train + validation rows "
+                                              "before exporting (default: the trial's own weights).")
+@click.option("--pareto-rank", type=click.IntRange(min=1),
+              help="Export this member of the Pareto front (1: best metric; see trials --pareto).")
+@click.option("--max-params", type=click.IntRange(min=1),
+              help="Export the best-metric trial with at most this many parameters.")
+@stack(storage_option, tracking_option)
+@click.option("--no-tracking", is_flag=True, help="Do not log the file's sha256 to MLflow.")
+@json_option
+@friendly_errors
+def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None, retrain: bool,
+           pareto_rank: int | None, max_params: int | None, storage: str | None,
+           tracking_uri: str | None, no_tracking: bool, as_json: bool) -> None:
+    """Export a study's best model, preprocessing and labels included, as one file or directory."""
+    from autonn.search.exporting import (
+        export_model,  # torch, optuna: kept out of --help
+    )
+    from autonn.tracking.store import (  # mlflow: as above
+        default_tracking_uri,
+        trial_of_run,
+    )
+
+    if study and run_id:
+        raise click.UsageError("give --study or --run, not both.")
+    uri = tracking_uri or default_tracking_uri()
+    trial = None
+    if run_id:
+        study, trial = trial_of_run(uri, run_id)
+    done = export_model(fmt_name, out, study=study, trial=trial, retrain=retrain, storage=storage,
+                        tracking_uri=None if no_tracking else uri, pareto_rank=pareto_rank,
+                        max_params=max_params)
+    data = {k: str(v) if k == "path" else v for k, v in dataclasses.asdict(done).items()}
+    emit(data, as_json, lambda d: (
+        f"Exported trial {d['trial']} of study '{d['study']}'"
+        f"{' (retrained on train + validation)' if d['retrained'] else ''} as {d['format']}: "
+        f"{d['path']}\n  validation {d['metric']} {fmt(d['value'])}, test {d['metric']} "
+        f"{fmt(d['test_score'])}\n  sha256 {d['sha256']}"
+        + (f" (logged to MLflow run {d['mlflow_run_id']})" if d["mlflow_run_id"] else "")))
+
+
+@click.command()
+@click.option("--model", "model_path", required=True, type=click.Path(),
+              help="An autonn export: .safetensors, .onnx, .pt or an MLflow model directory.")
+@click.option("--input", "input_path", required=True, type=click.Path(dir_okay=False),
+              help="Rows to predict: CSV, TSV or Parquet with the training table's columns.")
+@click.option("--output", type=click.Path(dir_okay=False),
+              help="Write predictions here (.csv or .parquet). Default: CSV on stdout.")
+@click.option("--proba", is_flag=True, help="Class probabilities instead of labels.")
+@click.option("--trust-model", is_flag=True, help="Load a TorchScript or MLflow model autonn did "
+                                                  "not export on this machine (it can run code).")
+@friendly_errors
+def predict(model_path: str, input_path: str, output: str | None, proba: bool,
+            trust_model: bool) -> None:
+    """Predict with an exported model: labels, values, or --proba probabilities."""
+    from autonn.data.tables import read_table  # pandas: kept out of --help
+    from autonn.export.predictor import (  # torch: kept out of --help
+        load,
+        write_predictions,
+    )
+
+    model = load(model_path, trust_model=trust_model)
+    rows = read_table(input_path, option="--input")
+    frame = model.predict_frame(rows, proba=proba, source=input_path)
+    if output is None:
+        click.echo(frame.to_csv(index=False), nl=False)
+    else:
+        write_predictions(frame, output)
+        click.echo(f"Wrote {len(frame)} predictions to {output}", err=True)

@@ -1,0 +1,70 @@
+"""What the commands share: options defined once, one-line errors, and plain or JSON output.
+
+Imports only click and autonn's light modules, so that ``autonn --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from autonn.errors import AutonnError
+
+EXIT_BAD_INPUT = 2
+
+
+def friendly_errors(fn: Callable) -> Callable:
+    """An AutonnError becomes one red line and exit code 2 (a traceback with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except AutonnError as exc:
+            if click.get_current_context().find_root().params.get("debug"):
+                raise
+            click.secho(f"Error: {exc}", fg="red", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+
+    return wrapper
+
+
+def stack(*decorators: Callable) -> Callable:
+    """Apply ``decorators`` in the order written, as if each stood on its own line."""
+    def apply(fn: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            fn = decorator(fn)
+        return fn
+    return apply
+
+
+storage_option = click.option(
+    "--storage", envvar="AUTONN_STORAGE", default=None, show_envvar=True,
+    help="Optuna storage: an RDB URL (sqlite:///, postgresql://) or a journal file. "
+         "Default: ./mlruns/optuna.journal.")
+study_option = click.option("--study", envvar="AUTONN_STUDY", default=None, show_envvar=True,
+                            help="Study name. Default: the dataset's name (or the only study).")
+json_option = click.option("--json", "as_json", is_flag=True, help="Print stable JSON for scripts.")
+dataset_option = click.option("--dataset", envvar="AUTONN_DATASET", show_envvar=True,
+                              help="A bundled dataset (see `autonn datasets`).")
+config_argument = click.argument("config_file", required=False,
+                                 type=click.Path(dir_okay=False, exists=False))
+tracking_option = click.option(
+    "--tracking-uri", envvar=["AUTONN_TRACKING_URI", "MLFLOW_TRACKING_URI"], show_envvar=True,
+    help="MLflow tracking URI (an http:// server, a database URL). "
+         "Default: sqlite under ./mlruns.")
+
+
+def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
+    """Print ``data`` as stable JSON, or as ``text(data)``."""
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else text(data))
+
+
+def fmt(value: Any) -> str:
+    """A table cell: '-' for nothing, 4 decimals for floats."""
+    return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)

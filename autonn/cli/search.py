@@ -1,0 +1,169 @@
+"""``autonn search``: config and flags merged, the input checked before anything heavy loads,
+MLflow tracking, a progress bar, a summary of the top trials, and a clean stop on Ctrl-C or
+SIGTERM (exit 130/143)."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from typing import Any
+
+import click
+
+from autonn.cli.options import (
+    config_argument,
+    dataset_option,
+    friendly_errors,
+    stack,
+    storage_option,
+    study_option,
+    tracking_option,
+)
+from autonn.errors import DataWarning
+from autonn.families import FAMILY_CHOICES
+from autonn.losses import TASKS
+from autonn.samplers import PRUNERS, SAMPLERS
+
+TOP_SHOWN = 5
+SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
+
+
+@click.command()
+@stack(config_argument, dataset_option)
+@click.option("--data", type=click.Path(dir_okay=False),
+              help="Your own table: a CSV, TSV or Parquet file (with --target).")
+@click.option("--target", help="The column of --data to predict.")
+@click.option("--test", "test_data", type=click.Path(dir_okay=False),
+              help="A held-out file of the same columns, scored only by the best model.")
+@click.option("--group-column", help="Rows sharing this column's value stay in one split.")
+@click.option("--task", type=click.Choice(["auto", *TASKS]),
+              help="The task; auto infers it from the target.")
+@study_option
+@click.option("--n-trials", type=click.IntRange(min=1),
+              help="Finished trials the study should hold in all (a rerun completes what is left).")
+@click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
+@click.option("--objectives", help="Comma-separated: val_metric first, then any of params, latency "
+                                   "(ms per 256 rows), flops. Several: a multi-objective study "
+                                   "(NSGA-II unless --sampler).")
+@click.option("--warm-start", multiple=True, help="A study (or MLflow run id) whose best trials run "
+                                                  "first, rescaled to this data. Repeatable.")
+@click.option("--builtin-starts/--no-builtin-starts", default=None,
+              help="Run a few architectures that do well on tables first (default: on).")
+@click.option("--init-from", type=click.Path(), help="An exported autonn model: its architecture "
+                                                    "is fixed and its weights start each trial.")
+@click.option("--family", type=click.Choice(FAMILY_CHOICES),
+              help="Architecture family: mlp, resmlp (residual), cnn (image/signal rows), or auto "
+                   "(searched among those the data allows).")
+@click.option("--metric", help="Validation metric to optimise (accuracy, f1, roc_auc, rmse, r2, ...).")
+@click.option("--sampler", envvar="AUTONN_SAMPLER", show_envvar=True,
+              type=click.Choice(list(SAMPLERS)), help="Optuna sampler.")
+@click.option("--pruner", envvar="AUTONN_PRUNER", show_envvar=True,
+              type=click.Choice(list(PRUNERS)), help="Optuna pruner.")
+@click.option("--device", envvar="AUTONN_DEVICE", show_envvar=True,
+              help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
+@click.option("--seed", type=int, envvar="AUTONN_SEED", show_envvar=True,
+              help="Study seed; each trial's seed is seed + trial number.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, envvar="AUTONN_WORKERS",
+              show_envvar=True, help="Worker processes on this machine (CPU threads are split "
+                                     "between them; with --device cuda, GPUs are taken in turn).")
+@stack(storage_option, tracking_option)
+@click.option("--experiment", envvar="AUTONN_EXPERIMENT", show_envvar=True,
+              help="MLflow experiment name. Default: the study's name.")
+@click.option("--no-tracking", is_flag=True, help="Do not write to MLflow.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary; errors only.")
+@friendly_errors
+def search(config_file: str | None, storage: str | None, tracking_uri: str | None,
+           experiment: str | None, no_tracking: bool, quiet: bool, epochs: int | None,
+           workers: int, **options: Any) -> None:
+    """Run a search, or continue it: the same command again finishes an interrupted study."""
+    options["warm_start"] = list(options["warm_start"]) or None
+    if options.get("objectives"):
+        options["objectives"] = [o.strip() for o in options["objectives"].split(",") if o.strip()]
+    code = run_from_cli(config_file, options, epochs=epochs, storage=storage,
+                        tracking_uri=tracking_uri, experiment=experiment, tracking=not no_tracking,
+                        quiet=quiet, workers=workers)
+    sys.exit(code)
+
+
+def build_config(config_file: str | None, options: dict[str, Any], epochs: int | None) -> Any:
+    """The config file (if any) with the non-empty flags laid over it (``--family`` and
+    ``--epochs`` over its space)."""
+    from autonn.config import load_config, make_config  # pydantic: kept out of --help
+
+    overrides = {k: v for k, v in options.items() if v is not None and k not in SPACE_FLAGS}
+    config = load_config(config_file, **overrides) if config_file else make_config(**overrides)
+    space = {k: options[k] for k in SPACE_FLAGS if options.get(k) is not None}
+    if epochs is not None:
+        space["epochs"] = epochs
+    if space:
+        config = config.model_copy(update={"space": config.space.model_copy(update=space)})
+    return config
+
+
+def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: int | None,
+                 storage: str | None, tracking_uri: str | None, experiment: str | None,
+                 tracking: bool, quiet: bool, workers: int = 1) -> int:
+    """Run the search the flags describe; return the process exit code."""
+    from autonn.data.datasets import load_data  # pandas: kept out of --help
+
+    config, source = build_config(config_file, options, epochs), config_file or "command line"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        dataset = load_data(config, source)  # bad input fails here, before torch and optuna load
+        problem = _problem(config, dataset, source)
+    for warning in caught:
+        if issubclass(warning.category, DataWarning):
+            print(f"Warning: {warning.message}", file=sys.stderr)
+    return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers)
+
+
+def _problem(config: Any, dataset: Any, source: str) -> Any:
+    import optuna  # optuna, torch, scikit-learn load only once the input is known to be good
+
+    from autonn.search.problem import make_problem  # torch: kept out of --help
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # failures are reported in MLflow instead
+    return make_problem(config, dataset, source)
+
+
+def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment: str | None,
+         tracking: bool, quiet: bool, workers: int) -> int:
+    from autonn.cli.progress import (  # optuna, tqdm: kept out of --help
+        Progress,
+        summary,
+    )
+    from autonn.search.run import run_search  # torch, optuna: kept out of --help
+    from autonn.search.storage import describe_storage  # optuna: kept out of --help
+    from autonn.search.study import study_name  # optuna: kept out of --help
+
+    name = study_name(problem.config)
+    tracker = _tracker(tracking, tracking_uri, experiment or name)
+    progress = None if quiet or workers > 1 else Progress.for_study(problem, storage)
+    try:
+        study, winner = run_search(problem, storage=storage, tracker=tracker, workers=workers,
+                                   callbacks=[progress.callback] if progress else [])
+    except KeyboardInterrupt as exc:
+        if progress:
+            progress.close()
+        print(f"Interrupted: finished trials are kept in the study '{name}'"
+              f" ({describe_storage(storage)}). Run the same command again to resume.",
+              file=sys.stderr)
+        return 128 + getattr(exc, "signal_number", 2)
+    if progress:
+        progress.close()
+    if not quiet:
+        summary(study, problem, winner, tracker, TOP_SHOWN)
+    return 0
+
+
+def _tracker(tracking: bool, tracking_uri: str | None, experiment: str) -> Any:
+    from autonn.tracking.mlflow_tracker import (
+        MlflowTracker,  # mlflow: kept out of --help
+    )
+    from autonn.tracking.store import default_tracking_uri  # with the tracker above
+    from autonn.tracking.tracker import NullTracker  # with the tracker above
+
+    if not tracking:
+        return NullTracker()
+    return MlflowTracker(tracking_uri or default_tracking_uri(), experiment)

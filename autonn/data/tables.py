@@ -1,0 +1,233 @@
+"""Tables in: CSV, TSV and Parquet files or DataFrames -> validated features and encoded targets.
+
+Everything wrong with a table is found here, before any study or run exists, and reported in one
+line naming the file, the column and, where it helps, the row and the fix. Feature preprocessing
+(imputation, scaling, one-hot encoding) is a scikit-learn ColumnTransformer fitted on the training
+rows only, in ``preprocessor``.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autonn.data.features import DATE_PARTS, as_text, date_parts
+from autonn.errors import DataError, DataWarning
+from autonn.losses import BINARY, MULTICLASS, REGRESSION
+
+READERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": ","}
+PARQUET = (".parquet", ".pq")
+MAX_CLASSES = 20  # an integer target with more distinct values is a regression target
+NUMERIC_SHARE = 0.8  # an object column this numeric is a numeric column with typos
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table's features, its encoded target and what they mean."""
+
+    features: pd.DataFrame
+    y: np.ndarray  # int64 class indices, or float32 values
+    task: str
+    classes: tuple = ()  # the user's label for each class index
+    groups: np.ndarray | None = None
+
+
+def read_table(path: str | Path, option: str = "--data") -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file, refusing what is not a usable table."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; check the path given to {option}.")
+    suffix = path.suffix.lower()
+    if suffix in PARQUET:
+        return _read_parquet(path)
+    if suffix not in READERS:
+        raise DataError(f"{path}: unknown file type '{suffix}'; use .csv, .tsv or .parquet.")
+    try:
+        with path.open(encoding="utf-8", newline="") as fh:
+            header = next(csv.reader(fh, delimiter=READERS[suffix]), None)
+        if not header:
+            raise pd.errors.EmptyDataError
+        _no_duplicate_columns(header, path)
+        frame = pd.read_csv(path, sep=READERS[suffix], encoding="utf-8", low_memory=False)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8.") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; it needs a header row and data rows.") from None
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable table ({str(exc).splitlines()[0]}).") from None
+    if frame.empty:
+        raise DataError(f"{path}: the file has a header but no data rows.")
+    return frame
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises its own error types for non-Parquet bytes
+        raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
+    _no_duplicate_columns(list(frame.columns), path)
+    if frame.empty:
+        raise DataError(f"{path}: the file has columns but no data rows.")
+    return frame
+
+
+def _no_duplicate_columns(columns: list, source: str | Path) -> None:
+    seen = pd.Index(columns)
+    dupes = sorted({str(c) for c in seen[seen.duplicated()]})
+    if dupes:
+        raise DataError(f"{source}: duplicate column names: {', '.join(dupes)}; rename them so each "
+                        "column is unique.")
+
+
+def make_table(frame: pd.DataFrame, target: str, *, task: str = "auto", source: str = "data",
+               group_column: str | None = None) -> Table:
+    """Validate ``frame`` and split it into features and an encoded ``target``."""
+    _no_duplicate_columns(list(frame.columns), source)
+    if target not in frame.columns:
+        raise DataError(f"{source}: no target column '{target}'. Columns: "
+                        f"{', '.join(map(str, frame.columns))}.")
+    y = frame[target]
+    if y.isna().all():
+        raise DataError(f"{source}: target column '{target}' has no values.")
+    missing = int(y.isna().sum())
+    if missing:
+        warnings.warn(f"{source}: dropped {missing} rows with no value in target column '{target}'.",
+                      DataWarning, stacklevel=2)
+        frame, y = frame[y.notna()], y[y.notna()]
+    groups = None
+    if group_column is not None:
+        if group_column not in frame.columns:
+            raise DataError(f"{source}: no group column '{group_column}'. Columns: "
+                            f"{', '.join(map(str, frame.columns))}.")
+        groups = frame[group_column].to_numpy()
+    features = frame.drop(columns=[c for c in (target, group_column) if c is not None])
+    if features.shape[1] == 0:
+        raise DataError(f"{source}: no feature columns besides the target '{target}'.")
+    _check_numeric_typos(features, source)
+    task = infer_task(y) if task == "auto" else task
+    if task == REGRESSION:
+        values = pd.to_numeric(y, errors="coerce")
+        if values.isna().any():
+            bad = y[values.isna()].index[0]
+            raise DataError(f"{source}: target column '{target}' is not numeric (row {bad}: "
+                            f"{y[bad]!r}); pass --task binary or multiclass for labels.")
+        return Table(features.reset_index(drop=True), values.to_numpy(np.float32), task, (), groups)
+    classes, codes = np.unique(y.astype(str) if _is_text(y) else y, return_inverse=True)
+    if len(classes) < 2:
+        raise DataError(f"{source}: target column '{target}' has one class ({classes[0]!r}); "
+                        "a classifier needs at least two.")
+    return Table(features.reset_index(drop=True), codes.astype(np.int64), task,
+                 tuple(c.item() if hasattr(c, "item") else c for c in classes), groups)
+
+
+def infer_task(y: pd.Series) -> str:
+    """Two classes: binary; a few labels: multiclass; many numbers: regression."""
+    values = y.dropna()
+    n = values.nunique()
+    numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
+    if numeric and (n > MAX_CLASSES or not np.all(np.mod(values.to_numpy(float), 1) == 0)):
+        return REGRESSION
+    return BINARY if n == 2 else MULTICLASS
+
+
+def _check_numeric_typos(features: pd.DataFrame, source: str) -> None:
+    """An object column that is mostly numbers holds a typo: name its first bad row and value."""
+    for column in features.columns:
+        values = features[column]
+        if not _is_text(values):
+            continue
+        present = values.dropna()
+        parsed = pd.to_numeric(present, errors="coerce")
+        if len(present) and parsed.notna().mean() >= NUMERIC_SHARE and parsed.isna().any():
+            row = parsed[parsed.isna()].index[0]
+            raise DataError(f"{source}: column '{column}' is numeric but row {row} holds "
+                            f"{present[row]!r}; fix or blank that value.")
+
+
+def preprocessor(train: pd.DataFrame, source: str = "data"):
+    """A ColumnTransformer fitted on the training rows: numeric columns imputed and scaled,
+    categorical ones one-hot encoded (rare levels grouped, unknown levels tolerated), datetime
+    ones expanded; ID-like, constant and empty columns dropped with a warning."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+
+    numeric, categorical, dates = _column_kinds(train, source)
+    parts = []
+    if numeric:
+        parts.append(("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
+                                                             keep_empty_features=True),
+                                               StandardScaler()), numeric))
+    if categorical:
+        parts.append(("categorical", make_pipeline(
+            FunctionTransformer(as_text, feature_names_out="one-to-one"),
+            OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=5,
+                          max_categories=50, sparse_output=False)), categorical))
+    if dates:
+        parts.append(("datetime", make_pipeline(
+            FunctionTransformer(date_parts, feature_names_out=_date_part_names),
+            SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler()), dates))
+    if not parts:
+        raise DataError(f"{source}: no usable feature columns remain after dropping ID-like, "
+                        "constant and empty columns.")
+    transformer = ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+    return transformer.fit(train)
+
+
+def _date_part_names(transformer, names) -> list[str]:
+    return [f"{name}_{part}" for name in names for part in DATE_PARTS]
+
+
+ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
+
+
+def _column_kinds(train: pd.DataFrame, source: str) -> tuple[list, list, list]:
+    numeric, categorical, dates = [], [], []
+    n = len(train)
+    for column in train.columns:
+        values = train[column]
+        present = values.dropna()
+        dropped = None
+        if present.empty:
+            dropped = "has no values"
+        elif values.nunique(dropna=False) <= 1:
+            dropped = "is constant"
+        elif _is_id_like(column, present, n):
+            dropped = "looks like an ID (a different value on every row)"
+        if dropped:
+            warnings.warn(f"{source}: dropped column '{column}': it {dropped}.", DataWarning,
+                          stacklevel=3)
+        elif pd.api.types.is_datetime64_any_dtype(values) or _is_iso_dates(present):
+            dates.append(column)
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            numeric.append(column)
+        else:
+            categorical.append(column)
+    return numeric, categorical, dates
+
+
+def _is_id_like(column, present: pd.Series, n: int) -> bool:
+    if present.nunique() < n or n < 10:
+        return False
+    if _is_text(present):
+        return not _is_iso_dates(present)
+    return pd.api.types.is_integer_dtype(present) and bool(ID_NAME.search(str(column)))
+
+
+def _is_text(values: pd.Series) -> bool:
+    """Object or string dtype (pandas 3 reads text columns as ``str``)."""
+    return pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)
+
+
+def _is_iso_dates(present: pd.Series) -> bool:
+    if not _is_text(present):
+        return False
+    parsed = pd.to_datetime(present.astype(str), errors="coerce", format="ISO8601")
+    return bool(parsed.notna().mean() >= 0.95)

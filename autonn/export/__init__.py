@@ -1,0 +1,13 @@
+"""Model files: a trained pipeline as data, its file formats, their integrity, and loading back.
+
+    pipeline    the network wrapped with its input scaling and output transform (ScoringModule)
+    bundle      that pipeline as data: a JSON manifest (columns, encoding, parameters, labels)
+                plus named tensors; nothing in it is executable
+    formats     the registry of file formats, each written and read by its own module:
+                state_dict, onnx_model, torchscript, mlflow_model
+    integrity   content digests, atomic writes, the record of autonn's own exports
+    predictor   ``autonn.load``: any export back as a predictor of raw rows
+
+May import: the core (model, weights, data/, registries) and errors. Nothing here knows of
+studies or trials: ``autonn.search.exporting`` turns a study's trial into a bundle.
+"""

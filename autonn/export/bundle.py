@@ -1,0 +1,111 @@
+"""A trained pipeline as data: a JSON manifest plus a dict of tensors.
+
+The manifest holds what the model takes (columns and their encoding), the trial parameters the
+network is rebuilt from (through ``autonn.model.build_model``, the code that built it during the
+search), how outputs read (probabilities or values) and the label of each class. Every export
+format stores a bundle; nothing in one is executable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import torch
+
+from autonn.data.features import FeatureEncoder
+from autonn.errors import ModelFileError
+from autonn.export.pipeline import ScoringModule
+from autonn.losses import REGRESSION
+from autonn.model import build_model
+from autonn.version import __version__
+
+KIND = "autonn-model"
+FORMAT_VERSION = 1
+
+@dataclass(frozen=True)
+class Bundle:
+    """What an export carries; see the module docstring."""
+
+    task: str
+    params: dict[str, Any]
+    n_outputs: int  # the network's output width
+    output: str  # "softmax", "sigmoid" or "identity"
+    encoder: FeatureEncoder
+    classes: list[Any] = field(default_factory=list)  # the user's label of each class index
+    target: str | list[str] | None = None  # the target column name(s), for output headers
+    n_targets: int = 1
+    input_shape: list[int] | None = None  # the cnn family's view of a row
+    info: dict[str, Any] = field(default_factory=dict)  # study, trial, metric, value, ...
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+
+    @property
+    def n_features(self) -> int:
+        """The network's input width: what the column encoding produces."""
+        return self.encoder.n_features
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.task != REGRESSION
+
+    def manifest(self) -> dict[str, Any]:
+        """The JSON-able description (everything but the tensors)."""
+        return {"kind": KIND, "format_version": FORMAT_VERSION, "autonn_version": __version__,
+                "task": self.task, "params": self.params,
+                "n_outputs": self.n_outputs, "output": self.output, "n_targets": self.n_targets,
+                "input_shape": self.input_shape,
+                "classes": self.classes, "target": self.target,
+                "encoder": self.encoder.to_json(), "info": self.info}
+
+    def manifest_json(self) -> str:
+        return json.dumps(self.manifest(), sort_keys=True, default=_plain)
+
+    @classmethod
+    def from_manifest(cls, text: str | bytes, tensors: dict[str, torch.Tensor] | None = None,
+                      source: str = "model") -> Bundle:
+        """Parse a manifest written by ``manifest_json``; refuse anything else."""
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError):
+            raise ModelFileError(f"{source}: the autonn manifest is not valid JSON; the file is "
+                                 "damaged or not an autonn export.") from None
+        if not isinstance(data, dict) or data.get("kind") != KIND:
+            raise ModelFileError(f"{source}: not an autonn model (no autonn manifest); export "
+                                 "one with `autonn export`.")
+        if data.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(f"{source}: autonn model format {data.get('format_version')}, "
+                                 f"this autonn reads format {FORMAT_VERSION}; export it again "
+                                 "with this version.")
+        try:
+            return cls(data["task"], data["params"], int(data["n_outputs"]), data["output"],
+                       FeatureEncoder.from_json(data["encoder"]), list(data["classes"]),
+                       data.get("target"), int(data.get("n_targets", 1)),
+                       data.get("input_shape"), data.get("info", {}), dict(tensors or {}))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{source}: the autonn manifest is incomplete ({exc}); the file "
+                                 "is damaged.") from None
+
+    def module(self, source: str = "model") -> ScoringModule:
+        """Rebuild the network from ``params`` and load the tensors into it (strictly)."""
+        shape = tuple(self.input_shape) if self.input_shape else None
+        module = ScoringModule(build_model(self.params, self.n_features, self.n_outputs, shape),
+                               self.output, self.n_features, self.n_targets)
+        try:
+            module.load_state_dict(self.tensors, strict=True)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise ModelFileError(f"{source}: the weights do not fit the architecture in its "
+                                 f"manifest ({first}); the file is damaged.") from None
+        return module.eval()
+
+    def with_tensors(self, tensors: dict[str, torch.Tensor]) -> Bundle:
+        return replace(self, tensors=tensors)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars (class labels read from a table) as plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"cannot store {type(value).__name__} in a manifest")

@@ -1,0 +1,60 @@
+"""The export formats by name: what each writes, its file suffix, and whether loading it runs code.
+
+    state_dict   one .safetensors file: the tensors, the manifest in its metadata. Runs no code.
+    onnx         one .onnx file: the network graph, the manifest in its metadata; onnxruntime
+                 runs it, no Python code is involved.
+    torchscript  one .pt archive: the traced network, the manifest inside. Loading runs
+                 TorchScript code: only autonn's own exports, or trusted files.
+    mlflow       an MLflow pyfunc model directory whose data is a state_dict file.
+
+Each entry names the module that writes and reads it (``write(bundle, path, example)``,
+``read(path, trust, source)``), imported on first use so that the command line lists the formats
+without loading torch. A new format is a module and one entry here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from autonn.errors import lookup
+
+
+@dataclass(frozen=True)
+class Format:
+    """A registry entry: see the module docstring."""
+
+    name: str
+    suffix: str  # of the file written ("" for a directory)
+    module: str  # the module with write() and read()
+    runs_code: bool  # loading it can run code from the file
+    help: str
+
+    def implementation(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    def write(self, bundle: Any, path: Path, example: Any = None) -> None:
+        self.implementation().write(bundle, path, example)
+
+    def read(self, path: Path, trust: bool = False, source: str | None = None) -> Any:
+        return self.implementation().read(path, trust, source)
+
+
+FORMATS: dict[str, Format] = {f.name: f for f in (
+    Format("state_dict", ".safetensors", "autonn.export.state_dict", False,
+           "one .safetensors file: weights and manifest; loading runs no code"),
+    Format("onnx", ".onnx", "autonn.export.onnx_model", False,
+           "one .onnx file for onnxruntime; loading runs no Python code"),
+    Format("torchscript", ".pt", "autonn.export.torchscript", True,
+           "one .pt TorchScript archive; loading runs its code (own exports or --trust-model)"),
+    Format("mlflow", "", "autonn.export.mlflow_model", False,
+           "an MLflow pyfunc model directory (mlflow models serve/predict); no pickles"),
+)}
+
+
+def get_format(name: str) -> Format:
+    """The format ``name``, or a ConfigError listing the valid ones."""
+    return lookup(FORMATS, "format", name)

@@ -1,0 +1,80 @@
+"""The onnx format: one .onnx file, the scoring module's graph (opset 17, dynamic batch axis,
+checked by ``onnx.checker``), the manifest in its metadata. It runs in onnxruntime: no Python code
+is involved in loading it.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autonn.errors import ModelFileError
+from autonn.export.bundle import Bundle
+from autonn.export.integrity import check_digest, digest
+from autonn.export.pipeline import Backend
+from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY
+
+ONNX_OPSET = 17  # onnxruntime has run opset 17 since 1.14 (2023)
+ONNX_INPUT = "features"
+
+
+def write(bundle: Bundle, path: Path, example: object = None) -> None:
+    """Export the scoring module's graph (dynamic batch axis), the manifest in its metadata."""
+    onnx = _onnx()
+    output = "values" if bundle.output == "identity" else "probabilities"
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
+        torch.onnx.export(bundle.module(), (torch.zeros(2, bundle.n_features),), buffer,
+                          dynamo=False, opset_version=ONNX_OPSET, input_names=[ONNX_INPUT],
+                          output_names=[output],
+                          dynamic_axes={ONNX_INPUT: {0: "batch"}, output: {0: "batch"}})
+    model = onnx.load_from_string(buffer.getvalue())
+    manifest = bundle.manifest_json()
+    _set_metadata(model, {MANIFEST_KEY: manifest,
+                          DIGEST_KEY: digest(manifest, model.graph.SerializeToString())})
+    onnx.checker.check_model(model, full_check=True)
+    path.write_bytes(model.SerializeToString())
+
+
+def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bundle, Backend]:
+    """Parse the protobuf and run it in onnxruntime; no Python code is involved."""
+    onnx = _onnx()
+    import onnxruntime as ort
+
+    source = source or str(path)
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf's DecodeError, onnx's ValidationError
+        raise ModelFileError(f"{source}: not a valid ONNX model ({type(exc).__name__}).") from None
+    metadata = {p.key: p.value for p in model.metadata_props}
+    if MANIFEST_KEY not in metadata:
+        raise ModelFileError(f"{source}: an ONNX model without an autonn manifest; it was not "
+                             "exported by autonn.")
+    check_digest(metadata.get(DIGEST_KEY), metadata[MANIFEST_KEY],
+                  model.graph.SerializeToString(), source)
+    bundle = Bundle.from_manifest(metadata[MANIFEST_KEY], source=source)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return bundle, lambda x: session.run(None, {ONNX_INPUT: x})[0]
+
+
+def _set_metadata(model: Any, values: dict[str, str]) -> None:
+    del model.metadata_props[:]
+    for key, value in values.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def _onnx():
+    try:
+        import onnx
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        raise ModelFileError("ONNX needs the onnx and onnxruntime packages: "
+                             "pip install 'autonn[onnx]'.") from None
+    return onnx

@@ -1,0 +1,158 @@
+"""``autonn.load(path)``: any autonn export back as a predictor of raw feature rows.
+
+    >>> model = autonn.load("iris.onnx")
+    >>> model.predict(frame), model.predict_proba(frame)
+
+The format is read from the file itself (a directory with an MLmodel file, a safetensors header,
+a TorchScript zip, ONNX protobuf), never guessed from a pickle: pickles are refused outright.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autonn.errors import ModelFileError
+from autonn.export.bundle import Bundle
+from autonn.export.formats import FORMATS
+from autonn.export.integrity import atomic_path
+from autonn.export.pipeline import Backend
+
+PICKLE_OPCODES = (b"\x80", b"(", b"c", b"]", b"}")  # a pickle's first byte, any protocol
+
+
+class Predictor:
+    """Raw feature rows in, labels (``predict``), class probabilities (``predict_proba``) or
+    values out, in the user's own terms."""
+
+    def __init__(self, bundle: Bundle, backend: Backend, source: str) -> None:
+        self.bundle, self._backend, self.source = bundle, backend, source
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the model takes, in the training table's order."""
+        return self.bundle.encoder.columns
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.asarray(self.bundle.classes, dtype=object if self.bundle.classes and isinstance(
+            self.bundle.classes[0], str) else None)
+
+    def encode(self, X: Any, source: str = "input") -> np.ndarray:
+        """Check and encode raw rows into the network's input matrix (float32)."""
+        target = self.bundle.target
+        allowed = tuple(target) if isinstance(target, list) else (target,) if target else ()
+        return self.bundle.encoder.encode(X, source, allowed_extra=allowed)
+
+    def outputs(self, X: Any, source: str = "input") -> np.ndarray:
+        """Probabilities (N, K) for classification, values (N, T) for regression."""
+        x = self.encode(X, source)
+        if not len(x):
+            width = len(self.bundle.classes) if self.bundle.is_classifier else self.bundle.n_targets
+            return np.empty((0, width), dtype=np.float32)
+        return np.asarray(self._backend(np.ascontiguousarray(x)))
+
+    def predict_proba(self, X: Any, source: str = "input") -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        if not self.bundle.is_classifier:
+            raise ModelFileError(f"{self.source}: a regression model has no class probabilities; "
+                                 "use predict.")
+        return self.outputs(X, source)
+
+    def predict(self, X: Any, source: str = "input") -> np.ndarray:
+        """Labels (classification) or values (regression, one column per target)."""
+        out = self.outputs(X, source)
+        if self.bundle.is_classifier:
+            return self.classes_[out.argmax(axis=1)]
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict_frame(self, X: Any, proba: bool = False, source: str = "input") -> pd.DataFrame:
+        """Predictions as a table: one column named after the target (or ``prediction``), or with
+        ``proba`` one ``proba_<label>`` column per class."""
+        if proba:
+            return pd.DataFrame(self.predict_proba(X, source),
+                                columns=[f"proba_{c}" for c in self.bundle.classes])
+        values = self.predict(X, source)
+        names = self.bundle.target or "prediction"
+        names = names if isinstance(names, list) else [names]
+        return pd.DataFrame(values.reshape(len(values), -1), columns=names)
+
+
+class ForeignMlflowModel:
+    """A trusted MLflow model autonn did not write: predictions as its own pyfunc gives them."""
+
+    def __init__(self, pyfunc: Any, source: str) -> None:
+        self.pyfunc, self.source = pyfunc, source
+
+    def predict(self, X: Any, source: str = "input") -> np.ndarray:
+        return np.asarray(self.pyfunc.predict(X))
+
+    def predict_proba(self, X: Any, source: str = "input") -> np.ndarray:
+        raise ModelFileError(f"{self.source}: not an autonn model; only predict is available.")
+
+    def predict_frame(self, X: Any, proba: bool = False, source: str = "input") -> pd.DataFrame:
+        if proba:
+            self.predict_proba(X)
+        out = self.predict(X)
+        return pd.DataFrame(out.reshape(len(out), -1)).rename(columns=lambda i: f"prediction_{i}")
+
+
+def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlflowModel:
+    """Load an export of any format. TorchScript and foreign MLflow models run code when loaded:
+    they load only if autonn exported them on this machine, or with ``trust_model=True``."""
+    path = Path(path)
+    source = str(path)
+    fmt = _sniff(path, source)
+    bundle, backend = FORMATS[fmt].read(path, trust_model, source)
+    if bundle is None:  # a trusted MLflow model autonn did not write
+        return ForeignMlflowModel(backend, source)
+    return Predictor(bundle, backend, source)
+
+
+def _sniff(path: Path, source: str) -> str:
+    """The format of the file at ``path``, read from its first bytes (never from a pickle)."""
+    if path.is_dir():
+        if not (path / "MLmodel").is_file():
+            raise ModelFileError(f"{source}: a directory without an MLmodel file; give a model "
+                                 "file or an MLflow model directory.")
+        return "mlflow"
+    if not path.is_file():
+        raise ModelFileError(f"{source}: no such model file; check --model.")
+    head = _head(path)
+    if head.startswith(b"PK\x03\x04"):
+        return "torchscript"
+    if _is_safetensors(head):
+        return "state_dict"
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if head[:1] in PICKLE_OPCODES:
+        raise ModelFileError(f"{source}: looks like a pickle; autonn never loads pickles (they can "
+                             "run any code). Export the model with `autonn export --format "
+                             "state_dict`.")
+    raise ModelFileError(f"{source}: not a model format autonn reads; autonn exports are "
+                         ".safetensors (state_dict), .onnx, .pt (TorchScript) or MLflow directories.")
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(16)
+
+
+def _is_safetensors(head: bytes) -> bool:
+    """An 8-byte little-endian header length, then a JSON object."""
+    return len(head) > 8 and head[8:9] == b"{"
+
+
+def write_predictions(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write predictions as CSV or Parquet (by suffix), atomically."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ModelFileError(f"--output {path}: write .csv or .parquet.")
+    with atomic_path(path) as staged:
+        if path.suffix.lower() == ".csv":
+            frame.to_csv(staged, index=False)
+        else:
+            frame.to_parquet(staged, index=False)

@@ -1,0 +1,103 @@
+"""What a family is, and the parts families share: dense layers and the attention front block.
+
+A family samples the dimensions of its own body (through the space's ``Ask``, so every suggest
+call stays in ``autonn.space``), builds that body as a list of modules ending in a known width
+(``autonn.model`` adds the output layer), and describes it for reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from autonn._lazy import nn
+from autonn.components import initialize, make_activation, make_norm
+from autonn.params import Params, layer_activations, layer_widths
+
+
+class Ask(Protocol):
+    """How a family asks the search space for values (``autonn.space.Ask``)."""
+
+    space: Any  # the SpaceConfig, for its per-layer switches
+
+    def value(self, dim: str, name: str | None = None) -> Any: ...
+
+    def layers(self, dim: str, count: int, separate: bool) -> Params: ...
+
+
+Body = tuple[list[Any], int]  # the body's modules, and the width of what it outputs
+
+
+@dataclass(frozen=True)
+class Family:
+    """A registry entry of ``autonn.families.FAMILIES``."""
+
+    name: str
+    help: str  # one line for --help and the README
+    dimensions: tuple[str, ...]  # the space dimensions ``sample`` asks for
+    sample: Callable[[Ask], Params]
+    build: Callable[[Params, int, tuple[int, ...] | None], Body]  # (params, inputs, row shape)
+    describe: Callable[[Params], dict[str, Any]]  # family-specific part of the architecture
+    summary: Callable[[Params], str]  # one line, e.g. "64-32" or "resmlp 2x128"
+    needs_shape: bool = False  # rows must have an input_shape (images, signals)
+    width_per_layer: bool = True  # widths may differ by layer (the space's per_layer_width)
+
+
+def dense_layers(params: Params, width_in: int) -> Body:
+    """[Linear -> norm -> activation -> dropout] per hidden layer; norm and dropout only when on."""
+    layers: list[Any] = []
+    norm, dropout = params.get("norm", "none"), params.get("dropout", 0.0)
+    for width, act in zip(layer_widths(params), layer_activations(params)):
+        linear = nn.Linear(width_in, width)
+        initialize(linear, params["init"], act)
+        layers.append(linear)
+        if norm != "none":
+            layers.append(make_norm(norm, width))
+        layers.append(make_activation(act, width))
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width_in = width
+    return layers, width_in
+
+
+ATTENTION_DIMENSIONS = ("attention", "attention_dim", "attention_heads")
+
+
+def sample_attention(ask: Ask) -> Params:
+    """Whether a feature self-attention block goes in front, and its size."""
+    p = {"attention": ask.value("attention")}
+    if p["attention"]:
+        p["attention_dim"] = ask.value("attention_dim")
+        p["attention_heads"] = ask.value("attention_heads")
+    return p
+
+
+def attention_front(params: Params, n_inputs: int) -> Body:
+    """The attention block when ``params`` ask for one: (N, n_inputs) -> (N, attention_dim)."""
+    if not params.get("attention"):
+        return [], n_inputs
+    from autonn.blocks import FeatureAttention  # blocks load torch: kept out of --help
+
+    act, dim = layer_activations(params)[0], int(params["attention_dim"])
+    block = FeatureAttention(n_inputs, dim, int(params["attention_heads"]),
+                             make_activation(act, 1),  # one PReLU slope: tokens are 3-D
+                             params.get("dropout", 0.0))
+    initialize(block.ff1, params["init"], act)
+    return [block], dim
+
+
+def describe_attention(params: Params) -> dict[str, Any]:
+    if not params.get("attention"):
+        return {}
+    return {"attention": {"dim": params.get("attention_dim"), "heads": params.get("attention_heads")}}
+
+
+def attention_summary(params: Params) -> str:
+    if not params.get("attention"):
+        return ""
+    return f"attn{params.get('attention_dim')}/{params.get('attention_heads')} "
+
+
+def widths_text(params: Params) -> str:
+    return "-".join(str(w) for w in layer_widths(params))

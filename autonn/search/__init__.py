@@ -1,0 +1,18 @@
+"""The study: a problem, trials asked of Optuna and trained, the best model scored and kept.
+
+    problem    Config -> Problem (data on the device, metric, resolved space); Winner
+    study      create or reopen the Optuna study: sampler, pruner, identity, stored config
+    warmstart  built-in architectures and earlier studies' best trials, enqueued first
+    objective  one trial: sample (``autonn.space``), train, report to the tracker, score
+    claims     trials to an exact count across processes and machines, orphans retried
+    workers    worker processes on one study
+    signals    Ctrl-C / SIGTERM -> a clean stop
+    run        run_search: all of the above, then the winner's test score and the study closed
+    ranking    best trials, Pareto fronts
+    final      replay or refit a trial, its test score, its bundle
+    report     trials tables, Pareto rows, plots
+    exporting  a study's trial -> a model file (``autonn export``)
+    storage    where Optuna keeps studies
+
+May import: the core, ``data/``, ``export/`` and ``tracking/``. Nothing below imports this package.
+"""

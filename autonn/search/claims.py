@@ -1,0 +1,163 @@
+"""Running a study to an exact trial count, from any number of processes or machines.
+
+Each worker claims its next trial under a lock shared by every worker of the study (a file lock
+beside a journal or SQLite file, a PostgreSQL advisory lock): it counts the study's finished and
+running trials and asks for a new one only while the total is short. So N workers finish exactly
+the requested count, and a rerun of the same command finishes what an interruption left.
+
+Every running trial records its owner (host:pid) and a heartbeat. A trial left RUNNING by a
+process that died (a dead pid on this host, or a heartbeat older than ``HEARTBEAT_GRACE`` seconds
+from another host) is marked FAIL by the next claim, handed to ``on_orphan`` (which ends its MLflow
+run), and retried as a new trial with the same parameters, up to ``retries`` times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from autonn.errors import StudyError
+from autonn.search.storage import DEFAULT_ROOT, JOURNAL_NAME
+
+HEARTBEAT_GRACE = 300.0  # seconds without a heartbeat before another host's trial counts as dead
+# Trials that hold a place in the requested count while claiming: finished ones and those running.
+HOLDING_A_PLACE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+_THREAD_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def claim_lock(storage: Any, study_name: str) -> Iterator[None]:
+    """A lock every worker of ``study_name`` on ``storage`` (as given to ``open_storage``) shares."""
+    if isinstance(storage, str) and storage.startswith("postgresql"):
+        with _advisory_lock(storage, study_name):
+            yield
+        return
+    if storage is None or isinstance(storage, str):
+        path = Path(storage.removeprefix("sqlite:///")) if storage else DEFAULT_ROOT / JOURNAL_NAME
+        with _file_lock(path.with_name(path.name + ".claim")):
+            yield
+        return
+    with _THREAD_LOCK:  # an in-memory storage lives in this process alone
+        yield
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_ENGINES: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _advisory_lock(url: str, study_name: str) -> Iterator[None]:
+    import sqlalchemy
+
+    engine = _ENGINES.get(url) or _ENGINES.setdefault(url, sqlalchemy.create_engine(url))
+    key = zlib.crc32(f"autonn:{study_name}".encode())
+    with engine.connect() as conn:
+        conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        try:
+            yield
+        finally:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+
+
+def owner() -> str:
+    """This process, as running trials record it."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
+                      *, storage: Any, timeout: float | None = None, catch: tuple = (),
+                      callbacks: Sequence[Callable] = (), retries: int = 1,
+                      max_failures: int | None = None,
+                      on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None) -> None:
+    """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``.
+
+    Raises:
+        StudyError: ``max_failures`` trials in a row failed in this process.
+    """
+    start, failures = time.monotonic(), []
+    while timeout is None or time.monotonic() - start < timeout:
+        with claim_lock(storage, study.study_name):
+            trials = study.get_trials(deepcopy=False)  # one read of the storage per claim
+            orphans = [t for t in trials if t.state == TrialState.RUNNING and _orphaned(t)]
+            _fail_orphans(study, orphans, on_orphan, retries)
+            if sum(t.state in HOLDING_A_PLACE for t in trials) - len(orphans) >= n_trials:
+                return
+            trial = study.ask()
+            trial.set_user_attr("owner", owner())
+            trial.set_user_attr("heartbeat", time.time())
+        frozen = _run(study, trial, objective, catch)
+        failures = failures + [frozen] if frozen.state == TrialState.FAIL else []
+        if max_failures and len(failures) >= max_failures:
+            reasons = "; ".join(f"trial {t.number}: {t.user_attrs.get('fail_reason', 'unknown')}"
+                                for t in failures[-3:])
+            raise StudyError(f"study '{study.study_name}' stopped after {len(failures)} failed "
+                             f"trials in a row ({reasons}). Finished trials are kept; fix the "
+                             "cause (see each run's traceback.txt) and run again to resume.")
+        for callback in callbacks:
+            callback(study, frozen)
+
+
+def _run(study: optuna.Study, trial: optuna.Trial, objective: Callable, catch: tuple
+         ) -> optuna.trial.FrozenTrial:
+    try:
+        value = objective(trial)
+    except optuna.TrialPruned:
+        return study.tell(trial, state=TrialState.PRUNED)
+    except catch:
+        return study.tell(trial, state=TrialState.FAIL)
+    except BaseException:
+        study.tell(trial, state=TrialState.FAIL)
+        raise
+    return study.tell(trial, value)
+
+
+def _fail_orphans(study: optuna.Study, orphans: list, on_orphan: Callable, retries: int) -> None:
+    for t in orphans:
+        storage = study._storage  # the public API cannot fail another process's trial
+        storage.set_trial_user_attr(t._trial_id, "fail_reason", f"worker {t.user_attrs['owner']} died")
+        storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+        on_orphan(t)
+        tries = t.user_attrs.get("retries", 0)
+        if tries < retries:
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number, "retries": tries + 1})
+
+
+def _orphaned(t: optuna.trial.FrozenTrial) -> bool:
+    host, _, pid = str(t.user_attrs.get("owner", "")).rpartition(":")
+    if not pid.isdigit():
+        return False
+    if host == socket.gethostname():
+        return not _alive(int(pid))
+    return time.time() - float(t.user_attrs.get("heartbeat", time.time())) > HEARTBEAT_GRACE
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

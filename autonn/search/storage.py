@@ -1,0 +1,40 @@
+"""Where Optuna keeps studies: by default a journal file under ``./mlruns``.
+
+The journal file takes several worker processes at once without "database is locked" errors;
+a ``sqlite:///`` or ``postgresql://`` URL selects Optuna's RDB storage instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+from optuna.storages import JournalStorage, RDBStorage
+from optuna.storages.journal import JournalFileBackend
+
+from autonn.masking import mask
+
+DEFAULT_ROOT = Path("mlruns")
+JOURNAL_NAME = "optuna.journal"
+
+
+def open_storage(url: str | optuna.storages.BaseStorage | None = None,
+                 root: str | Path = DEFAULT_ROOT) -> optuna.storages.BaseStorage:
+    """Open ``url`` (an RDB URL or a journal file path), or the journal file under ``root``.
+
+    A storage object passes through unchanged (an InMemoryStorage, say).
+    """
+    if isinstance(url, optuna.storages.BaseStorage):
+        return url
+    if url and "://" in url:
+        return RDBStorage(url)
+    path = Path(url) if url else Path(root) / JOURNAL_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def describe_storage(storage: str | optuna.storages.BaseStorage | None) -> str:
+    """Where a study lives, fit to print or log: URLs masked, objects by their type."""
+    if isinstance(storage, optuna.storages.BaseStorage):
+        return type(storage).__name__
+    return mask(storage or str(DEFAULT_ROOT / JOURNAL_NAME))

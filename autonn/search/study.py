@@ -1,0 +1,119 @@
+"""Creating, reopening and identifying studies: the seeded sampler and pruner, what a study
+cannot change once it has trials, and the config it keeps so it can be rebuilt later."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import optuna
+
+from autonn.config import Config
+from autonn.errors import StudyError, unknown_name
+from autonn.measures import directions
+from autonn.samplers import make_pruner, make_sampler
+from autonn.search.problem import Problem
+from autonn.search.storage import describe_storage, open_storage
+
+WORKER_SEED_STRIDE = 1_000_003  # worker k's sampler seed: seed + k * stride
+
+
+def study_name(config: Config) -> str:
+    """The study's name: the config's, else the dataset's or the data file's stem."""
+    return config.study or str(config.dataset or Path(str(config.data)).stem)
+
+
+def study_settings(problem: Problem, storage: Any) -> dict[str, Any]:
+    """What defines a study, as recorded on its MLflow parent run (passwords masked)."""
+    cfg = problem.config
+    return {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
+            "direction": problem.metric.direction, "sampler": cfg.sampler, "pruner": cfg.pruner,
+            "n_trials": cfg.n_trials, "timeout": cfg.timeout, "seed": cfg.seed,
+            "objectives": ",".join(cfg.objectives),
+            "device": str(problem.data.device), "storage": describe_storage(storage),
+            "n_features": problem.data.x_train.shape[1], "n_train": len(problem.data.x_train),
+            "space": cfg.space.model_dump_json()}
+
+
+def create_study(problem: Problem, storage: Any = None, worker: int = 0) -> optuna.Study:
+    """Create or reopen the study with its seeded sampler and its pruner.
+
+    Worker ``k`` > 0 seeds its sampler apart from the others, so workers do not propose the same
+    trials in lockstep.
+    """
+    cfg = problem.config
+    if optuna.logging.get_verbosity() < logging.WARNING:
+        optuna.logging.set_verbosity(logging.WARNING)  # no line per trial
+    many = len(cfg.objectives) > 1
+    sampler = "nsga2" if many and "sampler" not in cfg.model_fields_set else cfg.sampler
+    study = optuna.create_study(
+        study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
+        directions=directions(cfg.objectives, problem.metric.direction),
+        sampler=make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker),
+        pruner=make_pruner("none" if many else cfg.pruner))
+    identity = study_identity(problem)
+    if "identity" in study.user_attrs:
+        _refuse_changes(study, json.loads(study.user_attrs["identity"]), identity)
+    else:
+        study.set_user_attr("identity", json.dumps(identity, sort_keys=True))
+        for key in ("task", "metric", "direction", "objectives"):
+            study.set_user_attr(key, identity[key])
+        study.set_user_attr("dataset", cfg.dataset or cfg.data)
+        study.set_user_attr("seed", cfg.seed)
+        study.set_user_attr("n_features", int(problem.data.x_train.shape[1]))
+    if "config" not in study.user_attrs:
+        study.set_user_attr("config", stored_config(cfg))
+    return study
+
+
+def study_identity(problem: Problem) -> dict[str, Any]:
+    """What a study cannot change once it has trials: task, metric, direction and space."""
+    return {"task": problem.config.task, "metric": problem.metric_name,
+            "direction": problem.metric.direction, "objectives": problem.config.objectives,
+            "space": json.loads(problem.config.space.model_dump_json())}
+
+
+def _refuse_changes(study: optuna.Study, stored: dict[str, Any], now: dict[str, Any]) -> None:
+    """Optuna would silently mix trials of different spaces or directions: refuse instead."""
+    changed = [f"{key}: was {stored.get(key)!r}, now {now[key]!r}"
+               for key in ("task", "metric", "direction", "objectives") if stored.get(key) != now[key]]
+    old_space, new_space = stored.get("space", {}), now["space"]
+    changed += [f"space.{key}: was {old_space.get(key)!r}, now {new_space.get(key)!r}"
+                for key in sorted(set(old_space) | set(new_space))
+                if old_space.get(key) != new_space.get(key)]
+    if changed:
+        raise StudyError(f"study '{study.study_name}' exists with other settings ("
+                         f"{'; '.join(changed)}). Resume it with its own settings, or start a new "
+                         "study with --study NAME.")
+
+
+def stored_config(config: Config) -> str:
+    """The config as the study keeps it (data paths made absolute), so the study can be
+    rebuilt later, by ``autonn export``, from any directory."""
+    paths = {key: str(Path(value).resolve()) for key in ("data", "test_data")
+             if (value := getattr(config, key))}
+    return config.model_copy(update=paths).model_dump_json()
+
+
+def config_of(study: optuna.Study) -> Config:
+    """The config a study was created with (see ``stored_config``)."""
+    if "config" not in study.user_attrs:
+        raise StudyError(f"study '{study.study_name}' was created by an older autonn and does "
+                         "not record its config; run the search again to export from it.")
+    return Config.model_validate_json(study.user_attrs["config"])
+
+
+def load_study(name: str | None, storage: Any = None) -> optuna.Study:
+    """Open an existing study; with no name, the only study in the store."""
+    store = open_storage(storage)
+    names = [s.study_name for s in store.get_all_studies()]
+    if name is None and len(names) == 1:
+        name = names[0]
+    if name not in names:
+        if not names:
+            raise StudyError("no studies in the store yet; run `autonn search` first.")
+        raise StudyError(unknown_name("study", name, names) if name
+                         else "several studies, pick one with --study.")
+    return optuna.load_study(study_name=name, storage=store)

@@ -1,0 +1,85 @@
+"""Several worker processes on one study.
+
+Processes, not threads: the Python loop of small networks holds the GIL. The CPU's threads are
+split between workers; with several CUDA devices, workers take them round-robin. Every worker
+claims trials through ``claims.optimize_to_count``, so together they finish exactly the requested
+count; the parent process opened the study and its MLflow parent run before they start.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from typing import Any
+
+import torch
+
+from autonn.config import Config
+from autonn.search.claims import optimize_to_count
+from autonn.search.objective import make_objective
+from autonn.search.problem import prepare
+from autonn.search.signals import signals_interrupt
+from autonn.search.study import create_study
+from autonn.tracking.mlflow_tracker import MlflowTracker
+from autonn.tracking.tracker import NullTracker
+
+
+def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
+                  tracking: tuple[str, str] | None) -> list:
+    """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes."""
+    context = multiprocessing.get_context("spawn")
+    threads = threads_per_worker(n_workers)
+    processes = [context.Process(target=_worker, name=f"autonn-worker-{i}",
+                                 args=(config.model_dump(), i, threads, storage, tracking))
+                 for i in indices]
+    for p in processes:
+        p.start()
+    return processes
+
+
+def join_workers(processes: list, interrupted: bool = False) -> list[str]:
+    """Wait for the workers (asking them to stop first if ``interrupted``); name those that died.
+
+    A worker that died leaves its trial to the others: the next claim fails and retries it.
+    """
+    if interrupted:
+        for p in processes:
+            p.terminate()  # SIGTERM: the worker's trial ends FAIL, its MLflow run KILLED
+    for p in processes:
+        p.join(timeout=60 if interrupted else None)
+    return [f"{p.name} (exit {p.exitcode})" for p in processes if p.exitcode not in (0, 130, 143)]
+
+
+def threads_per_worker(n_workers: int) -> int:
+    """The machine's CPU threads, shared out between workers."""
+    return max(1, (os.cpu_count() or 1) // n_workers)
+
+
+def worker_device(device: str, index: int) -> str:
+    """``cuda`` spreads workers over every CUDA device, one each in turn; others stay as given."""
+    if device == "cuda" and torch.cuda.device_count() > 1:
+        return f"cuda:{index % torch.cuda.device_count()}"
+    return device
+
+
+def _worker(config_data: dict, index: int, threads: int, storage: Any,
+            tracking: tuple[str, str] | None) -> None:
+    """One worker process: open the study and claim trials until the count is reached."""
+    torch.set_num_threads(threads)
+    config = Config.model_validate(config_data)
+    config = config.model_copy(update={"device": worker_device(config.device, index)})
+    problem = prepare(config)
+    tracker = MlflowTracker(*tracking) if tracking else NullTracker()
+    study = create_study(problem, storage, worker=index + 1)
+    tracker.attach(study.study_name)
+    try:
+        with signals_interrupt():
+            optimize_to_count(study, make_objective(problem, tracker, lambda winner: None),
+                              config.n_trials, storage=storage, timeout=config.timeout,
+                              catch=(Exception,), retries=config.retries,
+                              max_failures=config.max_failures, on_orphan=tracker.fail_run)
+    except KeyboardInterrupt as exc:
+        sys.exit(128 + getattr(exc, "signal_number", 2))
+    finally:
+        tracker.close()

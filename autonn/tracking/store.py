@@ -1,0 +1,87 @@
+"""Reading an MLflow tracking store: clients that fail fast, and the lookups autonn needs
+(experiments by study, a run's study and trial, an export's digest on the study's run).
+
+mlflow is imported inside each function: the command line imports this module without it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from autonn.errors import TrackingError
+from autonn.masking import mask
+
+STUDY_ROLE = "study"  # the autonn.role tag of a study's parent run
+# Fail within seconds on an unreachable server instead of MLflow's default minutes of retries.
+HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+def default_tracking_uri(root: str | Path = "mlruns") -> str:
+    """The embedded store: a SQLite database under ``root``."""
+    return f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
+
+
+def experiment_ids(tracking_uri: str) -> dict[str, str]:
+    """Experiment name -> id for every autonn study tracked at ``tracking_uri``."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    return {e.name: e.experiment_id for e in client.search_experiments()
+            if e.name != "Default"}
+
+
+def existing_client(tracking_uri: str):
+    """A client for an existing store; the embedded SQLite store is never created here."""
+
+    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+        raise TrackingError(f"no MLflow store at {mask(tracking_uri)}; the search ran without "
+                            "tracking, or give --tracking-uri.")
+    return quiet_client(tracking_uri)
+
+
+def quiet_client(tracking_uri: str):
+    """An MlflowClient that fails within seconds on an unreachable server and logs warnings only."""
+    from mlflow.tracking import MlflowClient
+
+    for key, value in HTTP_LIMITS.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    return MlflowClient(tracking_uri)
+
+
+def trial_of_run(tracking_uri: str, run_id: str) -> tuple[str, int | None]:
+    """The study and trial number an MLflow run records (None for a study's own run)."""
+    client = existing_client(tracking_uri)
+    try:
+        tags = client.get_run(run_id).data.tags
+    except Exception as exc:  # MlflowException: RESOURCE_DOES_NOT_EXIST, connection errors
+        raise TrackingError(f"no MLflow run {run_id} at {mask(tracking_uri)} "
+                            f"({type(exc).__name__}); check the id in the MLflow UI.") from None
+    if tags.get("autonn.role") == STUDY_ROLE:
+        return tags["autonn.study"], None
+    if "autonn.trial" in tags and "autonn.study" in tags:
+        return tags["autonn.study"], int(tags["autonn.trial"])
+    raise TrackingError(f"MLflow run {run_id} is not an autonn study or trial run; give the run "
+                        "id of a study (its parent run) or of one of its trials.")
+
+
+def log_export(tracking_uri: str, study: str, fmt: str, path: str | Path, digest: str) -> str | None:
+    """Tag the study's parent run with an exported file's sha256 and path; returns its run id,
+    or None when the study has no parent run in this store."""
+    client = existing_client(tracking_uri)
+    try:
+        experiments = [e.experiment_id for e in client.search_experiments()]
+        runs = client.search_runs(experiments, f"tags.`autonn.role` = '{STUDY_ROLE}' and "
+                                               f"tags.`autonn.study` = '{study}'", max_results=1)
+        if not runs:
+            return None
+        run_id = runs[0].info.run_id
+        client.set_tag(run_id, f"autonn.export.{fmt}.sha256", digest)
+        client.set_tag(run_id, f"autonn.export.{fmt}.path", str(Path(path).resolve()))
+    except Exception as exc:
+        raise TrackingError(f"cannot log the export to MLflow at {mask(tracking_uri)} "
+                            f"({type(exc).__name__}).") from None
+    return run_id

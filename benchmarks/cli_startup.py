@@ -1,0 +1,79 @@
+"""CLI start-up: how long `autonn --help` and one-line input errors take, against mlflow and optuna.
+
+Each command runs as a fresh process (as a user types it), ``--repeats`` times; the table gives the
+median and the best wall time. ``--source DIR`` runs autonn from another checkout (``python -m
+autonn`` with DIR first on the path), so an older layout is measured in the same run.
+
+    python benchmarks/cli_startup.py --repeats 7 --write benchmarks/RESULTS.md
+    python benchmarks/cli_startup.py --source /tmp/autonn-before --label before
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import emit
+
+AUTONN_CASES = {
+    "autonn --help": ["--help"],
+    "autonn search --help": ["search", "--help"],
+    "autonn export --help": ["export", "--help"],
+    "autonn search --dataset nosuch": ["search", "--dataset", "nosuch"],
+    "autonn search --data t.csv --target nope (missing column)": [
+        "search", "--data", "t.csv", "--target", "nope"],
+    "autonn search bad.yaml (config typo)": ["search", "bad.yaml"],
+}
+PEERS = {"mlflow --help": ["mlflow", "--help"], "optuna --help": ["optuna", "--help"]}
+
+
+def timed(cmd: list[str], cwd: str, env: dict[str, str], repeats: int) -> tuple[float, float, int]:
+    """Median and best seconds of ``cmd``, and its exit code."""
+    times, code = [], 0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        code = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True).returncode
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times), code
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--source", help="run autonn from this checkout instead of the installed one")
+    parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--write", help="append the table to this Markdown file")
+    args = parser.parse_args()
+    env = dict(os.environ)
+    if args.source:
+        env["PYTHONPATH"] = str(Path(args.source).resolve())
+    work = tempfile.mkdtemp(prefix="autonn-startup-")
+    Path(work, "t.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
+    Path(work, "bad.yaml").write_text("dataset: iris\nspace:\n  activaton: relu\n")
+    rows = []
+    for name, argv in AUTONN_CASES.items():
+        median, best, code = timed([sys.executable, "-m", "autonn", *argv], work, env, args.repeats)
+        rows.append(f"| {name} | {args.label} | {median:.2f} | {best:.2f} | {code} |")
+    if args.peers:
+        for name, argv in PEERS.items():
+            exe = shutil.which(argv[0]) or argv[0]
+            median, best, code = timed([exe, *argv[1:]], work, env, args.repeats)
+            rows.append(f"| {name} | peer | {median:.2f} | {best:.2f} | {code} |")
+    shutil.rmtree(work, ignore_errors=True)
+    table = "\n".join([
+        f"### CLI start-up: seconds per command, fresh process, {args.repeats} runs "
+        f"({os.cpu_count()} cores)", "",
+        "| command | code | median (s) | best (s) | exit code |", "|---|---|---|---|---|", *rows])
+    emit(table, args.write)
+
+
+if __name__ == "__main__":
+    main()
