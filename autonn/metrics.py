@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from autonn._lazy import torch
 from autonn.errors import ConfigError, lookup
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
@@ -47,6 +45,7 @@ def f1(y: Tensor, proba: Tensor) -> float:
 
 def roc_auc(y: Tensor, proba: Tensor) -> float:
     """ROC AUC; one-vs-rest macro average for multi-class."""
+    import numpy as np
     from sklearn.metrics import (
         roc_auc_score,  # scikit-learn loads in seconds: only when used
     )

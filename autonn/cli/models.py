@@ -16,6 +16,7 @@ from autonn.cli.options import (
     study_option,
     tracking_option,
 )
+from autonn.data.files import read_table
 from autonn.export.formats import FORMATS
 
 FORMAT_HELP = "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items())
@@ -82,7 +83,6 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
 def predict(model_path: str, input_path: str, output: str | None, proba: bool,
             trust_model: bool) -> None:
     """Predict with an exported model: labels, values, or --proba probabilities."""
-    from autonn.data.tables import read_table  # pandas: kept out of --help
     from autonn.export.predictor import (  # torch: kept out of --help
         load,
         write_predictions,

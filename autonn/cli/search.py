@@ -105,9 +105,11 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
                  storage: str | None, tracking_uri: str | None, experiment: str | None,
                  tracking: bool, quiet: bool, workers: int = 1) -> int:
     """Run the search the flags describe; return the process exit code."""
-    from autonn.data.datasets import load_data  # pandas: kept out of --help
-
     config, source = build_config(config_file, options, epochs), config_file or "command line"
+    from autonn.data.datasets import (
+        load_data,  # numpy: kept out of --help and config errors
+    )
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         dataset = load_data(config, source)  # bad input fails here, before torch and optuna load

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
-from autonn.data.tables import make_table, read_table
+from autonn.data.files import header, read_table, require_columns
 from autonn.errors import ConfigError, DataError, unknown_name
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from autonn.config import Config
 
 
@@ -101,6 +102,8 @@ def load_dataset(name: str) -> Dataset:
 def dataset_from_frame(frame: pd.DataFrame, target: str, *, task: str = "auto",
                        name: str = "DataFrame", group_column: str | None = None) -> Dataset:
     """A Dataset from a DataFrame of raw columns (see ``autonn.data.tables``)."""
+    from autonn.data.tables import make_table  # pandas: loaded for tables only
+
     table = make_table(frame, target, task=task, source=name, group_column=group_column)
     return Dataset(name, table.features, table.y, table.task, tuple(map(str, table.features.columns)),
                    table.classes, table.groups)
@@ -109,6 +112,9 @@ def dataset_from_frame(frame: pd.DataFrame, target: str, *, task: str = "auto",
 def dataset_from_files(path: str, target: str, task: str = "auto", test_path: str | None = None,
                        group_column: str | None = None) -> Dataset:
     """A Dataset from a CSV/TSV/Parquet file, with an optional held-out test file."""
+    columns = header(path)
+    if columns is not None:  # a missing column is named before pandas loads
+        require_columns(path, columns, target, group_column)
     data = dataset_from_frame(read_table(path), target, task=task, name=path,
                               group_column=group_column)
     if test_path is None:

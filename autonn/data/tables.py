@@ -1,4 +1,4 @@
-"""Tables in: CSV, TSV and Parquet files or DataFrames -> validated features and encoded targets.
+"""Tables in: DataFrames -> validated features and encoded targets.
 
 Everything wrong with a table is found here, before any study or run exists, and reported in one
 line naming the file, the column and, where it helps, the row and the fix. Feature preprocessing
@@ -8,21 +8,18 @@ rows only, in ``preprocessor``.
 
 from __future__ import annotations
 
-import csv
 import re
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from autonn.data.features import DATE_PARTS, as_text, date_parts
+from autonn.data.files import no_duplicate_columns, require_columns
 from autonn.errors import DataError, DataWarning
 from autonn.losses import BINARY, MULTICLASS, REGRESSION
 
-READERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": ","}
-PARQUET = (".parquet", ".pq")
 MAX_CLASSES = 20  # an integer target with more distinct values is a regression target
 NUMERIC_SHARE = 0.8  # an object column this numeric is a numeric column with typos
 
@@ -38,60 +35,11 @@ class Table:
     groups: np.ndarray | None = None
 
 
-def read_table(path: str | Path, option: str = "--data") -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file, refusing what is not a usable table."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path given to {option}.")
-    suffix = path.suffix.lower()
-    if suffix in PARQUET:
-        return _read_parquet(path)
-    if suffix not in READERS:
-        raise DataError(f"{path}: unknown file type '{suffix}'; use .csv, .tsv or .parquet.")
-    try:
-        with path.open(encoding="utf-8", newline="") as fh:
-            header = next(csv.reader(fh, delimiter=READERS[suffix]), None)
-        if not header:
-            raise pd.errors.EmptyDataError
-        _no_duplicate_columns(header, path)
-        frame = pd.read_csv(path, sep=READERS[suffix], encoding="utf-8", low_memory=False)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8.") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: the file is empty; it needs a header row and data rows.") from None
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise DataError(f"{path}: not a readable table ({str(exc).splitlines()[0]}).") from None
-    if frame.empty:
-        raise DataError(f"{path}: the file has a header but no data rows.")
-    return frame
-
-
-def _read_parquet(path: Path) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises its own error types for non-Parquet bytes
-        raise DataError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
-    _no_duplicate_columns(list(frame.columns), path)
-    if frame.empty:
-        raise DataError(f"{path}: the file has columns but no data rows.")
-    return frame
-
-
-def _no_duplicate_columns(columns: list, source: str | Path) -> None:
-    seen = pd.Index(columns)
-    dupes = sorted({str(c) for c in seen[seen.duplicated()]})
-    if dupes:
-        raise DataError(f"{source}: duplicate column names: {', '.join(dupes)}; rename them so each "
-                        "column is unique.")
-
-
 def make_table(frame: pd.DataFrame, target: str, *, task: str = "auto", source: str = "data",
                group_column: str | None = None) -> Table:
     """Validate ``frame`` and split it into features and an encoded ``target``."""
-    _no_duplicate_columns(list(frame.columns), source)
-    if target not in frame.columns:
-        raise DataError(f"{source}: no target column '{target}'. Columns: "
-                        f"{', '.join(map(str, frame.columns))}.")
+    no_duplicate_columns(list(frame.columns), source)
+    require_columns(source, list(frame.columns), target, group_column)
     y = frame[target]
     if y.isna().all():
         raise DataError(f"{source}: target column '{target}' has no values.")
@@ -102,9 +50,6 @@ def make_table(frame: pd.DataFrame, target: str, *, task: str = "auto", source: 
         frame, y = frame[y.notna()], y[y.notna()]
     groups = None
     if group_column is not None:
-        if group_column not in frame.columns:
-            raise DataError(f"{source}: no group column '{group_column}'. Columns: "
-                            f"{', '.join(map(str, frame.columns))}.")
         groups = frame[group_column].to_numpy()
     features = frame.drop(columns=[c for c in (target, group_column) if c is not None])
     if features.shape[1] == 0:
