@@ -43,8 +43,13 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def release_memory(device: torch.device) -> None:
-    """Free what the last trial left behind so the next one starts from the same baseline."""
-    gc.collect()
+    """Give an accelerator's cached memory back after a trial, so the next starts from the same
+    baseline. On the CPU there is nothing to do: reference counting frees a finished trial's
+    tensors at once, and a full ``gc.collect`` there cost ~0.35 s per trial with torch, optuna
+    and mlflow loaded (more than a small trial's training)."""
+    if device.type == "cpu":
+        return
+    gc.collect()  # a cycle may still hold device tensors; empty_cache frees only unreferenced ones
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps":
