@@ -1,11 +1,11 @@
 """CLI start-up: how long `autonn --help` and one-line input errors take, against mlflow and optuna.
 
 Each command runs as a fresh process (as a user types it), ``--repeats`` times; the table gives the
-median and the best wall time. ``--source DIR`` runs autonn from another checkout (``python -m
-autonn`` with DIR first on the path), so an older layout is measured in the same run.
+median and the best wall time. ``--also LABEL=DIR`` also runs autonn from another checkout
+(``python -m autonn`` with DIR first on the path), so an older layout is measured in the same run:
 
-    python benchmarks/cli_startup.py --repeats 7 --write benchmarks/RESULTS.md
-    python benchmarks/cli_startup.py --source /tmp/autonn-before --label before
+    git worktree add /tmp/autonn-before 4f62306
+    python benchmarks/cli_startup.py --also "before (4f62306)=/tmp/autonn-before" --write benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
@@ -47,25 +47,26 @@ def timed(cmd: list[str], cwd: str, env: dict[str, str], repeats: int) -> tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--source", help="run autonn from this checkout instead of the installed one")
-    parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--also", action="append", default=[], metavar="LABEL=DIR",
+                        help="also run autonn from the checkout DIR (repeatable)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--write", help="append the table to this Markdown file")
     args = parser.parse_args()
-    env = dict(os.environ)
-    if args.source:
-        env["PYTHONPATH"] = str(Path(args.source).resolve())
     work = tempfile.mkdtemp(prefix="autonn-startup-")
     Path(work, "t.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
     Path(work, "bad.yaml").write_text("dataset: iris\nspace:\n  activaton: relu\n")
+    sources = [("this checkout", None)] + [tuple(a.split("=", 1)) for a in args.also]
     rows = []
     for name, argv in AUTONN_CASES.items():
-        median, best, code = timed([sys.executable, "-m", "autonn", *argv], work, env, args.repeats)
-        rows.append(f"| {name} | {args.label} | {median:.2f} | {best:.2f} | {code} |")
+        for label, source in sources:
+            env = dict(os.environ, **({"PYTHONPATH": str(Path(source).resolve())} if source else {}))
+            median, best, code = timed([sys.executable, "-m", "autonn", *argv], work, env,
+                                       args.repeats)
+            rows.append(f"| {name} | {label} | {median:.2f} | {best:.2f} | {code} |")
     if args.peers:
         for name, argv in PEERS.items():
             exe = shutil.which(argv[0]) or argv[0]
-            median, best, code = timed([exe, *argv[1:]], work, env, args.repeats)
+            median, best, code = timed([exe, *argv[1:]], work, dict(os.environ), args.repeats)
             rows.append(f"| {name} | peer | {median:.2f} | {best:.2f} | {code} |")
     shutil.rmtree(work, ignore_errors=True)
     table = "\n".join([
