@@ -57,42 +57,46 @@ class Head:
         return OUTPUTS[self.output](out)
 
 
-def _one_hot(k: int) -> Callable[[Tensor], Tensor]:
-    return lambda y: F.one_hot(y.long(), k).float()
+def _one_hot(k: int, smoothing: float = 0.0) -> Callable[[Tensor], Tensor]:
+    """Labels (N,) -> (N, k) targets, ``smoothing`` of the mass spread evenly over the classes."""
+    return lambda y: F.one_hot(y.long(), k).float() * (1 - smoothing) + smoothing / k
 
 
-def _distance(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[str, int], Head]:
+def _distance(fn: Callable[[Tensor, Tensor], Tensor]) -> Callable[[str, int, float], Head]:
     """mse/mae: on values for regression, on softmax outputs against one-hot targets otherwise."""
 
-    def bind(task: str, k: int) -> Head:
+    def bind(task: str, k: int, smoothing: float) -> Head:
         if task == REGRESSION:
             return Head(k, lambda y: y.float(), fn, "identity")
-        return Head(k, _one_hot(k), lambda out, t: fn(out.softmax(dim=-1), t), "softmax")
+        return Head(k, _one_hot(k, smoothing), lambda out, t: fn(out.softmax(dim=-1), t),
+                    "softmax")
 
     return bind
 
 
-def _bce(task: str, k: int) -> Head:
+def _bce(task: str, k: int, smoothing: float) -> Head:
     crit = lambda out, t: F.binary_cross_entropy_with_logits(out.squeeze(-1), t)  # noqa: E731
-    return Head(1, lambda y: y.float(), crit, "sigmoid")
+    return Head(1, lambda y: y.float() * (1 - smoothing) + smoothing / 2, crit, "sigmoid")
 
 
-def _cross_entropy(task: str, k: int) -> Head:
-    return Head(k, lambda y: y.long(), F.cross_entropy, "softmax")
+def _cross_entropy(task: str, k: int, smoothing: float) -> Head:
+    crit = lambda out, t: F.cross_entropy(out, t, label_smoothing=smoothing)  # noqa: E731
+    return Head(k, lambda y: y.long(), crit, "softmax")
 
 
 def _binary_hinge(out: Tensor, t: Tensor) -> Tensor:
     return torch.clamp(1 - t * out.squeeze(-1), min=0).mean()
 
 
-def _hinge(task: str, k: int) -> Head:
+def _hinge(task: str, k: int, smoothing: float) -> Head:
+    """Margins have no soft targets: ``smoothing`` does not apply."""
     if task == BINARY:  # one score, targets in {-1, +1}
         return Head(1, lambda y: y.float() * 2 - 1, _binary_hinge, "sigmoid")
-    return Head(k, lambda y: y.long(), F.multi_margin_loss, "softmax")
+    return Head(k, lambda y: y.long(), lambda out, t: F.multi_margin_loss(out, t), "softmax")
 
 
-def _kl_div(task: str, k: int) -> Head:
-    encode = lambda y: _one_hot(k)(y) * (1 - KL_SMOOTHING) + KL_SMOOTHING / k  # noqa: E731
+def _kl_div(task: str, k: int, smoothing: float) -> Head:
+    encode = _one_hot(k, smoothing or KL_SMOOTHING)  # a zero target would make KL infinite
     crit = lambda out, t: F.kl_div(out.log_softmax(dim=-1), t, reduction="batchmean")  # noqa: E731
     return Head(k, encode, crit, "softmax")
 
@@ -102,7 +106,7 @@ class Loss:
     """A registry entry: the tasks a loss fits and how to bind it to one."""
 
     tasks: frozenset[str]
-    bind: Callable[[str, int], Head]
+    bind: Callable[[str, int, float], Head]  # (task, outputs, label smoothing) -> Head
 
 
 ALL, CLASSIFICATION = frozenset(TASKS), frozenset({BINARY, MULTICLASS})
@@ -121,8 +125,9 @@ LOSSES_FOR_TASK: dict[str, tuple[str, ...]] = {
 }
 
 
-def head(loss: str, task: str, n_outputs: int) -> Head:
-    """Bind ``loss`` to ``task``; ``n_outputs`` is the class count, or the target count.
+def head(loss: str, task: str, n_outputs: int, smoothing: float = 0.0) -> Head:
+    """Bind ``loss`` to ``task``; ``n_outputs`` is the class count, or the target count;
+    ``smoothing`` moves that much of each class target's mass evenly onto all classes.
 
     Raises:
         ConfigError: the loss is unknown or does not fit the task.
@@ -131,4 +136,4 @@ def head(loss: str, task: str, n_outputs: int) -> Head:
     if task not in entry.tasks:
         raise ConfigError(f"loss '{loss}' does not fit a {task} task. "
                           f"Losses for {task}: {', '.join(LOSSES_FOR_TASK[task])}.")
-    return entry.bind(task, n_outputs)
+    return entry.bind(task, n_outputs, smoothing if task != REGRESSION else 0.0)

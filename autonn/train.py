@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,6 +23,7 @@ from autonn.losses import head as bind_head
 from autonn.metrics import Metric, is_better
 from autonn.model import build_model
 from autonn.params import Params
+from autonn.schedules import schedule as lr_schedule
 from autonn.weights import flatten_parameters, load_matching
 
 
@@ -70,9 +71,14 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: DeviceData, *,
         metric: Metric, epochs: int, batch_size: int, generator: torch.Generator,
         callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
-        keep_best: bool = True) -> History:
+        keep_best: bool = True, schedule: Callable[[float], float] | None = None,
+        horizon: int | None = None) -> History:
     """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights
     (or, with ``keep_best=False``, the last epoch's).
+
+    ``schedule`` scales the optimizer's learning rate at every step by its value at the share of
+    ``horizon`` epochs (default ``epochs``) done, so a refit that stops early follows the search's
+    schedule.
 
     Gradients are zeroed in place, never set to None, so parameters flattened with
     ``flatten_parameters`` keep accumulating into their shared buffer.
@@ -85,12 +91,14 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     n = len(x)
     bounds = batch_bounds(n, batch_size)
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
+    rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
     model.train()
     for epoch in range(epochs):
         perm = torch.randperm(n, device=x.device, generator=generator)
         xs, ts = x[perm], target[perm]  # one gather per epoch; batches are then free views
         losses = []
         for lo, hi in bounds:
+            rate.step()
             loss = head.criterion(model(xs[lo:hi]), ts[lo:hi])
             optimizer.zero_grad(set_to_none=False)
             loss.backward()
@@ -119,6 +127,23 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     return history
 
 
+class _Rate:
+    """Sets the learning rate of every step from a schedule (nothing without one)."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, schedule: Callable[[float], float] | None,
+                 total_steps: int) -> None:
+        self.groups, self.schedule, self.total = optimizer.param_groups, schedule, total_steps
+        self.base, self.done = [g["lr"] for g in self.groups], 0
+
+    def step(self) -> None:
+        if self.schedule is None:
+            return
+        factor = self.schedule(self.done / self.total)
+        for group, base in zip(self.groups, self.base):
+            group["lr"] = base * factor
+        self.done += 1
+
+
 def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
                  callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
                  epochs: int | None = None, keep_best: bool = True,
@@ -128,7 +153,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     ``epochs`` overrides the parameters' epoch budget; ``init_state`` gives starting weights to
     the layers whose names and shapes match (transfer learning)."""
     torch.manual_seed(seed)
-    head = bind_head(params["loss"], data.task, data.n_outputs)
+    head = bind_head(params["loss"], data.task, data.n_outputs, params.get("label_smoothing", 0.0))
     model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape)
     if init_state:
         load_matching(model, init_state)
@@ -139,5 +164,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     generator = torch.Generator(device=data.device).manual_seed(seed)
     history = fit(model, head, optimizer, data, metric=metric, epochs=epochs or params["epochs"],
                   batch_size=params["batch_size"], generator=generator, callbacks=callbacks,
-                  grad_clip=grad_clip, keep_best=keep_best)
+                  grad_clip=grad_clip, keep_best=keep_best,
+                  schedule=lr_schedule(params.get("schedule", "constant")),
+                  horizon=params["epochs"])
     return model, head, history

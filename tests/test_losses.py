@@ -1,11 +1,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny
 
 from autonn.errors import ConfigError
 from autonn.losses import LOSSES, LOSSES_FOR_TASK, TASKS, head
 from autonn.model import build_model
-from tests.conftest import tiny
 
 PAIRS = [(loss, task) for task in TASKS for loss in LOSSES_FOR_TASK[task]]
 

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tiny
 
 from autonn.callbacks import EarlyStopping
 from autonn.data.datasets import load_dataset
@@ -9,7 +10,6 @@ from autonn.data.tensors import to_device
 from autonn.errors import TrialDiverged
 from autonn.metrics import METRICS
 from autonn.train import predict, train_params
-from tests.conftest import tiny
 
 PARAMS = {"n_layers": 1, "width_0": 16, "activation": "relu", "init": "he_uniform", "norm": "none",
           "dropout": 0.0, "loss": "cross_entropy", "optimizer": "adam", "lr": 0.01,
