@@ -18,8 +18,7 @@ from autonn.errors import (
     StudyError,
     TrialDiverged,
 )
-
-__version__ = "0.1.0"
+from autonn.version import __version__ as __version__
 
 # public name -> the module that defines it
 _LAZY = {
@@ -31,7 +30,7 @@ _LAZY = {
     "load_config": "autonn.config",
     "make_config": "autonn.config",
     "export_model": "autonn.search.exporting",
-    "load": "autonn.export.predictor",
+    "load": "autonn.export.loading",
     "prepare": "autonn.search.problem",
     "run_search": "autonn.search.run",
 }
@@ -45,7 +44,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time ``__getattr__`
         make_config,
     )
     from autonn.estimators import AutoNNClassifier, AutoNNRegressor
-    from autonn.export.predictor import load
+    from autonn.export.loading import load
     from autonn.search.exporting import export_model
     from autonn.search.problem import prepare
     from autonn.search.run import run_search

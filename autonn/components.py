@@ -33,9 +33,7 @@ PRELU_INIT = 0.25
 
 
 def _gaussian(width: int) -> Any:
-    from autonn.blocks import (
-        Gaussian,  # blocks subclass torch's nn.Module: loaded on first use
-    )
+    from autonn.blocks import Gaussian  # an nn.Module: torch loads on first use
 
     return Gaussian()
 

@@ -26,7 +26,7 @@ from pydantic import (
 
 from autonn.components import ACTIVATIONS, INITIALIZERS, NORMS, OPTIMIZERS, POOLS
 from autonn.errors import ConfigError, did_you_mean, unknown_name
-from autonn.families import FAMILY_CHOICES
+from autonn.families import DEFAULT_FAMILY, FAMILY_CHOICES
 from autonn.losses import LOSSES
 from autonn.measures import OBJECTIVES
 from autonn.metrics import METRICS
@@ -83,7 +83,7 @@ def _is_int(value: Number) -> bool:
 class SpaceConfig(_Frozen):
     """What the search may choose. ``None`` for ``loss`` means the task's default losses."""
 
-    family: Choice = "mlp"  # mlp, resmlp (residual blocks), cnn (needs an input shape), auto
+    family: Choice = DEFAULT_FAMILY  # mlp, resmlp (residual blocks), cnn (needs an input shape), auto
     n_layers: Number = Range(low=1, high=4)
     width: Number = Range(low=16, high=256, log=True)
     per_layer_width: bool = True  # one width per layer (width_0, width_1, ...) or one for all

@@ -24,11 +24,11 @@ from autonn.config import Config, load_config, make_config
 from autonn.data.datasets import Dataset
 from autonn.data.split import Splits
 from autonn.export.pipeline import scoring_module
-from autonn.losses import BINARY, MULTICLASS, REGRESSION
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
+from autonn.tasks import BINARY, MULTICLASS, REGRESSION
 from autonn.tracking.mlflow_tracker import MlflowTracker
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 from autonn.tracking.tracker import NullTracker, Tracker
 
 MIN_ROWS_TO_HOLD_OUT = 10  # fewer rows: validate on the training rows themselves

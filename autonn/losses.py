@@ -13,12 +13,11 @@ from typing import TYPE_CHECKING
 
 from autonn._lazy import F, torch
 from autonn.errors import ConfigError, lookup
+from autonn.tasks import BINARY, MULTICLASS, REGRESSION, TASKS
 
 if TYPE_CHECKING:
     from torch import Tensor
 
-REGRESSION, BINARY, MULTICLASS = "regression", "binary", "multiclass"
-TASKS = (REGRESSION, BINARY, MULTICLASS)
 KL_SMOOTHING = 0.05  # probability mass kl_div's target spreads evenly over all classes
 
 
@@ -118,6 +117,11 @@ LOSSES: dict[str, Loss] = {
     "hinge": Loss(CLASSIFICATION, _hinge),
     "kl_div": Loss(frozenset({MULTICLASS}), _kl_div),
 }
+
+# The losses a task searches when the config names none.
+DEFAULT_LOSSES: dict[str, list[str]] = {REGRESSION: ["mse", "mae"],
+                                        BINARY: ["bce", "cross_entropy", "hinge"],
+                                        MULTICLASS: ["cross_entropy", "kl_div", "hinge"]}
 
 # The compatibility table, task -> losses that fit it, derived from the registry.
 LOSSES_FOR_TASK: dict[str, tuple[str, ...]] = {

@@ -63,13 +63,14 @@ class Objective:
 
     direction: str | None
     measure: Callable[[Any, Any], float] | None  # (model in eval mode, validation rows) -> value
+    help: str
 
 
 OBJECTIVES: dict[str, Objective] = {
-    "val_metric": Objective(None, None),  # always first: the study's metric
-    "params": Objective("minimize", _params),
-    "latency": Objective("minimize", _latency),
-    "flops": Objective("minimize", _flops),
+    "val_metric": Objective(None, None, "the study's metric on validation rows (always first)"),
+    "params": Objective("minimize", _params, "trainable parameters"),
+    "latency": Objective("minimize", _latency, "ms per forward pass of 256 rows"),
+    "flops": Objective("minimize", _flops, "floating-point operations per row"),
 }
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from autonn._lazy import torch
 from autonn.errors import ConfigError, lookup
-from autonn.losses import BINARY, MULTICLASS, REGRESSION
+from autonn.tasks import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
     from torch import Tensor

@@ -39,6 +39,11 @@ def layer_activations(params: Params) -> list[str]:
     return per_layer(params, "activation")
 
 
+def first_activation(params: Params) -> str:
+    """The activation of the first hidden layer (also when there are no dense layers)."""
+    return params.get("activation_0", params.get("activation"))
+
+
 def conv_channels(params: Params) -> list[int]:
     """The channels of each conv block (cnn family)."""
     return per_layer(params, "channels")

@@ -14,12 +14,8 @@ from autonn.components import OPTIMIZERS
 from autonn.config import INTEGER_DIMENSIONS, REAL_DIMENSIONS, Range, SpaceConfig
 from autonn.errors import ConfigError
 from autonn.families import AUTO, FAMILIES, families_for
-from autonn.losses import LOSSES_FOR_TASK
+from autonn.losses import DEFAULT_LOSSES, LOSSES_FOR_TASK
 from autonn.params import Params
-
-# The losses a task searches when the config names none.
-DEFAULT_LOSSES = {"regression": ["mse", "mae"], "binary": ["bce", "cross_entropy", "hinge"],
-                  "multiclass": ["cross_entropy", "kl_div", "hinge"]}
 
 
 class Ask:

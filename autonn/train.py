@@ -18,12 +18,13 @@ from torch import nn
 from autonn.components import OPTIMIZERS, make_optimizer
 from autonn.data.tensors import DeviceData
 from autonn.errors import TrialDiverged
-from autonn.losses import REGRESSION, Head
+from autonn.losses import Head
 from autonn.losses import head as bind_head
 from autonn.metrics import Metric, is_better
 from autonn.model import build_model
 from autonn.params import Params
 from autonn.schedules import schedule as lr_schedule
+from autonn.tasks import REGRESSION
 from autonn.weights import flatten_parameters, load_matching
 
 
@@ -76,10 +77,8 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights
     (or, with ``keep_best=False``, the last epoch's).
 
-    ``schedule`` scales the optimizer's learning rate at every step by its value at the share of
-    ``horizon`` epochs (default ``epochs``) done, so a refit that stops early follows the search's
-    schedule.
-
+    ``schedule`` scales the learning rate at every step by its value at the share of ``horizon``
+    epochs (default ``epochs``) done, so a refit that stops early follows the search's schedule.
     Gradients are zeroed in place, never set to None, so parameters flattened with
     ``flatten_parameters`` keep accumulating into their shared buffer.
 
@@ -88,25 +87,14 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     """
     start, history, best_state = time.perf_counter(), History(), None
     x, target = data.x_train, head.encode(data.y_train)  # encoded once per fit
-    n = len(x)
-    bounds = batch_bounds(n, batch_size)
+    bounds = batch_bounds(len(x), batch_size)
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
     model.train()
     for epoch in range(epochs):
-        perm = torch.randperm(n, device=x.device, generator=generator)
-        xs, ts = x[perm], target[perm]  # one gather per epoch; batches are then free views
-        losses = []
-        for lo, hi in bounds:
-            rate.step()
-            loss = head.criterion(model(xs[lo:hi]), ts[lo:hi])
-            optimizer.zero_grad(set_to_none=False)
-            loss.backward()
-            if grad_clip:
-                nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-            optimizer.step()
-            losses.append(loss.detach())
-        mean_loss = (torch.stack(losses) @ sizes).item() / sizes.sum().item()
+        perm = torch.randperm(len(x), device=x.device, generator=generator)
+        losses = _epoch(model, head, optimizer, x[perm], target[perm], bounds, rate, grad_clip)
+        mean_loss = (losses @ sizes).item() / sizes.sum().item()
         value = metric.fn(data.y_val, predict(model, head, data, data.x_val))
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
             raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "
@@ -125,6 +113,24 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history
+
+
+def _epoch(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, xs: torch.Tensor,
+           ts: torch.Tensor, bounds: list[tuple[int, int]], rate: _Rate,
+           grad_clip: float | None) -> torch.Tensor:
+    """One pass over the shuffled rows ``xs`` (N, F); batches are views. Returns each batch's
+    loss, (B,), left on the device."""
+    losses = []
+    for lo, hi in bounds:
+        rate.step()
+        loss = head.criterion(model(xs[lo:hi]), ts[lo:hi])
+        optimizer.zero_grad(set_to_none=False)
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        losses.append(loss.detach())
+    return torch.stack(losses)
 
 
 class _Rate:

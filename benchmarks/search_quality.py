@@ -17,7 +17,11 @@ import warnings
 
 import numpy as np
 import optuna
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from common import emit
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+)
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
@@ -25,13 +29,11 @@ from sklearn.preprocessing import StandardScaler
 from autonn import make_config
 from autonn.data.datasets import load_dataset
 from autonn.data.split import split
-from autonn.search.final import retrain_winner
-from autonn.losses import REGRESSION
 from autonn.metrics import DEFAULT_METRIC, metric_for
+from autonn.search.final import retrain_winner, test_score
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
-from autonn.search.final import test_score
-from common import emit
+from autonn.tasks import REGRESSION
 
 DATASETS = ("digits", "breast_cancer", "wine", "diabetes")
 

@@ -14,12 +14,13 @@ import time
 from pathlib import Path
 
 from common import emit  # benchmarks/ is on the path when run as a script
+
 from autonn.config import make_config
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.tracking.mlflow_tracker import MlflowTracker
+from autonn.tracking.runs import default_tracking_uri
 from autonn.tracking.tracker import NullTracker
-from autonn.tracking.store import default_tracking_uri
 
 
 def timed_study(dataset: str, trials: int, tracked: bool, root: Path, tag: str) -> tuple[float, float]:

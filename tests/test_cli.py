@@ -65,8 +65,8 @@ def test_choices_on_the_command_line_come_from_the_registries():
 
     from autonn.cli.search import search
     from autonn.families import FAMILY_CHOICES
-    from autonn.losses import TASKS
     from autonn.samplers import PRUNERS, SAMPLERS
+    from autonn.tasks import TASKS
 
     choices = {p.name: list(p.type.choices) for p in search.params
                if isinstance(p.type, click.Choice)}

@@ -25,7 +25,7 @@ from autonn.search.exporting import export_model
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.tracking.mlflow_tracker import MlflowTracker
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 
 BATCHES = (1, 7, 64)
 

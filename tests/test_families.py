@@ -161,3 +161,10 @@ def test_every_registered_family_samples_builds_describes_and_is_offered(name):
         assert architecture(params, 16, 3)["family"] == name and summary(params)
     choices = next(p for p in search.params if p.name == "family").type.choices
     assert list(choices) == list(FAMILY_CHOICES) and name in choices
+
+
+def test_every_dimension_a_family_declares_is_a_space_field():
+    from autonn.config import SpaceConfig
+
+    for family in FAMILIES.values():
+        assert set(family.dimensions) <= set(SpaceConfig.model_fields), family.name

@@ -14,7 +14,7 @@ from autonn.config import make_config
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.search.storage import open_storage
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 
 KILL_ME = [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--study", "kill-me",
            "--n-trials", "6", "--epochs", "30", "--pruner", "none", "--workers", "2", "--quiet"]

@@ -11,7 +11,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from autonn.search.storage import open_storage
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 
 COMMAND = [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--study", "stop-me",
            "--n-trials", "2", "--epochs", "25", "--pruner", "none", "--quiet"]

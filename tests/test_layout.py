@@ -17,9 +17,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "autonn"
 
 # A module may import modules of its own layer and of the layers above it, never below.
 LAYERS = [
-    ("base", ["autonn._lazy", "autonn.errors", "autonn.params", "autonn.masking", "autonn.version"]),
+    ("base", ["autonn._lazy", "autonn.errors", "autonn.params", "autonn.masking", "autonn.version",
+              "autonn.tasks"]),
     ("registries", ["autonn.components", "autonn.losses", "autonn.metrics", "autonn.samplers",
-                    "autonn.measures", "autonn.blocks", "autonn.families"]),
+                    "autonn.measures", "autonn.schedules", "autonn.blocks", "autonn.families"]),
     ("core", ["autonn.config", "autonn.space", "autonn.model", "autonn.train", "autonn.callbacks",
               "autonn.device", "autonn.weights", "autonn.data"]),
     ("export", ["autonn.export", "autonn.pyfunc"]),
@@ -72,7 +73,15 @@ def _graph() -> dict[str, set[str]]:
             target = _own(name) if name.split(".")[0] == "autonn" else None
             if target and target != module:
                 graph[module].add(target)
+    graph["autonn.export.formats"] |= _format_modules()  # imported by name, on first use
     return graph
+
+
+def _format_modules() -> set[str]:
+    """The modules the export-format registry names (it imports them with importlib)."""
+    tree = ast.parse(MODULES["autonn.export.formats"].read_text())
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+            and isinstance(n.value, str) and n.value in MODULES}
 
 
 def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
@@ -105,7 +114,7 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def _layer(module: str) -> int:
     matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS) for prefix in prefixes
-               if module == prefix or module.startswith(prefix + ".")]
+               if module == prefix or (prefix != "autonn" and module.startswith(prefix + "."))]
     assert matches, f"{module} belongs to no layer: add it to LAYERS"
     return max(matches)[1]
 
@@ -207,3 +216,7 @@ def test_bad_input_fails_before_any_heavy_library_loads(argv, says, tmp_path):
     heavy, stderr = _heavy_after(code)
     assert says in stderr
     assert heavy == []
+
+
+def test_the_graph_sees_the_modules_the_format_registry_imports_by_name():
+    assert "autonn.export.mlflow_model" in _graph()["autonn.export.formats"]

@@ -10,11 +10,11 @@ from mlflow.tracking import MlflowClient
 from autonn import make_config
 from autonn.cli import main
 from autonn.errors import ConfigError, StudyError
-from autonn.export.predictor import load
+from autonn.export.loading import load
 from autonn.measures import measure
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 
 
 def test_measures_count_what_they_say():

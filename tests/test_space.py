@@ -2,9 +2,10 @@ import optuna
 import pytest
 
 from autonn.config import make_config
-from autonn.losses import LOSSES_FOR_TASK, TASKS
+from autonn.losses import LOSSES_FOR_TASK
 from autonn.params import layer_activations, layer_widths
 from autonn.space import describe, resolve_losses, suggest
+from autonn.tasks import TASKS
 
 
 def space(task="multiclass", **dims):

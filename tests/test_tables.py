@@ -155,7 +155,7 @@ def test_the_logged_model_takes_raw_table_rows(tmp_path, monkeypatch):
     import mlflow
     from mlflow.tracking import MlflowClient
 
-    from autonn.tracking.store import default_tracking_uri
+    from autonn.tracking.runs import default_tracking_uri
 
     messy_frame().to_csv(tmp_path / "churn.csv", index=False)
     result = search("--data", str(tmp_path / "churn.csv"), "--target", "churn", tracking=True)

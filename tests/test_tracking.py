@@ -11,7 +11,7 @@ from conftest import working_dir
 from mlflow.tracking import MlflowClient
 
 from autonn.cli import main
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 
 FAST = ["--epochs", "6", "--seed", "0"]
 

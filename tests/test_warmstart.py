@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from autonn import make_config
 from autonn.cli import main
 from autonn.config import SpaceConfig
-from autonn.export.predictor import load
+from autonn.export.loading import load
 from autonn.model import build_model
 from autonn.search.exporting import export_model
 from autonn.search.problem import prepare

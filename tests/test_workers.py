@@ -9,7 +9,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from autonn.search.storage import open_storage
-from autonn.tracking.store import default_tracking_uri
+from autonn.tracking.runs import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 # no pruning, trials long enough that the spawned workers get some before the first one is done

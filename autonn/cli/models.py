@@ -46,7 +46,7 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
     from autonn.search.exporting import (
         export_model,  # torch, optuna: kept out of --help
     )
-    from autonn.tracking.store import (  # mlflow: as above
+    from autonn.tracking.runs import (  # mlflow: as above
         default_tracking_uri,
         trial_of_run,
     )
@@ -83,10 +83,8 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
 def predict(model_path: str, input_path: str, output: str | None, proba: bool,
             trust_model: bool) -> None:
     """Predict with an exported model: labels, values, or --proba probabilities."""
-    from autonn.export.predictor import (  # torch: kept out of --help
-        load,
-        write_predictions,
-    )
+    from autonn.export.loading import load  # torch: kept out of --help
+    from autonn.export.predictor import write_predictions  # with load
 
     model = load(model_path, trust_model=trust_model)
     rows = read_table(input_path, option="--input")

@@ -20,9 +20,10 @@ from autonn.cli.options import (
     tracking_option,
 )
 from autonn.errors import DataWarning
-from autonn.families import FAMILY_CHOICES
-from autonn.losses import TASKS
+from autonn.families import AUTO, FAMILIES, FAMILY_CHOICES
+from autonn.measures import OBJECTIVES
 from autonn.samplers import PRUNERS, SAMPLERS
+from autonn.tasks import TASKS
 
 TOP_SHOWN = 5
 SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
@@ -43,9 +44,9 @@ SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
               help="Finished trials the study should hold in all (a rerun completes what is left).")
 @click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
-@click.option("--objectives", help="Comma-separated: val_metric first, then any of params, latency "
-                                   "(ms per 256 rows), flops. Several: a multi-objective study "
-                                   "(NSGA-II unless --sampler).")
+@click.option("--objectives", help="Comma-separated: val_metric first, then any of "
+                                   f"{', '.join(f'{n} ({o.help})' for n, o in list(OBJECTIVES.items())[1:])}. Several: a multi-objective "
+                                   "study (NSGA-II unless --sampler).")
 @click.option("--warm-start", multiple=True, help="A study (or MLflow run id) whose best trials run "
                                                   "first, rescaled to this data. Repeatable.")
 @click.option("--builtin-starts/--no-builtin-starts", default=None,
@@ -53,8 +54,8 @@ SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
 @click.option("--init-from", type=click.Path(), help="An exported autonn model: its architecture "
                                                     "is fixed and its weights start each trial.")
 @click.option("--family", type=click.Choice(FAMILY_CHOICES),
-              help="Architecture family: mlp, resmlp (residual), cnn (image/signal rows), or auto "
-                   "(searched among those the data allows).")
+              help="Architecture family: " + "; ".join(f"{n} ({f.help})" for n, f in FAMILIES.items())
+                   + f"; or {AUTO} (every family the data allows).")
 @click.option("--metric", help="Validation metric to optimise (accuracy, f1, roc_auc, rmse, r2, ...).")
 @click.option("--sampler", envvar="AUTONN_SAMPLER", show_envvar=True,
               type=click.Choice(list(SAMPLERS)), help="Optuna sampler.")
@@ -163,7 +164,7 @@ def _tracker(tracking: bool, tracking_uri: str | None, experiment: str) -> Any:
     from autonn.tracking.mlflow_tracker import (
         MlflowTracker,  # mlflow: kept out of --help
     )
-    from autonn.tracking.store import default_tracking_uri  # with the tracker above
+    from autonn.tracking.runs import default_tracking_uri  # with the tracker above
     from autonn.tracking.tracker import NullTracker  # with the tracker above
 
     if not tracking:

@@ -17,7 +17,7 @@ import click
 
 from autonn.cli.options import friendly_errors, stack, study_option, tracking_option
 from autonn.errors import StudyError, unknown_name
-from autonn.tracking.store import default_tracking_uri, experiment_ids
+from autonn.tracking.runs import default_tracking_uri, experiment_ids
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from autonn.data.files import header, read_table, require_columns
 from autonn.errors import ConfigError, DataError, unknown_name
-from autonn.losses import BINARY, MULTICLASS, REGRESSION
+from autonn.tasks import BINARY, MULTICLASS, REGRESSION
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -132,6 +132,22 @@ def dataset_from_files(path: str, target: str, task: str = "auto", test_path: st
                        test.task, test.feature_names, data.classes)
     return Dataset(data.name, data.X, data.y, data.task, data.feature_names, data.classes,
                    data.groups, test)
+
+
+def example_rows(dataset: Dataset, n: int) -> pd.DataFrame:
+    """The first ``n`` rows of the data as the model takes them (an input example)."""
+    import pandas as pd  # pandas: loaded for tables only
+
+    X = dataset.X
+    if isinstance(X, pd.DataFrame):
+        rows = X.iloc[:n].reset_index(drop=True)
+    else:
+        rows = pd.DataFrame(np.asarray(X[:n]), columns=list(dataset.feature_names))
+    # numbers as float64, as CSV readers give them when a value is missing (MLflow's schema
+    # refuses to narrow float64 to float32 or to take floats in an integer column)
+    numeric = [c for c in rows.columns if pd.api.types.is_numeric_dtype(rows[c])
+               and not pd.api.types.is_bool_dtype(rows[c])]
+    return rows.astype({c: "float64" for c in numeric})
 
 
 def load_data(config: Config, source: str = "config") -> Dataset:

@@ -14,7 +14,7 @@ import numpy as np
 from autonn.data.datasets import Dataset
 from autonn.data.tables import preprocessor
 from autonn.errors import DataError
-from autonn.losses import REGRESSION
+from autonn.tasks import REGRESSION
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import pandas as pd
 from autonn.data.features import DATE_PARTS, as_text, date_parts
 from autonn.data.files import no_duplicate_columns, require_columns
 from autonn.errors import DataError, DataWarning
-from autonn.losses import BINARY, MULTICLASS, REGRESSION
+from autonn.tasks import BINARY, MULTICLASS, REGRESSION
 
 MAX_CLASSES = 20  # an integer target with more distinct values is a regression target
 NUMERIC_SHARE = 0.8  # an object column this numeric is a numeric column with typos

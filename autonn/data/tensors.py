@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from autonn.data.split import Splits
-from autonn.losses import REGRESSION
+from autonn.tasks import REGRESSION
 
 
 @dataclass(frozen=True)

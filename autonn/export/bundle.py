@@ -18,8 +18,8 @@ import torch
 from autonn.data.features import FeatureEncoder
 from autonn.errors import ModelFileError
 from autonn.export.pipeline import ScoringModule
-from autonn.losses import REGRESSION
 from autonn.model import build_model
+from autonn.tasks import REGRESSION
 from autonn.version import __version__
 
 KIND = "autonn-model"

@@ -15,6 +15,7 @@ without loading torch. A new format is a module and one entry here.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +33,11 @@ class Format:
     module: str  # the module with write() and read()
     runs_code: bool  # loading it can run code from the file
     help: str
+    matches: Callable[[Path, bytes], bool]  # (path, its first 16 bytes) -> is this format
+
+    @property
+    def is_directory(self) -> bool:
+        return not self.suffix
 
     def implementation(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -43,15 +49,20 @@ class Format:
         return self.implementation().read(path, trust, source)
 
 
+# Sniffed in this order: a directory, then a zip archive, before the looser tests.
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("state_dict", ".safetensors", "autonn.export.state_dict", False,
-           "one .safetensors file: weights and manifest; loading runs no code"),
-    Format("onnx", ".onnx", "autonn.export.onnx_model", False,
-           "one .onnx file for onnxruntime; loading runs no Python code"),
-    Format("torchscript", ".pt", "autonn.export.torchscript", True,
-           "one .pt TorchScript archive; loading runs its code (own exports or --trust-model)"),
     Format("mlflow", "", "autonn.export.mlflow_model", False,
-           "an MLflow pyfunc model directory (mlflow models serve/predict); no pickles"),
+           "an MLflow pyfunc model directory (mlflow models serve/predict); no pickles",
+           lambda path, head: (path / "MLmodel").is_file()),
+    Format("torchscript", ".pt", "autonn.export.torchscript", True,
+           "one .pt TorchScript archive; loading runs its code (own exports or --trust-model)",
+           lambda path, head: head.startswith(b"PK\x03\x04")),
+    Format("state_dict", ".safetensors", "autonn.export.state_dict", False,
+           "one .safetensors file: weights and manifest; loading runs no code",
+           lambda path, head: len(head) > 8 and head[8:9] == b"{"),  # u64 length, then JSON
+    Format("onnx", ".onnx", "autonn.export.onnx_model", False,
+           "one .onnx file for onnxruntime; loading runs no Python code",
+           lambda path, head: path.suffix.lower() == ".onnx"),
 )}
 
 

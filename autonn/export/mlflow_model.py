@@ -15,10 +15,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from autonn.data.datasets import Dataset
 from autonn.errors import ModelFileError
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
@@ -104,20 +102,6 @@ def requirements() -> list[str]:
             except PackageNotFoundError:
                 pins.append(str(req))
     return pins + [f"safetensors=={version('safetensors')}"]
-
-
-def example_rows(dataset: Dataset, n: int) -> pd.DataFrame:
-    """The first ``n`` rows of the data as the model takes them (an input example)."""
-    X = dataset.X
-    if isinstance(X, pd.DataFrame):
-        rows = X.iloc[:n].reset_index(drop=True)
-    else:
-        rows = pd.DataFrame(np.asarray(X[:n]), columns=list(dataset.feature_names))
-    # numbers as float64, as CSV readers give them when a value is missing (MLflow's schema
-    # refuses to narrow float64 to float32 or to take floats in an integer column)
-    numeric = [c for c in rows.columns if pd.api.types.is_numeric_dtype(rows[c])
-               and not pd.api.types.is_bool_dtype(rows[c])]
-    return rows.astype({c: "float64" for c in numeric})
 
 
 class AutonnPyfunc:

@@ -1,11 +1,5 @@
-"""``autonn.load(path)``: any autonn export back as a predictor of raw feature rows.
-
-    >>> model = autonn.load("iris.onnx")
-    >>> model.predict(frame), model.predict_proba(frame)
-
-The format is read from the file itself (a directory with an MLmodel file, a safetensors header,
-a TorchScript zip, ONNX protobuf), never guessed from a pickle: pickles are refused outright.
-"""
+"""A loaded model as a predictor of raw feature rows: labels, probabilities or values in the
+user's own terms (``autonn.load`` returns one; see ``autonn.export.loading``)."""
 
 from __future__ import annotations
 
@@ -17,11 +11,8 @@ import pandas as pd
 
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
-from autonn.export.formats import FORMATS
 from autonn.export.integrity import atomic_path
 from autonn.export.pipeline import Backend
-
-PICKLE_OPCODES = (b"\x80", b"(", b"c", b"]", b"}")  # a pickle's first byte, any protocol
 
 
 class Predictor:
@@ -98,52 +89,6 @@ class ForeignMlflowModel:
             self.predict_proba(X)
         out = self.predict(X)
         return pd.DataFrame(out.reshape(len(out), -1)).rename(columns=lambda i: f"prediction_{i}")
-
-
-def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlflowModel:
-    """Load an export of any format. TorchScript and foreign MLflow models run code when loaded:
-    they load only if autonn exported them on this machine, or with ``trust_model=True``."""
-    path = Path(path)
-    source = str(path)
-    fmt = _sniff(path, source)
-    bundle, backend = FORMATS[fmt].read(path, trust_model, source)
-    if bundle is None:  # a trusted MLflow model autonn did not write
-        return ForeignMlflowModel(backend, source)
-    return Predictor(bundle, backend, source)
-
-
-def _sniff(path: Path, source: str) -> str:
-    """The format of the file at ``path``, read from its first bytes (never from a pickle)."""
-    if path.is_dir():
-        if not (path / "MLmodel").is_file():
-            raise ModelFileError(f"{source}: a directory without an MLmodel file; give a model "
-                                 "file or an MLflow model directory.")
-        return "mlflow"
-    if not path.is_file():
-        raise ModelFileError(f"{source}: no such model file; check --model.")
-    head = _head(path)
-    if head.startswith(b"PK\x03\x04"):
-        return "torchscript"
-    if _is_safetensors(head):
-        return "state_dict"
-    if path.suffix.lower() == ".onnx":
-        return "onnx"
-    if head[:1] in PICKLE_OPCODES:
-        raise ModelFileError(f"{source}: looks like a pickle; autonn never loads pickles (they can "
-                             "run any code). Export the model with `autonn export --format "
-                             "state_dict`.")
-    raise ModelFileError(f"{source}: not a model format autonn reads; autonn exports are "
-                         ".safetensors (state_dict), .onnx, .pt (TorchScript) or MLflow directories.")
-
-
-def _head(path: Path) -> bytes:
-    with path.open("rb") as fh:
-        return fh.read(16)
-
-
-def _is_safetensors(head: bytes) -> bool:
-    """An 8-byte little-endian header length, then a JSON object."""
-    return len(head) > 8 and head[8:9] == b"{"
 
 
 def write_predictions(frame: pd.DataFrame, path: str | Path) -> None:

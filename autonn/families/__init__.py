@@ -18,6 +18,7 @@ from autonn.families.family import Family
 from autonn.params import Params, layer_activations
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (mlp.FAMILY, resmlp.FAMILY, cnn.FAMILY)}
+DEFAULT_FAMILY = "mlp"
 AUTO = "auto"  # every family the data allows
 FAMILY_CHOICES = (*FAMILIES, AUTO)
 
@@ -28,7 +29,7 @@ ARCHITECTURE = tuple(dict.fromkeys(("family", "activation", "norm", "init",
 
 def family_of(params: Params) -> Family:
     """The family a parameter dict describes (mlp when it names none)."""
-    return lookup(FAMILIES, "family", params.get("family", "mlp"))
+    return lookup(FAMILIES, "family", params.get("family", DEFAULT_FAMILY))
 
 
 def families_for(input_shape: Any) -> list[str]:
@@ -54,5 +55,5 @@ def summary(params: Params) -> str:
     return f"{family_of(params).summary(params)} {'/'.join(acts)} {params.get('optimizer', '')}".strip()
 
 
-__all__ = ["ARCHITECTURE", "AUTO", "FAMILIES", "FAMILY_CHOICES", "Family", "architecture",
+__all__ = ["ARCHITECTURE", "AUTO", "DEFAULT_FAMILY", "FAMILIES", "FAMILY_CHOICES", "Family", "architecture",
            "families_for", "family_of", "summary"]

@@ -10,7 +10,7 @@ from typing import Any
 from autonn._lazy import nn
 from autonn.components import POOLS, initialize, make_activation, make_norm
 from autonn.families.family import Ask, Body, Family, dense_layers, widths_text
-from autonn.params import Params, conv_channels, layer_activations, layer_widths
+from autonn.params import Params, conv_channels, first_activation, layer_widths
 
 
 def sample(ask: Ask) -> Params:
@@ -45,7 +45,7 @@ def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None) ->
 def _conv_block(params: Params, dims: int, c_in: int, c_out: int, pool: str) -> Any:
     from autonn.blocks import ConvBlock  # blocks load torch: kept out of --help
 
-    kernel, act = int(params["kernel_size"]), layer_activations(params)[0]
+    kernel, act = int(params["kernel_size"]), first_activation(params)
     conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(c_in, c_out, kernel, padding=kernel // 2)
     initialize(conv, params["init"], act)
     return ConvBlock(conv, make_norm(params.get("norm", "none"), c_out, dims),

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from autonn._lazy import nn
 from autonn.components import initialize, make_activation, make_norm
-from autonn.params import Params, layer_activations, layer_widths
+from autonn.params import Params, first_activation, layer_activations, layer_widths
 
 
 class Ask(Protocol):
@@ -79,7 +79,7 @@ def attention_front(params: Params, n_inputs: int) -> Body:
         return [], n_inputs
     from autonn.blocks import FeatureAttention  # blocks load torch: kept out of --help
 
-    act, dim = layer_activations(params)[0], int(params["attention_dim"])
+    act, dim = first_activation(params), int(params["attention_dim"])
     block = FeatureAttention(n_inputs, dim, int(params["attention_heads"]),
                              make_activation(act, 1),  # one PReLU slope: tokens are 3-D
                              params.get("dropout", 0.0))

@@ -16,17 +16,16 @@ from typing import Any
 
 import optuna
 
-from autonn.data.datasets import load_data
+from autonn.data.datasets import example_rows, load_data
 from autonn.data.split import Splits, split
 from autonn.errors import AutonnError, ExportError, StudyError
 from autonn.export.formats import FORMATS, get_format
 from autonn.export.integrity import atomic_path, record_export
-from autonn.export.mlflow_model import example_rows
 from autonn.search.final import make_bundle, replay, retrain_winner, test_score
 from autonn.search.problem import Problem, make_problem
 from autonn.search.ranking import leading_trial, pick_pareto
 from autonn.search.study import config_of, load_study
-from autonn.tracking.store import log_export
+from autonn.tracking.runs import log_export
 
 
 @dataclass(frozen=True)
@@ -55,8 +54,6 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256; None
     logs nothing.
     """
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown format '{fmt}'; choose one of {', '.join(FORMATS)}.")
     writer = get_format(fmt)
     found = load_study(study, storage)
     chosen = _completed_trial(found, trial)
@@ -107,9 +104,9 @@ def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.Fr
 
 
 def _check_target(out: Path, fmt: str) -> None:
-    if fmt == "mlflow":
+    if FORMATS[fmt].is_directory:
         if out.is_file():
-            raise ExportError(f"--out {out} is a file; an MLflow model is a directory, give a "
+            raise ExportError(f"--out {out} is a file; a {fmt} export is a directory, give a "
                               "new path.")
         if out.is_dir() and any(out.iterdir()) and not (out / "MLmodel").is_file():
             raise ExportError(f"--out {out} is a directory that is not an MLflow model; autonn "

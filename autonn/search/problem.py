@@ -15,8 +15,9 @@ from autonn.data.split import Splits, split
 from autonn.data.tensors import DeviceData, to_device
 from autonn.device import resolve_device
 from autonn.errors import ConfigError
-from autonn.export.predictor import Predictor, load
-from autonn.families import ARCHITECTURE
+from autonn.export.loading import load
+from autonn.export.predictor import Predictor
+from autonn.families import ARCHITECTURE, DEFAULT_FAMILY
 from autonn.losses import Head
 from autonn.metrics import DEFAULT_METRIC, Metric, metric_for
 from autonn.params import Params, dimension
@@ -92,4 +93,4 @@ def _init_from(path: str, space: SpaceConfig, dataset: Dataset) -> tuple[dict, S
     architecture = {k: v for k, v in bundle.params.items() if dimension(k) in ARCHITECTURE}
     fixed = {**architecture, **space.fixed}
     state = transferable(bundle.tensors, bundle.classes, list(dataset.classes))
-    return state, space.model_copy(update={"fixed": fixed, "family": fixed.get("family", "mlp")})
+    return state, space.model_copy(update={"fixed": fixed, "family": fixed.get("family", DEFAULT_FAMILY)})

@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 
 from autonn.config import Config
-from autonn.export.mlflow_model import example_rows
+from autonn.data.datasets import example_rows
 from autonn.families import architecture
 from autonn.metrics import is_better
 from autonn.search.claims import optimize_to_count

@@ -19,7 +19,7 @@ from autonn.params import PER_LAYER, Params, dimension
 from autonn.search.problem import Problem
 from autonn.search.ranking import ranked_by_metric
 from autonn.search.storage import describe_storage, open_storage
-from autonn.tracking.store import default_tracking_uri, trial_of_run
+from autonn.tracking.runs import default_tracking_uri, trial_of_run
 
 # Architectures that do well across tabular tasks: the usual first guesses (two-layer ReLU MLP
 # with batch norm and Adam at 1e-3, a wider Swish/LayerNorm net with AdamW, a residual MLP, and a

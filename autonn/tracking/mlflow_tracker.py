@@ -22,7 +22,7 @@ from typing import Any
 from autonn.errors import TrackingError
 from autonn.export.mlflow_model import model_args
 from autonn.masking import mask
-from autonn.tracking.store import STUDY_ROLE, quiet_client
+from autonn.tracking.runs import STUDY_ROLE, quiet_client
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "KILLED": "KILLED"}

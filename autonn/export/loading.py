@@ -1,0 +1,53 @@
+"""``autonn.load(path)``: any autonn export back as a predictor of raw feature rows.
+
+    >>> model = autonn.load("iris.onnx")
+    >>> model.predict(frame), model.predict_proba(frame)
+
+The format is read from the file itself (each format in ``formats.FORMATS`` says how it looks),
+never guessed from a pickle: pickles are refused outright.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from autonn.errors import ModelFileError
+from autonn.export.formats import FORMATS
+from autonn.export.predictor import ForeignMlflowModel, Predictor
+
+PICKLE_OPCODES = (b"\x80", b"(", b"c", b"]", b"}")  # a pickle's first byte, any protocol
+
+
+def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlflowModel:
+    """Load an export of any format. TorchScript and foreign MLflow models run code when loaded:
+    they load only if autonn exported them on this machine, or with ``trust_model=True``."""
+    path = Path(path)
+    source = str(path)
+    bundle, backend = FORMATS[_sniff(path, source)].read(path, trust_model, source)
+    if bundle is None:  # a trusted MLflow model autonn did not write
+        return ForeignMlflowModel(backend, source)
+    return Predictor(bundle, backend, source)
+
+
+def _sniff(path: Path, source: str) -> str:
+    """The format of the file at ``path``, from its first bytes (never from a pickle)."""
+    if path.is_dir() and not (path / "MLmodel").is_file():
+        raise ModelFileError(f"{source}: a directory without an MLmodel file; give a model "
+                             "file or an MLflow model directory.")
+    if not path.exists():
+        raise ModelFileError(f"{source}: no such model file; check --model.")
+    head = b"" if path.is_dir() else _head(path)
+    found = next((name for name, fmt in FORMATS.items() if fmt.matches(path, head)), None)
+    if found:
+        return found
+    if head[:1] in PICKLE_OPCODES:
+        raise ModelFileError(f"{source}: looks like a pickle; autonn never loads pickles (they can "
+                             "run any code). Export the model with `autonn export --format "
+                             "state_dict`.")
+    raise ModelFileError(f"{source}: not a model format autonn reads; autonn exports are "
+                         ".safetensors (state_dict), .onnx, .pt (TorchScript) or MLflow directories.")
+
+
+def _head(path: Path) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(16)
