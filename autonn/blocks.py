@@ -7,6 +7,8 @@ class token joins them, and one pre-norm self-attention + feed-forward block mix
 token's vector goes on (a small FT-Transformer).
 ``ConvBlock``: conv -> norm -> activation -> pooling over a 1-D signal or a 2-D image.
 ``Reshape``: flat rows as images or signals.
+``PeriodicEmbedding``: each numeric feature as cos/sin of learned frequencies, then its own linear
+map (and ReLU: "PLR", Gorishniy et al. 2022), flattened.
 Blocks take their norm and activation modules built; the families initialise the weights that the
 search chooses an initializer for. All are plain tensor operations that TorchScript tracing and
 ONNX export take.
@@ -94,6 +96,26 @@ class ConvBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.layers(x)
+
+
+class PeriodicEmbedding(nn.Module):
+    """(N, F) features -> (N, F * dim): per feature, [cos, sin](2 pi c x) with ``dim`` learned
+    frequencies c ~ N(0, scale^2), then a linear map of its own to ``dim`` values (and a ReLU
+    when ``relu``)."""
+
+    def __init__(self, n_features: int, dim: int, scale: float, relu: bool) -> None:
+        super().__init__()
+        self.frequencies = nn.Parameter(torch.randn(n_features, dim) * scale)  # (F, D)
+        bound = 1 / math.sqrt(2 * dim)  # nn.Linear's default for 2D inputs
+        self.weight = nn.Parameter(torch.empty(n_features, 2 * dim, dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(n_features, dim).uniform_(-bound, bound))
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        angles = 2 * math.pi * x.unsqueeze(-1) * self.frequencies  # (N, F, D)
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (N, F, 2D)
+        out = torch.einsum("nfk,fkd->nfd", periodic, self.weight) + self.bias  # (N, F, D)
+        return (torch.relu(out) if self.relu else out).flatten(1)  # (N, F * D)
 
 
 class Reshape(nn.Module):

@@ -112,6 +112,22 @@ POOLS: dict[str, Callable[[int], Any]] = {  # pooling by 2
 }
 
 
+def _periodic(relu: bool) -> Callable[[int, int, float], Any]:
+    def build(n_features: int, dim: int, scale: float) -> Any:
+        from autonn.blocks import PeriodicEmbedding  # an nn.Module: torch loads on first use
+
+        return PeriodicEmbedding(n_features, dim, scale, relu)
+    return build
+
+
+# Numeric-feature embeddings: (features, width per feature, frequency scale) -> module, or None.
+EMBEDDINGS: dict[str, Callable[[int, int, float], Any] | None] = {
+    "none": None,
+    "periodic": _periodic(relu=False),  # PL: periodic, then linear
+    "plr": _periodic(relu=True),  # PLR: periodic, linear, ReLU
+}
+
+
 def make_norm(name: str, width: int, dims: int = 0) -> Any:
     """The normalisation ``name`` over ``width`` features (dims 0) or channels (dims 1, 2)."""
     return lookup(NORMS, "norm", name)(width, dims)

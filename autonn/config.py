@@ -13,29 +13,32 @@ from __future__ import annotations
 
 import typing
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Field,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from autonn.components import ACTIVATIONS, INITIALIZERS, NORMS, OPTIMIZERS, POOLS
+from autonn.components import ACTIVATIONS, EMBEDDINGS, INITIALIZERS, NORMS, OPTIMIZERS, POOLS
 from autonn.errors import ConfigError, did_you_mean, unknown_name
 from autonn.families import DEFAULT_FAMILY, FAMILY_CHOICES
 from autonn.losses import LOSSES
 from autonn.measures import OBJECTIVES
 from autonn.metrics import METRICS
 from autonn.samplers import PRUNERS, SAMPLERS
+from autonn.schedules import SCHEDULES
 
 # How the space samples each numeric dimension: whole numbers, or reals.
 INTEGER_DIMENSIONS = ("n_layers", "width", "batch_size", "epochs", "conv_blocks", "channels",
-                      "kernel_size", "attention_dim", "attention_heads")
-REAL_DIMENSIONS = ("dropout", "lr", "weight_decay", "momentum")
+                      "kernel_size", "attention_dim", "attention_heads", "embedding_dim")
+REAL_DIMENSIONS = ("dropout", "lr", "weight_decay", "momentum", "label_smoothing",
+                   "embedding_scale")
 
 
 class _Frozen(BaseModel):
@@ -98,8 +101,10 @@ class SpaceConfig(_Frozen):
     weight_decay: Number = Range(low=1e-7, high=1e-3, log=True)
     momentum: Number = 0.9  # used by the momentum optimizer only
     nesterov: bool | list[bool] = False
-    batch_size: Number = [32, 64, 128]
-    epochs: Number = 40  # the budget; early stopping and pruning end most trials sooner
+    batch_size: Number = [32, 64, 128, 256]
+    epochs: Number = Range(low=16, high=256, log=True)  # the cap; stopping and pruning end sooner
+    schedule: Choice = ["constant", "cosine", "onecycle"]  # learning rate over the epoch cap
+    label_smoothing: Number = [0.0, 0.1]  # classification: target mass spread over all classes
     conv_blocks: Number = Range(low=1, high=3)  # cnn: conv -> norm -> activation -> pool blocks
     channels: Number = Range(low=8, high=64, log=True)  # cnn: channels of each conv block
     kernel_size: Number = [3, 5]  # cnn
@@ -107,6 +112,9 @@ class SpaceConfig(_Frozen):
     attention: bool | list[bool] = False  # mlp/resmlp: a feature self-attention block in front
     attention_dim: Number = [8, 16, 32]  # width of each feature token
     attention_heads: Number = [1, 2, 4]
+    embedding: Choice = ["none", "plr"]  # mlp/resmlp: numeric features as periodic embeddings
+    embedding_dim: Number = [8, 16]  # each feature's embedding width
+    embedding_scale: Number = [0.01, 0.1, 1.0]  # initial frequency scale of periodic embeddings
     fixed: dict[str, Any] = {}  # parameters held at these values (--init-from fixes the model's)
 
     _validate_activation = field_validator("activation")(
@@ -117,6 +125,9 @@ class SpaceConfig(_Frozen):
     _validate_pool = field_validator("pool")(lambda v: _names(v, POOLS, "pool"))
     _validate_optimizer = field_validator("optimizer")(lambda v: _names(v, OPTIMIZERS, "optimizer"))
     _validate_loss = field_validator("loss")(lambda v: v if v is None else _names(v, LOSSES, "loss"))
+    _validate_schedule = field_validator("schedule")(lambda v: _names(v, SCHEDULES, "schedule"))
+    _validate_embedding = field_validator("embedding")(
+        lambda v: _names(v, EMBEDDINGS, "embedding"))
 
     @field_validator(*INTEGER_DIMENSIONS)
     @classmethod
@@ -142,10 +153,17 @@ class SpaceConfig(_Frozen):
 class TrainingConfig(_Frozen):
     """How each trial trains and is stopped."""
 
-    patience: int = 8  # epochs without validation improvement before early stopping
+    patience: int | None = None  # epochs without improvement before stopping; None: a fifth of
+    # the trial's epoch cap, at least 8
     grad_clip: float | None = None  # max gradient norm; None disables clipping
     val_fraction: float = 0.2
     test_fraction: float = 0.2
+    cv_folds: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # k-fold objective; auto: 5 folds below CV_ROWS
+    # training + validation rows, else one validation split (0 or 1 turns it off)
+
+    def patience_for(self, epochs: int) -> int:
+        """Epochs without improvement that stop a trial whose epoch cap is ``epochs``."""
+        return self.patience if self.patience is not None else max(8, epochs // 5)
 
 
 class Config(_Frozen):
@@ -164,7 +182,7 @@ class Config(_Frozen):
     seed: int = 0
     device: str = "auto"
     sampler: str = "tpe"  # tpe, random, gp, cmaes, qmc, nsga2
-    pruner: str = "median"  # median, hyperband, halving, none
+    pruner: str = "hyperband"  # hyperband, median, halving, none
     retries: int = 1  # times a trial whose worker died is run again
     max_failures: int = 5  # failed trials in a row after which a worker stops
     input_shape: list[int] | None = None  # [C, H, W] or [C, L]: rows as images/signals (cnn)
@@ -172,6 +190,9 @@ class Config(_Frozen):
     builtin_starts: bool = True  # run a few architectures that do well on tables first
     warm_start: list[str] = []  # studies or MLflow run ids whose best trials run first
     init_from: str | None = None  # an exported autonn model whose weights start each trial
+    refit: bool = True  # train the final model(s) again on training + validation rows
+    ensemble: int = Field(5, ge=0)  # greedy ensemble selection rounds over the best trials;
+    # 0: one network
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
 
@@ -263,7 +284,8 @@ def _field_loc(err: dict) -> tuple:
 
 def _is_union_tag(part: Any) -> bool:
     return isinstance(part, str) and (part in ("float", "str", "bool", "Range", "int")
-                                      or part.startswith(("list[", "function-")))
+                                      or part.startswith(("list[", "function-", "constrained-",
+                                                          "literal[")))
 
 
 def _model_at(loc: tuple) -> type[BaseModel]:

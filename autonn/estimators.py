@@ -23,7 +23,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from autonn.config import Config, load_config, make_config
 from autonn.data.datasets import Dataset
 from autonn.data.split import Splits
-from autonn.export.pipeline import scoring_module
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
 from autonn.tasks import BINARY, MULTICLASS, REGRESSION
@@ -63,16 +62,16 @@ class _AutoNN(BaseEstimator):
                           classes)
         problem = make_problem(config, dataset, type(self).__name__, self._split(X, y, task, seed))
         optuna.logging.set_verbosity(optuna.logging.ERROR)
-        study, winner = run_search(problem, storage=optuna.storages.InMemoryStorage(),
+        study, final = run_search(problem, storage=optuna.storages.InMemoryStorage(),
                                    tracker=self._tracker(config))
-        if winner is None:
+        if final is None:
             raise RuntimeError(f"{type(self).__name__}: no trial completed; see study_.trials.")
         self.study_ = study
-        self.best_params_ = dict(winner.params)
-        self.best_score_ = float(winner.value)
+        self.best_params_ = dict(final.params)
+        self.best_score_ = float(final.value)
         # float64 for prediction, as scikit-learn expects: a row's output then does not depend on
         # the batch it is predicted in
-        self.model_ = scoring_module(winner.model, winner.head, problem.data).double()
+        self.model_ = final.module.double()
 
     def _config(self, task: str, seed: int) -> Config:
         base: dict[str, Any] = {}

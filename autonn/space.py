@@ -16,6 +16,7 @@ from autonn.errors import ConfigError
 from autonn.families import AUTO, FAMILIES, families_for
 from autonn.losses import DEFAULT_LOSSES, LOSSES_FOR_TASK
 from autonn.params import Params
+from autonn.tasks import REGRESSION
 
 
 class Ask:
@@ -55,13 +56,30 @@ def suggest(trial: Any, space: SpaceConfig) -> Params:
     p: Params = {"family": ask.value("family")}
     p.update(FAMILIES[p["family"]].sample(ask))
     p.update(ask.layers("activation", p["n_layers"], space.per_layer_activation))
-    for dim in ("init", "norm", "loss", "optimizer", "dropout", "lr", "weight_decay"):
+    for dim in ("init", "norm", "loss", "optimizer", "dropout", "lr", "weight_decay", "schedule",
+                "label_smoothing"):
         p[dim] = ask.value(dim)
     for option in OPTIMIZERS[p["optimizer"]].options:  # e.g. momentum's momentum and nesterov
         p[option] = ask.value(option)
     p["batch_size"] = ask.value("batch_size")
     p["epochs"] = ask.value("epochs")
     return p
+
+
+EMBED_MAX_FEATURES = 256  # wider rows train without embeddings: F * dim inputs grow too large
+
+
+def resolve_space(space: SpaceConfig, task: str, input_shape: Any, n_features: int,
+                  source: str = "config") -> SpaceConfig:
+    """The space a problem searches: its task's losses, the families its rows allow, no label
+    smoothing for regression, no embeddings for rows of more than ``EMBED_MAX_FEATURES``."""
+    space = resolve_family(resolve_losses(space, task, source), input_shape, source)
+    update: dict[str, Any] = {}
+    if task == REGRESSION:
+        update["label_smoothing"] = 0.0
+    if n_features > EMBED_MAX_FEATURES:
+        update["embedding"] = "none"
+    return space.model_copy(update=update)
 
 
 def resolve_losses(space: SpaceConfig, task: str, source: str = "config") -> SpaceConfig:

@@ -74,8 +74,8 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
         keep_best: bool = True, schedule: Callable[[float], float] | None = None,
         horizon: int | None = None) -> History:
-    """Train ``model`` on ``data.x_train``, validating each epoch; keep the best epoch's weights
-    (or, with ``keep_best=False``, the last epoch's).
+    """Train ``model`` on ``data.x_train``, validating each epoch on ``data.x_val`` (when it has
+    rows); keep the best epoch's weights (or, with ``keep_best=False``, the last epoch's).
 
     ``schedule`` scales the learning rate at every step by its value at the share of ``horizon``
     epochs (default ``epochs``) done, so a refit that stops early follows the search's schedule.
@@ -90,16 +90,19 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     bounds = batch_bounds(len(x), batch_size)
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
+    validate = len(data.y_val) > 0  # a final refit trains on every row and checks none
     model.train()
     for epoch in range(epochs):
         perm = torch.randperm(len(x), device=x.device, generator=generator)
         losses = _epoch(model, head, optimizer, x[perm], target[perm], bounds, rate, grad_clip)
         mean_loss = (losses @ sizes).item() / sizes.sum().item()
-        value = metric.fn(data.y_val, predict(model, head, data, data.x_val))
+        value = metric.fn(data.y_val, predict(model, head, data, data.x_val)) if validate else 0.0
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
             raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "
                                 f"validation score {value}")
         history.train_loss.append(mean_loss)
+        if not validate:
+            continue
         history.val_metric.append(value)
         if history.best_epoch < 0 or is_better(value, history.best_value, metric.direction):
             history.best_epoch, history.best_value = epoch, value

@@ -1,118 +1,190 @@
-"""Search quality: autonn at a fixed wall-clock budget against scikit-learn baselines.
+"""Search quality: autonn at a fixed wall-clock budget against tuned-default peers.
 
-On each dataset, in this one process and on the same rows: autonn searches for ``--budget``
-seconds (family auto, default space, validation split for the objective), then the best model is
-scored on the held-out test split; scikit-learn's MLPClassifier/MLPRegressor (defaults, after a
-StandardScaler) and HistGradientBoosting (defaults) are fitted on the training + validation rows
-and scored on the same test rows. A second table runs the cnn and mlp families alone on digits at
-the same budget.
+On each dataset and seed, in one process and on the same rows (autonn's own seeded split): autonn
+searches for ``--budget`` seconds (default space; its final model refitted, an ensemble when it
+validates better) and its final model is scored on the held-out test rows. The peers fit the same
+training + validation rows, encoded by the same ColumnTransformer, and are scored on the same test
+rows: scikit-learn's MLP (defaults, after a StandardScaler), HistGradientBoosting (defaults), and
+pytabkit's RealMLP-TD and TabM-D (their tuned defaults, CPU). Every result is appended to a JSON
+lines file as it arrives, so a long run can be read (``--report``) before it ends.
 
-    python benchmarks/search_quality.py --budget 120 --write benchmarks/RESULTS.md
+    python benchmarks/search_quality.py --budgets 60,300 --seeds 0,1,2 --out results.jsonl
+    python benchmarks/search_quality.py --report results.jsonl --write benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import optuna
+import torch
 from common import emit
-from sklearn.ensemble import (
-    HistGradientBoostingClassifier,
-    HistGradientBoostingRegressor,
-)
-from sklearn.neural_network import MLPClassifier, MLPRegressor
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from tables import BUNDLED, REAL, load
 
 from autonn import make_config
-from autonn.data.datasets import load_dataset
 from autonn.data.split import split
-from autonn.metrics import DEFAULT_METRIC, metric_for
-from autonn.search.final import retrain_winner, test_score
+from autonn.metrics import DEFAULT_METRIC, METRICS, metric_for
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
 from autonn.tasks import REGRESSION
 
-DATASETS = ("digits", "breast_cancer", "wine", "diabetes")
+PEERS = ("sklearn MLP", "HistGradientBoosting", "RealMLP-TD", "TabM-D")
 
 
-def autonn_score(name: str, budget: float, family: str, seed: int) -> tuple[float, float, int]:
-    """Test scores of the best model a ``budget``-second search finds (as trained in the search,
-    and retrained on train + validation rows as ``autonn export --retrain`` does), trials run."""
-    config = make_config(dataset=name, study=f"{name}-{family}", n_trials=100_000, timeout=budget,
-                         seed=seed, space={"family": family})
-    dataset = load_dataset(name)
-    splits = split(dataset, config.training.val_fraction, config.training.test_fraction, seed)
-    problem = make_problem(config, dataset, name, splits)
-    study, winner = run_search(problem, storage=optuna.storages.InMemoryStorage())
-    return winner.test_score, test_score(*retrain_winner(problem, splits, winner)), len(study.trials)
+def autonn_run(name: str, budget: float, seed: int) -> dict:
+    """autonn's final model after a ``budget``-second search: test score, trials, seconds."""
+    dataset = load(name)
+    config = make_config(study=f"{name}-{seed}", n_trials=1_000_000, timeout=budget, seed=seed)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        problem = make_problem(config, dataset, name, split(dataset, 0.2, 0.2, seed))
+        study, final = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    return {"score": final.test_score, "metric": problem.metric_name,
+            "seconds": time.perf_counter() - start,
+            "trials": len(study.trials), "folds": len(problem.folds),
+            "ensemble": len(final.trials), "test_rows": len(problem.splits.y_test)}
 
 
-def baseline_scores(name: str, seed: int) -> dict[str, float]:
-    """MLP (defaults, scaled inputs) and HistGradientBoosting (defaults) on the same test rows."""
-    dataset = load_dataset(name)
-    s = split(dataset, 0.2, 0.2, seed)
+def peer_runs(name: str, seed: int) -> dict[str, dict]:
+    """Each peer fitted on the training + validation rows, scored on the test rows."""
+    dataset = load(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = split(dataset, 0.2, 0.2, seed)
     X, y = np.concatenate([s.X_train, s.X_val]), np.concatenate([s.y_train, s.y_val])
     regression = dataset.task == REGRESSION
     metric = metric_for(DEFAULT_METRIC[dataset.task], dataset.task)
-    models = {
-        "sklearn MLP": make_pipeline(StandardScaler(), (MLPRegressor if regression else
-                                                        MLPClassifier)(random_state=seed)),
-        "HistGradientBoosting": (HistGradientBoostingRegressor if regression else
-                                 HistGradientBoostingClassifier)(random_state=seed),
-    }
-    scores = {}
-    for label, model in models.items():
+    out = {}
+    for label, model in _peers(regression, seed).items():
+        start = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # MLP's convergence warning at default max_iter
+            warnings.simplefilter("ignore")  # convergence notices, lightning chatter
             model.fit(X, y)
-        if regression:  # autonn's metrics take (N, targets) columns
-            y_true, out = s.y_test.reshape(-1, 1), model.predict(s.X_test).reshape(-1, 1)
-        else:
-            y_true, out = s.y_test, model.predict_proba(s.X_test)
-        scores[label] = metric.fn(torch_tensor(y_true), torch_tensor(out))
-    return scores
+            pred = model.predict(s.X_test) if regression else model.predict_proba(s.X_test)
+        y_true = s.y_test.reshape(-1, 1) if regression else s.y_test
+        pred = np.asarray(pred, dtype=np.float32).reshape(len(y_true), -1)
+        out[label] = {"score": metric.fn(torch.as_tensor(y_true), torch.as_tensor(pred)),
+                      "metric": DEFAULT_METRIC[dataset.task],
+                      "seconds": time.perf_counter() - start}
+    return out
 
 
-def torch_tensor(a):
-    import torch
-    return torch.as_tensor(np.asarray(a, dtype=np.float32 if a.dtype.kind == "f" else np.int64))
+def _peers(regression: bool, seed: int) -> dict:
+    from pytabkit import (
+        RealMLP_TD_Classifier,
+        RealMLP_TD_Regressor,
+        TabM_D_Classifier,
+        TabM_D_Regressor,
+    )
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    cpu = {"random_state": seed, "device": "cpu", "n_threads": torch.get_num_threads(),
+           "verbosity": 0}
+    if regression:
+        return {"sklearn MLP": make_pipeline(StandardScaler(), MLPRegressor(random_state=seed)),
+                "HistGradientBoosting": HistGradientBoostingRegressor(random_state=seed),
+                "RealMLP-TD": RealMLP_TD_Regressor(**cpu), "TabM-D": TabM_D_Regressor(**cpu)}
+    return {"sklearn MLP": make_pipeline(StandardScaler(), MLPClassifier(random_state=seed)),
+            "HistGradientBoosting": HistGradientBoostingClassifier(random_state=seed),
+            "RealMLP-TD": RealMLP_TD_Classifier(**cpu), "TabM-D": TabM_D_Classifier(**cpu)}
+
+
+def run(names: list[str], budgets: list[float], seeds: list[int], out: Path) -> None:
+    done = {(r["dataset"], r["method"], r["budget"], r["seed"]) for r in _read(out)}
+    for name in names:
+        for seed in seeds:
+            if any((name, p, None, seed) not in done for p in PEERS):
+                for label, result in peer_runs(name, seed).items():
+                    _append(out, {"dataset": name, "method": label, "budget": None,
+                                  "seed": seed, **result})
+            for budget in budgets:
+                if budget > min(budgets) and seed != seeds[0]:
+                    continue  # the long budget runs one seed
+                if (name, "autonn", budget, seed) not in done:
+                    _append(out, {"dataset": name, "method": "autonn", "budget": budget,
+                                  "seed": seed, **autonn_run(name, budget, seed)})
+
+
+def _read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def _append(path: Path, row: dict) -> None:
+    print(json.dumps(row), flush=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def report(path: Path) -> str:
+    """The results as Markdown tables: one per budget, then mean ranks."""
+    rows = _read(path)
+    budgets = sorted({r["budget"] for r in rows if r["method"] == "autonn"})
+    return "\n\n".join(_table(rows, b) for b in budgets)
+
+
+def _table(rows: list[dict], budget: float) -> str:
+    names = list(dict.fromkeys(r["dataset"] for r in rows))
+    runs = [r for r in rows if r["method"] == "autonn" and r["budget"] == budget]
+    seeds = sorted({r["seed"] for r in runs})
+    head = [f"### Test scores after a {budget:.0f} s autonn budget ({len(seeds)} seed(s): "
+            "mean, and min-max over seeds)", "",
+            "| dataset | metric | autonn | trials | " + " | ".join(PEERS) +
+            " | autonn rank | at least the best peer |", "|---" * (6 + len(PEERS)) + "|"]
+    ranks = []
+    for name in names:
+        mine = [r for r in runs if r["dataset"] == name]
+        if not mine:
+            continue
+        metric_name = mine[0]["metric"]
+        sign = 1 if METRICS[metric_name].direction == "maximize" else -1
+        peers = {p: [r["score"] for r in rows if r["dataset"] == name and r["method"] == p
+                     and r["seed"] in seeds] for p in PEERS}
+        scores = {"autonn": statistics.fmean(r["score"] for r in mine),
+                  **{p: statistics.fmean(v) for p, v in peers.items() if v}}
+        order = sorted(scores, key=lambda m: -sign * scores[m])
+        ranks.append(order.index("autonn") + 1)
+        best_peer = max((scores[p] for p in peers if p in scores), key=lambda v: sign * v)
+        row_value = 1 / mine[0]["test_rows"] if sign > 0 else 0.0  # one test row of accuracy
+        holds = sign * scores["autonn"] >= sign * best_peer - row_value
+        cells = [_cell([r["score"] for r in mine])] + [
+            _cell(peers[p]) if peers[p] else "-" for p in PEERS]
+        head.append(f"| {name} | {metric_name} | " + f"{cells[0]} | "
+                    f"{round(statistics.fmean(r['trials'] for r in mine))} | "
+                    + " | ".join(cells[1:]) + f" | {ranks[-1]} | {'yes' if holds else 'NO'} |")
+    head += ["", f"Mean rank of autonn among the {len(PEERS) + 1} (1 = best): "
+             f"{statistics.fmean(ranks):.2f} over {len(ranks)} datasets."]
+    return "\n".join(head)
+
+
+def _cell(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    return f"{mean:.4f}" if len(values) == 1 else f"{mean:.4f} ({min(values):.4f}-{max(values):.4f})"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budget", type=float, default=120.0, help="seconds of search per run")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--budgets", default="60,300", help="seconds of search, comma-separated")
+    parser.add_argument("--seeds", default="0,1,2", help="the longest budget runs the first")
+    parser.add_argument("--datasets", default=",".join([*BUNDLED, *REAL]))
+    parser.add_argument("--out", default="search_quality.jsonl", help="JSON lines of results")
+    parser.add_argument("--report", help="only render this results file as tables")
     parser.add_argument("--write", help="append the tables to this Markdown file")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    lines = [f"### Search quality: test score at a {args.budget:.0f} s budget (seed {args.seed})",
-             "", "| dataset | metric | autonn, retrained on train+val | autonn, as searched | trials "
-             "| sklearn MLP | HistGradientBoosting | autonn (retrained) at least as good as both |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name in args.datasets.split(","):
-        task = load_dataset(name).task
-        metric = metric_for(DEFAULT_METRIC[task], task)
-        searched, score, trials = autonn_score(name, args.budget, "auto", args.seed)
-        base = baseline_scores(name, args.seed)
-        sign = 1 if metric.direction == "maximize" else -1
-        beats = all(sign * score >= sign * b for b in base.values())
-        lines.append(f"| {name} | {DEFAULT_METRIC[task]} | {score:.4f} | {searched:.4f} | {trials} "
-                     f"| {base['sklearn MLP']:.4f} | {base['HistGradientBoosting']:.4f} | "
-                     f"{'yes' if beats else 'NO'} |")
-        print(lines[-1], flush=True)
-    lines += ["", f"### Families on digits at a {args.budget:.0f} s budget (seed {args.seed})", "",
-              "| family | test accuracy, retrained | as searched | trials |", "|---|---|---|---|"]
-    for family in ("mlp", "cnn"):
-        searched, score, trials = autonn_score("digits", args.budget, family, args.seed)
-        lines.append(f"| {family} | {score:.4f} | {searched:.4f} | {trials} |")
-        print(lines[-1], flush=True)
-    command = (f"`python benchmarks/search_quality.py --budget {args.budget:g} --seed {args.seed}`"
-               " on 2 CPU cores")
-    emit("\n".join(lines + ["", f"Reproduce: {command}."]), args.write)
+    if not args.report:
+        run(args.datasets.split(","), [float(b) for b in args.budgets.split(",")],
+            [int(s) for s in args.seeds.split(",")], Path(args.out))
+    emit(report(Path(args.report or args.out)), args.write)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from autonn.cli.models import export
 from autonn.errors import DataError, StudyError
 from autonn.export.formats import FORMATS
 from autonn.export.integrity import sha256
-from autonn.export.pipeline import scoring_module
 from autonn.search.exporting import export_model
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
@@ -34,8 +33,8 @@ def _search(root, config, tracked):
     with working_dir(root):
         problem = prepare(config)
         tracker = MlflowTracker(default_tracking_uri(), config.study) if tracked else None
-        study, winner = run_search(problem, tracker=tracker)
-    return problem, winner
+        study, final = run_search(problem, tracker=tracker)
+    return problem, final
 
 
 @pytest.fixture(scope="module")
@@ -45,9 +44,9 @@ def churn(tmp_path_factory):
     messy_frame().to_csv(root / "churn.csv", index=False)
     config = make_config(data=str(root / "churn.csv"), target="churn", n_trials=3, seed=1,
                          study="churn", space={"epochs": 6})
-    problem, winner = _search(root, config, tracked=True)
+    problem, final = _search(root, config, tracked=True)
     rows = messy_frame(n=80, seed=5).drop(columns=["churn"])  # unseen rows, gaps included
-    return root, rows, lambda frame: _reference(problem, winner, problem.preprocessor.transform(frame))
+    return root, rows, lambda frame: _reference(final, problem.preprocessor.transform(frame))
 
 
 @pytest.fixture(scope="module")
@@ -56,17 +55,16 @@ def diabetes(tmp_path_factory):
     root = tmp_path_factory.mktemp("diabetes")
     config = make_config(dataset="diabetes", n_trials=3, seed=0, study="diabetes",
                          space={"epochs": 6})
-    problem, winner = _search(root, config, tracked=False)
+    problem, final = _search(root, config, tracked=False)
     rows = pd.DataFrame(problem.dataset.X[-64:].astype(np.float64),
                         columns=list(problem.dataset.feature_names))
-    return root, rows, lambda frame: _reference(problem, winner, frame.to_numpy(np.float32))
+    return root, rows, lambda frame: _reference(final, frame.to_numpy(np.float32))
 
 
-def _reference(problem, winner, features):
-    """What the search's own best model (in this process) outputs for encoded rows."""
+def _reference(final, features):
+    """What the search's final model (in this process) outputs for encoded rows."""
     with torch.inference_mode():
-        module = scoring_module(winner.model, winner.head, problem.data)
-        return module(torch.as_tensor(np.asarray(features, dtype=np.float32))).numpy()
+        return final.module(torch.as_tensor(np.asarray(features, dtype=np.float32))).numpy()
 
 
 def close_enough(got, expected):
@@ -169,13 +167,18 @@ def test_a_trial_run_id_exports_that_trial(churn):
         assert json.loads(result.output)["trial"] == 1 and load("trial1.onnx").bundle.info["trial"] == 1
 
 
-def test_retrain_uses_train_and_validation_rows(diabetes):
-    root, rows, reference = diabetes
-    done = _export(root, "diabetes", "state_dict", retrain=True)
-    model = load(done.path)
-    assert done.retrained and model.bundle.info["retrained"] is True
-    assert done.test_score is not None
-    assert not np.allclose(model.outputs(rows), reference(rows), atol=1e-3)  # other weights
+def test_a_chosen_trial_exports_as_searched_or_refitted(diabetes):
+    root, rows, _ = diabetes
+    best = load(_export(root, "diabetes", "state_dict").path).bundle.info["trial"]
+    with working_dir(root):
+        searched = export_model("state_dict", "searched.safetensors", study="diabetes", trial=best)
+        refitted = export_model("state_dict", "refitted.safetensors", study="diabetes", trial=best,
+                                retrain=True)
+    assert not searched.retrained and refitted.retrained
+    assert load(root / "refitted.safetensors").bundle.info["refit"] is True
+    assert refitted.test_score is not None and searched.test_score is not None
+    assert not np.allclose(load(root / "refitted.safetensors").outputs(rows),
+                           load(root / "searched.safetensors").outputs(rows), atol=1e-3)
 
 
 def test_a_study_without_a_completed_trial_exports_nothing(tmp_path):

@@ -21,7 +21,7 @@ from autonn.metrics import metric_for
 from autonn.model import build_model
 from autonn.params import dimension
 from autonn.search.problem import prepare
-from autonn.space import resolve_family, resolve_losses, suggest
+from autonn.space import resolve_family, resolve_losses, resolve_space, suggest
 from autonn.train import train_params
 from autonn.weights import state_tensors
 
@@ -36,6 +36,9 @@ OPTIONS = {
     "mlp+attention": {"family": "mlp", **ATTENTION},
     "resmlp": {"family": "resmlp", "width": 12},
     "resmlp+attention": {"family": "resmlp", "width": 12, **ATTENTION},
+    "mlp+plr": {"family": "mlp", "embedding": "plr", "embedding_dim": 4, "embedding_scale": 0.1},
+    "resmlp+periodic": {"family": "resmlp", "width": 12, "embedding": "periodic",
+                        "embedding_dim": 4, "embedding_scale": 1.0},
     "cnn-2d": CNN,
     "cnn-1d": {**CNN, "pool": "avg"},
 }
@@ -78,7 +81,7 @@ def test_cnn_pools_only_while_the_image_is_big_enough():
     assert model(torch.randn(2, 64)).shape == (2, 10)  # 8 -> 4 -> 2 -> 1, then no more pooling
 
 
-@pytest.mark.parametrize("option", ["mlp+attention", "cnn-2d", "resmlp"])
+@pytest.mark.parametrize("option", ["mlp+attention", "cnn-2d", "resmlp", "mlp+plr"])
 def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
     params = {**BASE, **OPTIONS[option]}
     torch.manual_seed(0)
@@ -137,7 +140,8 @@ def test_the_command_line_searches_a_cnn_on_digits():
 
 
 SHARED_DIMENSIONS = {"family", "activation", "init", "norm", "loss", "optimizer", "dropout", "lr",
-                     "weight_decay", "momentum", "nesterov", "batch_size", "epochs"}
+                     "weight_decay", "momentum", "nesterov", "batch_size", "epochs", "schedule",
+                     "label_smoothing"}
 
 
 @pytest.mark.parametrize("name", sorted(FAMILIES))
@@ -168,3 +172,24 @@ def test_every_dimension_a_family_declares_is_a_space_field():
 
     for family in FAMILIES.values():
         assert set(family.dimensions) <= set(SpaceConfig.model_fields), family.name
+
+
+def test_periodic_embeddings_give_each_feature_its_own_frequencies_and_map():
+    from autonn.blocks import PeriodicEmbedding
+
+    torch.manual_seed(0)
+    embed = PeriodicEmbedding(3, 4, scale=0.1, relu=True)
+    x = torch.randn(5, 3)
+    out = embed(x)
+    assert out.shape == (5, 12) and (out >= 0).all()
+    x2 = x.clone()
+    x2[:, 1] += 1.0  # changing feature 1 changes only its own four outputs
+    changed = (embed(x2) != out).any(dim=0)
+    assert changed[4:8].any() and not changed[:4].any() and not changed[8:].any()
+
+
+def test_wide_rows_and_regression_targets_narrow_the_space():
+    wide = resolve_space(make_config().space, "multiclass", None, 300)
+    assert wide.embedding == "none" and wide.label_smoothing == [0.0, 0.1]
+    regression = resolve_space(make_config().space, "regression", None, 10)
+    assert regression.label_smoothing == 0.0 and regression.embedding == ["none", "plr"]

@@ -74,3 +74,18 @@ def test_losses_agree_with_their_definitions():
     t = kl.encode(torch.tensor([1]))
     expected = (t * (t.log() - logits.log_softmax(-1))).sum()
     assert torch.isclose(kl.criterion(logits, t), expected)
+
+
+def test_label_smoothing_moves_target_mass_onto_every_class():
+    y, out = torch.tensor([0, 2]), torch.randn(2, 3)
+    ce = head("cross_entropy", "multiclass", 3, smoothing=0.1)
+    assert torch.allclose(ce.criterion(out, ce.encode(y)),
+                          F.cross_entropy(out, y, label_smoothing=0.1))
+    bce = head("bce", "binary", 2, smoothing=0.1)
+    assert bce.encode(torch.tensor([0, 1])).tolist() == pytest.approx([0.05, 0.95])
+    kl = head("kl_div", "multiclass", 3, smoothing=0.3)
+    assert kl.encode(torch.tensor([0]))[0].tolist() == pytest.approx([0.8, 0.1, 0.1])
+    mse = head("mse", "multiclass", 3, smoothing=0.3)
+    assert mse.encode(torch.tensor([1]))[0].tolist() == pytest.approx([0.1, 0.8, 0.1])
+    values = torch.tensor([[1.5], [-2.0]])
+    assert torch.equal(head("mse", "regression", 1, smoothing=0.1).encode(values), values)

@@ -4,9 +4,9 @@ import json
 import urllib.request
 
 from click.testing import CliRunner
+from servers import mlflow_server
 
 from autonn.cli import main
-from tests.servers import mlflow_server
 
 
 def rest(url: str, path: str, body: dict) -> dict:

@@ -15,6 +15,15 @@ from autonn.search.storage import open_storage
 from autonn.search.study import study_name
 
 
+def describe_final(final: Any) -> str:
+    """``trial 12, refitted`` or ``ensemble of trials 12 x3, 7 x2, refitted``."""
+    if final.is_ensemble:
+        what = "ensemble of trials " + ", ".join(f"{n} x{c}" for n, c in final.trials.items())
+    else:
+        what = f"trial {final.trial_number}"
+    return what + (", refitted on every non-test row" if final.refit else ", as searched")
+
+
 class Progress:
     """A tqdm bar over the trials still to run, showing the best value so far."""
 
@@ -46,8 +55,8 @@ class Progress:
         self.bar.close()
 
 
-def summary(study: optuna.Study, problem: Problem, winner: Any, tracker: Any, top: int) -> None:
-    """The study's top trials, the winner's test score and where to browse the runs."""
+def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top: int) -> None:
+    """The study's top trials, the final's test score and where to browse the runs."""
     rows = ranked_trials(study, top)
     metric = problem.metric_name
     print(f"Study '{study.study_name}': {len(study.trials)} trials, metric {metric} "
@@ -58,8 +67,8 @@ def summary(study: optuna.Study, problem: Problem, winner: Any, tracker: Any, to
         seconds = "-" if r["duration_s"] is None else f"{r['duration_s']:.2f}"
         print(f"{r['rank'] or '-':>4} {r['trial']:>5} {r['state']:<8} {value:>9} {seconds:>8}  "
               f"{r['architecture']}")
-    if winner is not None and winner.test_score is not None:
-        print(f"Best trial {winner.trial_number}: test {metric} {winner.test_score:.4f}")
+    if final is not None and final.test_score is not None:
+        print(f"Final model: {describe_final(final)}; test {metric} {final.test_score:.4f}")
     if getattr(tracker, "records", False):
         print(f"Browse every trial: autonn ui   (then open "
               f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs)")

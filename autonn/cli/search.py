@@ -27,6 +27,7 @@ from autonn.tasks import TASKS
 
 TOP_SHOWN = 5
 SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
+TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
 
 
 @click.command()
@@ -56,6 +57,14 @@ SPACE_FLAGS = ("family",)  # command-line flags that set a space dimension
 @click.option("--family", type=click.Choice(FAMILY_CHOICES),
               help="Architecture family: " + "; ".join(f"{n} ({f.help})" for n, f in FAMILIES.items())
                    + f"; or {AUTO} (every family the data allows).")
+@click.option("--refit/--no-refit", default=None,
+              help="Train the final model again on training + validation rows (default: on).")
+@click.option("--ensemble", type=click.IntRange(min=0),
+              help="Rounds of greedy ensemble selection over the best trials; the ensemble ships "
+                   "when it validates better than the best trial. 0: one network. Default: 5.")
+@click.option("--cv-folds", type=click.IntRange(min=0),
+              help="Cross-validation folds for the objective (0 or 1: one validation split). "
+                   "Default: 5 below 1000 training + validation rows.")
 @click.option("--metric", help="Validation metric to optimise (accuracy, f1, roc_auc, rmse, r2, ...).")
 @click.option("--sampler", envvar="AUTONN_SAMPLER", show_envvar=True,
               type=click.Choice(list(SAMPLERS)), help="Optuna sampler.")
@@ -92,14 +101,15 @@ def build_config(config_file: str | None, options: dict[str, Any], epochs: int |
     ``--epochs`` over its space)."""
     from autonn.config import load_config, make_config  # pydantic: kept out of --help
 
-    overrides = {k: v for k, v in options.items() if v is not None and k not in SPACE_FLAGS}
+    nested = SPACE_FLAGS + TRAINING_FLAGS
+    overrides = {k: v for k, v in options.items() if v is not None and k not in nested}
     config = load_config(config_file, **overrides) if config_file else make_config(**overrides)
     space = {k: options[k] for k in SPACE_FLAGS if options.get(k) is not None}
     if epochs is not None:
         space["epochs"] = epochs
-    if space:
-        config = config.model_copy(update={"space": config.space.model_copy(update=space)})
-    return config
+    training = {k: options[k] for k in TRAINING_FLAGS if options.get(k) is not None}
+    return config.model_copy(update={"space": config.space.model_copy(update=space),
+                                     "training": config.training.model_copy(update=training)})
 
 
 def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: int | None,
@@ -144,7 +154,7 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
     tracker = _tracker(tracking, tracking_uri, experiment or name)
     progress = None if quiet or workers > 1 else Progress.for_study(problem, storage)
     try:
-        study, winner = run_search(problem, storage=storage, tracker=tracker, workers=workers,
+        study, final = run_search(problem, storage=storage, tracker=tracker, workers=workers,
                                    callbacks=[progress.callback] if progress else [])
     except KeyboardInterrupt as exc:
         if progress:
@@ -156,7 +166,7 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
     if progress:
         progress.close()
     if not quiet:
-        summary(study, problem, winner, tracker, TOP_SHOWN)
+        summary(study, problem, final, tracker, TOP_SHOWN)
     return 0
 
 

@@ -6,6 +6,7 @@ ColumnTransformer (``autonn.data.tables.preprocessor``) is fitted on the trainin
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +29,19 @@ class Splits:
     X_test: np.ndarray
     y_test: np.ndarray
     preprocessor: Any = None  # a fitted ColumnTransformer for tables; None for arrays
+    groups: np.ndarray | None = None  # the group of each training row, when rows have groups
+
+    def merged(self) -> Splits:
+        """Training and validation rows together as the training rows (for a final refit)."""
+        return Splits(np.concatenate([self.X_train, self.X_val]),
+                      np.concatenate([self.y_train, self.y_val]), self.X_val[:0],
+                      self.y_val[:0], self.X_test, self.y_test, self.preprocessor)
 
 
 def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -> Splits:
     """Seeded train/validation/test split: stratified for classification, grouped by
     ``data.groups`` when given. A dataset with its own ``test`` set keeps all its rows for
-    training and validation."""
+    training and validation; ``val_fraction`` 0 leaves no validation rows (``kfold`` makes them)."""
     rows = np.arange(len(data.y))
     if data.test is None:
         _enough_per_class(data, 3)
@@ -42,7 +50,7 @@ def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -
     else:
         _enough_per_class(data, 2)
         rest, test = rows, None
-    train, val = _split_off(rest, data, val_fraction, seed)
+    train, val = _split_off(rest, data, val_fraction, seed) if val_fraction else (rest, rest[:0])
     X, X_test, y_test = data.X, None, None
     pre = None
     if not isinstance(X, np.ndarray):  # a DataFrame of raw columns
@@ -53,7 +61,32 @@ def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -
     else:
         X_test = data.test.X if pre is None else pre.transform(data.test.X).astype(np.float32)
         y_test = data.test.y
-    return Splits(X[train], data.y[train], X[val], data.y[val], X_test, y_test, pre)
+    groups = data.groups[train] if data.groups is not None else None
+    return Splits(X[train], data.y[train], X[val], data.y[val], X_test, y_test, pre, groups)
+
+
+def kfold(splits: Splits, k: int, seed: int, task: str) -> tuple[list[Splits], list[np.ndarray]]:
+    """``k`` train/validation splits of the training rows (stratified for classification,
+    grouped when the rows have groups); the test rows stay. Also returns each fold's
+    validation rows, as indices into the training rows."""
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedKFold
+
+    X, y = splits.X_train, splits.y_train
+    if splits.groups is not None:
+        parts = GroupKFold(k, shuffle=True, random_state=seed).split(X, y, splits.groups)
+    elif task != REGRESSION:
+        with warnings.catch_warnings():  # a class with fewer rows than folds misses some folds
+            warnings.simplefilter("ignore", UserWarning)
+            parts = list(StratifiedKFold(k, shuffle=True, random_state=seed).split(X, y))
+    else:
+        parts = KFold(k, shuffle=True, random_state=seed).split(X)
+    folds, rows = [], []
+    for train, val in parts:
+        groups = splits.groups[train] if splits.groups is not None else None
+        folds.append(Splits(X[train], y[train], X[val], y[val], splits.X_test, splits.y_test,
+                            splits.preprocessor, groups))
+        rows.append(val)
+    return folds, rows
 
 
 def _split_off(rows: np.ndarray, data: Dataset, fraction: float, seed: int):

@@ -9,7 +9,7 @@ format stores a bundle; nothing in one is executable.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -17,13 +17,24 @@ import torch
 
 from autonn.data.features import FeatureEncoder
 from autonn.errors import ModelFileError
-from autonn.export.pipeline import ScoringModule
+from autonn.export.pipeline import EnsembleModule, ScoringModule
 from autonn.model import build_model
 from autonn.tasks import REGRESSION
 from autonn.version import __version__
 
 KIND = "autonn-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 1  # one network
+ENSEMBLE_VERSION = 2  # several networks (``members``): readers of format 1 refuse them
+
+
+@dataclass(frozen=True)
+class Member:
+    """One network of an ensemble: its parameters, outputs and weight in the mean."""
+
+    params: dict[str, Any]
+    n_outputs: int
+    output: str  # "softmax", "sigmoid" or "identity"
+    weight: float = 1.0
 
 @dataclass(frozen=True)
 class Bundle:
@@ -40,6 +51,8 @@ class Bundle:
     input_shape: list[int] | None = None  # the cnn family's view of a row
     info: dict[str, Any] = field(default_factory=dict)  # study, trial, metric, value, ...
     tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    members: list[Member] = field(default_factory=list)  # an ensemble's networks (params, ...
+    # n_outputs and output above are then its first member's)
 
     @property
     def n_features(self) -> int:
@@ -52,12 +65,16 @@ class Bundle:
 
     def manifest(self) -> dict[str, Any]:
         """The JSON-able description (everything but the tensors)."""
-        return {"kind": KIND, "format_version": FORMAT_VERSION, "autonn_version": __version__,
-                "task": self.task, "params": self.params,
-                "n_outputs": self.n_outputs, "output": self.output, "n_targets": self.n_targets,
-                "input_shape": self.input_shape,
-                "classes": self.classes, "target": self.target,
-                "encoder": self.encoder.to_json(), "info": self.info}
+        manifest = {"kind": KIND, "format_version": FORMAT_VERSION,
+                    "autonn_version": __version__, "task": self.task, "params": self.params,
+                    "n_outputs": self.n_outputs, "output": self.output,
+                    "n_targets": self.n_targets, "input_shape": self.input_shape,
+                    "classes": self.classes, "target": self.target,
+                    "encoder": self.encoder.to_json(), "info": self.info}
+        if self.members:
+            manifest.update(format_version=ENSEMBLE_VERSION,
+                            members=[asdict(m) for m in self.members])
+        return manifest
 
     def manifest_json(self) -> str:
         return json.dumps(self.manifest(), sort_keys=True, default=_plain)
@@ -74,24 +91,26 @@ class Bundle:
         if not isinstance(data, dict) or data.get("kind") != KIND:
             raise ModelFileError(f"{source}: not an autonn model (no autonn manifest); export "
                                  "one with `autonn export`.")
-        if data.get("format_version") != FORMAT_VERSION:
+        if data.get("format_version") not in (FORMAT_VERSION, ENSEMBLE_VERSION):
             raise ModelFileError(f"{source}: autonn model format {data.get('format_version')}, "
-                                 f"this autonn reads format {FORMAT_VERSION}; export it again "
-                                 "with this version.")
+                                 f"this autonn reads formats {FORMAT_VERSION} and "
+                                 f"{ENSEMBLE_VERSION}; export it again with this version.")
         try:
             return cls(data["task"], data["params"], int(data["n_outputs"]), data["output"],
                        FeatureEncoder.from_json(data["encoder"]), list(data["classes"]),
                        data.get("target"), int(data.get("n_targets", 1)),
-                       data.get("input_shape"), data.get("info", {}), dict(tensors or {}))
+                       data.get("input_shape"), data.get("info", {}), dict(tensors or {}),
+                       [Member(**m) for m in data.get("members", [])])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: the autonn manifest is incomplete ({exc}); the file "
                                  "is damaged.") from None
 
-    def module(self, source: str = "model") -> ScoringModule:
-        """Rebuild the network from ``params`` and load the tensors into it (strictly)."""
-        shape = tuple(self.input_shape) if self.input_shape else None
-        module = ScoringModule(build_model(self.params, self.n_features, self.n_outputs, shape),
-                               self.output, self.n_features, self.n_targets)
+    def module(self, source: str = "model") -> ScoringModule | EnsembleModule:
+        """Rebuild the network(s) from their parameters and load the tensors (strictly)."""
+        members = self.members or [Member(self.params, self.n_outputs, self.output)]
+        scorers = [self._scorer(m) for m in members]
+        module = scorers[0] if not self.members else EnsembleModule(
+            scorers, [m.weight for m in members])
         try:
             module.load_state_dict(self.tensors, strict=True)
         except RuntimeError as exc:
@@ -99,6 +118,11 @@ class Bundle:
             raise ModelFileError(f"{source}: the weights do not fit the architecture in its "
                                  f"manifest ({first}); the file is damaged.") from None
         return module.eval()
+
+    def _scorer(self, member: Member) -> ScoringModule:
+        shape = tuple(self.input_shape) if self.input_shape else None
+        network = build_model(member.params, self.n_features, member.n_outputs, shape)
+        return ScoringModule(network, member.output, self.n_features, self.n_targets)
 
     def with_tensors(self, tensors: dict[str, torch.Tensor]) -> Bundle:
         return replace(self, tensors=tensors)

@@ -25,7 +25,7 @@ ONNX_INPUT = "features"
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
     """Export the scoring module's graph (dynamic batch axis), the manifest in its metadata."""
     onnx = _onnx()
-    output = "values" if bundle.output == "identity" else "probabilities"
+    output = "probabilities" if bundle.is_classifier else "values"
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice

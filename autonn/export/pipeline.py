@@ -1,9 +1,9 @@
-"""Rebuild a trained network into a module that takes the encoded feature matrix.
+"""Rebuild trained networks into a module that takes the encoded feature matrix.
 
 ``ScoringModule`` bundles the training split's standardisation, the network and the output
 transform (probabilities, or values in the target's units), so any consumer gets predictions in the
-user's own terms. Its state dict holds everything numeric, so it round-trips through safetensors,
-TorchScript and ONNX alike.
+user's own terms. ``EnsembleModule`` averages several of them with weights. Their state dicts hold
+everything numeric, so they round-trip through safetensors, TorchScript and ONNX alike.
 """
 
 from __future__ import annotations
@@ -50,6 +50,22 @@ def scoring_module(network: nn.Module, head: Head, data: DeviceData) -> ScoringM
         module.target_mean.copy_(as_tensor(t.mean))
         module.target_scale.copy_(as_tensor(t.scale))
     return module.eval()
+
+
+class EnsembleModule(nn.Module):
+    """Features (N, F) -> the weighted mean of its members' probabilities or values."""
+
+    def __init__(self, members: list[nn.Module], weights: list[float]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        total = float(sum(weights))
+        self.register_buffer("weights", torch.tensor([w / total for w in weights]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.weights[0] * self.members[0](x)
+        for i in range(1, len(self.members)):
+            out = out + self.weights[i] * self.members[i](x)
+        return out
 
 
 Backend = Callable[[np.ndarray], np.ndarray]  # encoded features (N, F) float32 -> outputs

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from autonn._lazy import nn
-from autonn.components import initialize, make_activation, make_norm
+from autonn.components import EMBEDDINGS, initialize, make_activation, make_norm
 from autonn.params import Params, first_activation, layer_activations, layer_widths
 
 
@@ -61,22 +61,38 @@ def dense_layers(params: Params, width_in: int) -> Body:
     return layers, width_in
 
 
-ATTENTION_DIMENSIONS = ("attention", "attention_dim", "attention_heads")
+# What may stand in front of a dense body: feature self-attention, or numeric embeddings.
+FRONT_DIMENSIONS = ("attention", "attention_dim", "attention_heads", "embedding", "embedding_dim",
+                    "embedding_scale")
 
 
-def sample_attention(ask: Ask) -> Params:
-    """Whether a feature self-attention block goes in front, and its size."""
+def sample_front(ask: Ask) -> Params:
+    """A feature self-attention block and its size, or else a numeric-feature embedding."""
     p = {"attention": ask.value("attention")}
     if p["attention"]:
         p["attention_dim"] = ask.value("attention_dim")
         p["attention_heads"] = ask.value("attention_heads")
+        return p
+    p["embedding"] = ask.value("embedding")
+    if EMBEDDINGS[p["embedding"]] is not None:
+        p["embedding_dim"] = ask.value("embedding_dim")
+        p["embedding_scale"] = ask.value("embedding_scale")
     return p
 
 
-def attention_front(params: Params, n_inputs: int) -> Body:
-    """The attention block when ``params`` ask for one: (N, n_inputs) -> (N, attention_dim)."""
-    if not params.get("attention"):
+def front(params: Params, n_inputs: int) -> Body:
+    """What ``params`` put in front of the body: (N, n_inputs) -> (N, width)."""
+    if params.get("attention"):
+        return _attention(params, n_inputs)
+    embed = EMBEDDINGS[params.get("embedding", "none")]
+    if embed is None:
         return [], n_inputs
+    dim = int(params["embedding_dim"])
+    return [embed(n_inputs, dim, float(params["embedding_scale"]))], n_inputs * dim
+
+
+def _attention(params: Params, n_inputs: int) -> Body:
+    """(N, n_inputs) -> (N, attention_dim): one token per feature and a class token."""
     from autonn.blocks import FeatureAttention  # blocks load torch: kept out of --help
 
     act, dim = first_activation(params), int(params["attention_dim"])
@@ -87,16 +103,22 @@ def attention_front(params: Params, n_inputs: int) -> Body:
     return [block], dim
 
 
-def describe_attention(params: Params) -> dict[str, Any]:
-    if not params.get("attention"):
-        return {}
-    return {"attention": {"dim": params.get("attention_dim"), "heads": params.get("attention_heads")}}
+def describe_front(params: Params) -> dict[str, Any]:
+    if params.get("attention"):
+        return {"attention": {"dim": params.get("attention_dim"),
+                              "heads": params.get("attention_heads")}}
+    if params.get("embedding", "none") != "none":
+        return {"embedding": {"kind": params["embedding"], "dim": params.get("embedding_dim"),
+                              "scale": params.get("embedding_scale")}}
+    return {}
 
 
-def attention_summary(params: Params) -> str:
-    if not params.get("attention"):
-        return ""
-    return f"attn{params.get('attention_dim')}/{params.get('attention_heads')} "
+def front_summary(params: Params) -> str:
+    if params.get("attention"):
+        return f"attn{params.get('attention_dim')}/{params.get('attention_heads')} "
+    if params.get("embedding", "none") != "none":
+        return f"{params['embedding']}{params.get('embedding_dim')} "
+    return ""
 
 
 def widths_text(params: Params) -> str:

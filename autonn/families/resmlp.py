@@ -1,5 +1,5 @@
 """resmlp: a linear stem to one ``width``, then ``n_layers`` pre-norm residual blocks of it
-(x + dropout(act(linear(norm(x))))), optionally behind a feature self-attention block."""
+(x + dropout(act(linear(norm(x))))), optionally behind attention or numeric embeddings."""
 
 from __future__ import annotations
 
@@ -8,14 +8,14 @@ from typing import Any
 from autonn._lazy import nn
 from autonn.components import initialize, make_activation, make_norm
 from autonn.families.family import (
-    ATTENTION_DIMENSIONS,
+    FRONT_DIMENSIONS,
     Ask,
     Body,
     Family,
-    attention_front,
-    attention_summary,
-    describe_attention,
-    sample_attention,
+    describe_front,
+    front,
+    front_summary,
+    sample_front,
 )
 from autonn.params import Params, layer_activations
 
@@ -27,13 +27,13 @@ def block_widths(params: Params) -> list[int]:
 
 def sample(ask: Ask) -> Params:
     n = ask.value("n_layers")
-    return {"n_layers": n, **ask.layers("width", n, separate=False), **sample_attention(ask)}
+    return {"n_layers": n, **ask.layers("width", n, separate=False), **sample_front(ask)}
 
 
 def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None) -> Body:
     from autonn.blocks import Residual  # blocks load torch: kept out of --help
 
-    front, width_in = attention_front(params, n_inputs)
+    before, width_in = front(params, n_inputs)
     widths, acts = block_widths(params), layer_activations(params)
     stem = nn.Linear(width_in, widths[0])
     initialize(stem, params["init"], "identity")
@@ -43,18 +43,18 @@ def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None) ->
                          make_activation(act, width), params.get("dropout", 0.0))
         initialize(block.linear, params["init"], act)
         blocks.append(block)
-    return [*front, stem, *blocks], widths[-1]
+    return [*before, stem, *blocks], widths[-1]
 
 
 def describe(params: Params) -> dict[str, Any]:
-    return {"residual_blocks": block_widths(params), **describe_attention(params)}
+    return {"residual_blocks": block_widths(params), **describe_front(params)}
 
 
 def summary(params: Params) -> str:
     widths = block_widths(params)
-    return f"{attention_summary(params)}resmlp {len(widths)}x{widths[0]}"
+    return f"{front_summary(params)}resmlp {len(widths)}x{widths[0]}"
 
 
 FAMILY = Family("resmlp", "a linear stem, then residual blocks of one width",
-                ("n_layers", "width", *ATTENTION_DIMENSIONS), sample, build, describe, summary,
+                ("n_layers", "width", *FRONT_DIMENSIONS), sample, build, describe, summary,
                 width_per_layer=False)

@@ -1,10 +1,11 @@
-"""A study's best trial (or any completed trial) as a file other tools load.
+"""A study's final model (or any completed trial) as a file other tools load.
 
-The trial is rebuilt from the study's stored config and trained again with its own seed, which
-gives the search's own network on the same machine; ``retrain`` instead trains its architecture on
-the training and validation rows together for the epochs the search found best. The pipeline
-(column encoding, network, label mapping) is written atomically in the chosen format, recorded as
-one of autonn's own exports and its sha256 logged to the study's MLflow parent run.
+By default the model the search ended with, saved beside the study: written at once, no training.
+A chosen trial is rebuilt from the study's stored config and trained again with its own seed
+(the search's own network on the same machine); ``retrain`` refits it on every non-test row for
+the epochs the search found best. The pipeline (column encoding, network(s), label mapping) is
+written atomically in the chosen format, recorded as one of autonn's own exports and its sha256
+logged to the study's MLflow parent run.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from typing import Any
 
 import optuna
 
-from autonn.data.datasets import example_rows, load_data
-from autonn.data.split import Splits, split
+from autonn.data.datasets import Dataset, example_rows, load_data
 from autonn.errors import AutonnError, ExportError, StudyError
+from autonn.export import state_dict
 from autonn.export.formats import FORMATS, get_format
 from autonn.export.integrity import atomic_path, record_export
-from autonn.search.final import make_bundle, replay, retrain_winner, test_score
+from autonn.search.final import finish, make_bundle, replay
 from autonn.search.problem import Problem, make_problem
 from autonn.search.ranking import leading_trial, pick_pareto
+from autonn.search.storage import final_model_path
 from autonn.search.study import config_of, load_study
 from autonn.tracking.runs import log_export
 
@@ -48,8 +50,10 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
                  trial: int | None = None, retrain: bool = False, storage: Any = None,
                  tracking_uri: str | None = None, pareto_rank: int | None = None,
                  max_params: int | None = None) -> Exported:
-    """Export ``study``'s best trial (or trial number ``trial``; or the Pareto member of
-    ``pareto_rank``, or the best one within ``max_params`` parameters) as ``fmt`` to ``out``.
+    """Export ``study``'s final model as ``fmt`` to ``out``: the model its last search ended with
+    (saved beside the study), or, for a chosen trial (``trial``, the Pareto member of
+    ``pareto_rank``, the best within ``max_params`` parameters), that trial replayed; ``retrain``
+    refits it on every non-test row.
 
     ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256; None
     logs nothing.
@@ -61,26 +65,37 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
         chosen = pick_pareto(found, pareto_rank, max_params)
     out = Path(out) if out is not None else Path(f"{found.study_name}{writer.suffix}")
     _check_target(out, fmt)
-    problem, splits = _rebuild(found)
-    winner = replay(problem, chosen)
-    if retrain:
-        problem, winner = retrain_winner(problem, splits, winner)
-    score = test_score(problem, winner)
-    bundle = make_bundle(problem, winner, {
-        "study": found.study_name, "trial": chosen.number, "metric": problem.metric_name,
-        "value": chosen.values[0], "test_score": score, "retrained": retrain})
+    saved = final_model_path(storage, found.study_name)
+    searched = trial is None and pareto_rank is None and max_params is None and not retrain
+    if searched and saved.is_file():
+        bundle = state_dict.read_bundle(saved)
+        example = example_rows(_dataset(found), 5)
+    else:
+        problem = _rebuild(found)
+        final = finish(problem, [replay(problem, chosen)], ensemble=0, refit=retrain)
+        bundle = make_bundle(problem, final, {
+            "study": found.study_name, "trial": chosen.number, "metric": problem.metric_name,
+            "value": chosen.values[0], "test_score": final.test_score, "refit": retrain})
+        example = example_rows(problem.dataset, 5)
     with atomic_path(out) as staged:
-        writer.write(bundle, staged, example_rows(problem.dataset, 5))
+        writer.write(bundle, staged, example)
     digest = record_export(out, fmt)
-    run_id = None
-    if tracking_uri:
-        try:
-            run_id = log_export(tracking_uri, found.study_name, fmt, out, digest)
-        except AutonnError as exc:
-            warnings.warn(f"exported, but the sha256 was not logged to MLflow: {exc}",
-                          RuntimeWarning, stacklevel=2)
-    return Exported(out, fmt, digest, found.study_name, chosen.number, problem.metric_name,
-                    float(chosen.values[0]), score, retrain, run_id)
+    info = bundle.info
+    return Exported(out, fmt, digest, found.study_name, int(info["trial"]), info["metric"],
+                    float(info["value"]), info["test_score"], bool(info.get("refit")),
+                    _log(tracking_uri, found.study_name, fmt, out, digest))
+
+
+def _log(tracking_uri: str | None, study: str, fmt: str, out: Path, digest: str) -> str | None:
+    """Tag the study's MLflow run with the file's sha256; a warning when that fails."""
+    if not tracking_uri:
+        return None
+    try:
+        return log_export(tracking_uri, study, fmt, out, digest)
+    except AutonnError as exc:
+        warnings.warn(f"exported, but the sha256 was not logged to MLflow: {exc}",
+                      RuntimeWarning, stacklevel=3)
+        return None
 
 
 def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -116,12 +131,14 @@ def _check_target(out: Path, fmt: str) -> None:
                           f"{out / ('model' + FORMATS[fmt].suffix)}.")
 
 
-def _rebuild(study: optuna.Study) -> tuple[Problem, Splits]:
-    """The study's data, split and prepared exactly as the search had it."""
-    config = config_of(study)
+def _dataset(study: optuna.Study) -> Dataset:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the search already reported dropped columns
-        dataset = load_data(config, f"study '{study.study_name}'")
-        splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
-                       config.seed)
-    return make_problem(config, dataset, f"study '{study.study_name}'", splits), splits
+        return load_data(config_of(study), f"study '{study.study_name}'")
+
+
+def _rebuild(study: optuna.Study) -> Problem:
+    """The study's data, split (and folded) exactly as the search had it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return make_problem(config_of(study), _dataset(study), f"study '{study.study_name}'")

@@ -1,75 +1,149 @@
-"""The final model of a search: a trial trained again (replayed, or refitted on train +
-validation rows), scored on the test split, and packaged as an exportable bundle."""
+"""The final model of a search: the best trial, or a greedy ensemble of the best trials when it
+validates better; refitted on every non-test row (unless ``refit`` is off); scored on the test
+split, which nothing else sees; and packaged as an exportable bundle.
+
+Also replays a stored trial (its seed, its folds) for exports and for leaders that ran elsewhere.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import optuna
+import torch
+from torch import nn
 
 from autonn.callbacks import EarlyStopping
 from autonn.data.features import from_column_transformer, identity_encoder
-from autonn.data.split import Splits
-from autonn.export.bundle import Bundle
-from autonn.export.pipeline import scoring_module
-from autonn.search.problem import Problem, Winner, make_problem
-from autonn.search.ranking import leading_trial
-from autonn.train import predict, train_params
+from autonn.export.bundle import Bundle, Member
+from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
+from autonn.losses import Head
+from autonn.metrics import is_better
+from autonn.params import Params
+from autonn.search.ensemble import greedy_selection
+from autonn.search.objective import out_of_training
+from autonn.search.problem import Fit, Problem, Winner
+from autonn.tasks import REGRESSION
+from autonn.train import train_params
 from autonn.weights import state_tensors
 
 
+@dataclass
+class FinalModel:
+    """What a search ends with: one network or an ensemble, as a module from encoded rows to
+    probabilities or values (CPU, evaluation mode)."""
+
+    module: ScoringModule | EnsembleModule
+    members: list[Member]  # one per network, with its weight in the mean
+    trials: dict[int, int]  # trial number -> its weight (ensemble selection counts)
+    trial_number: int  # the best trial
+    value: float  # the best trial's validation score
+    params: Params  # the best trial's parameters
+    selection_score: float  # the shipped model's score on the selection rows
+    refit: bool
+    test_score: float | None = None
+
+    @property
+    def is_ensemble(self) -> bool:
+        """Several trials (one trial's fold networks, shipped as trained, are not)."""
+        return len(self.trials) > 1
+
+
+def finish(problem: Problem, candidates: list[Winner], ensemble: int, refit: bool) -> FinalModel:
+    """The final model from the trials kept in memory (best first), scored on the test split."""
+    ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
+    chosen, score = _choose(problem, ranked, ensemble)
+    networks = _refit(problem, chosen) if refit else _as_trained(chosen)
+    members = [Member(dict(params), head.n_outputs, head.output, weight)
+               for params, head, _, weight in networks]
+    modules = [module for _, _, module, _ in networks]
+    module = modules[0] if len(modules) == 1 else EnsembleModule(
+        modules, [m.weight for m in members])
+    best = ranked[0]
+    final = FinalModel(module.eval(), members, {w.trial_number: n for w, n in chosen},
+                       best.trial_number, best.value, best.params, score, refit)
+    final.test_score = score_test_split(problem, final.module)
+    return final
+
+
+def _sort_key(problem: Problem, value: float) -> float:
+    return -value if problem.metric.direction == "maximize" else value
+
+
+def _choose(problem: Problem, ranked: list[Winner], rounds: int
+            ) -> tuple[list[tuple[Winner, int]], float]:
+    """The trials to ship with their counts: an ensemble only when it beats the best alone."""
+    y, metric = problem.selection_y, problem.metric
+    single = float(metric.fn(y, ranked[0].predictions))
+    if rounds < 1 or len(ranked) < 2:
+        return [(ranked[0], 1)], single
+    counts, score = greedy_selection([w.predictions for w in ranked], y, metric, rounds)
+    if not is_better(score, single, metric.direction) or sum(c > 0 for c in counts) < 2:
+        return [(ranked[0], 1)], single
+    return [(w, c) for w, c in zip(ranked, counts) if c], score
+
+
+Network = tuple[Params, Head, ScoringModule, float]  # parameters, head, module, weight
+
+
+def _refit(problem: Problem, chosen: list[tuple[Winner, int]]) -> list[Network]:
+    """Each chosen trial trained again on every non-test row for its best epoch count."""
+    data, cfg = problem.refit_data(), problem.config
+    out = []
+    for winner, count in chosen:
+        model, head, _ = train_params(winner.params, data, problem.metric,
+                                      seed=cfg.seed + winner.trial_number,
+                                      grad_clip=cfg.training.grad_clip,
+                                      epochs=winner.refit_epochs, keep_best=False,
+                                      init_state=problem.init_state)
+        out.append((winner.params, head, scoring_module(model, head, data), float(count)))
+    return out
+
+
+def _as_trained(chosen: list[tuple[Winner, int]]) -> list[Network]:
+    """Each chosen trial's networks as the search trained them (one per fold, sharing its
+    weight)."""
+    return [(w.params, f.head, scoring_module(f.model, f.head, f.data), count / len(w.fits))
+            for w, count in chosen for f in w.fits]
+
+
+def score_test_split(problem: Problem, module: nn.Module) -> float | None:
+    """``module``'s metric on the test split (None when there is none), as an export scores:
+    from the encoded rows, on the CPU."""
+    splits = problem.splits
+    if not len(splits.y_test):
+        return None
+    y = splits.y_test
+    y = torch.as_tensor(y.reshape(len(y), -1) if problem.config.task == REGRESSION else y)
+    with torch.inference_mode():
+        out = module(torch.as_tensor(splits.X_test, dtype=torch.float32))
+    return float(problem.metric.fn(y, out))
+
+
 def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
-    """Train ``trial``'s parameters with its seed and early stopping, as the search did."""
-    cfg = problem.config
-    model, head, history = train_params(
-        trial.params, problem.data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
-        callbacks=[EarlyStopping(cfg.training.patience)], grad_clip=cfg.training.grad_clip,
-        init_state=problem.init_state)
-    return Winner(trial.number, trial.values[0], trial.params, model, head, history)
+    """Train ``trial``'s parameters on every fold with its seed and early stopping, as the
+    search did: the same networks on the same machine."""
+    cfg, fits = problem.config, []
+    patience = cfg.training.patience_for(trial.params["epochs"])
+    for data in problem.folds:
+        model, head, history = train_params(
+            trial.params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
+            callbacks=[EarlyStopping(patience)], grad_clip=cfg.training.grad_clip,
+            init_state=problem.init_state)
+        fits.append(Fit(model, head, history, data))
+    return Winner(trial.number, trial.values[0], trial.params, fits,
+                  out_of_training(problem, fits))
 
 
-def replay_best(problem: Problem, study: optuna.Study) -> Winner | None:
-    """Train the study's best trial again, with its own seed: the same network, in this process."""
-    try:
-        trial = leading_trial(study)
-    except ValueError:
-        return None
-    return replay(problem, trial)
-
-
-def test_score(problem: Problem, winner: Winner) -> float | None:
-    """``winner``'s metric on the problem's test split (None when there is no test split)."""
-    data = problem.data
-    if not len(data.y_test):
-        return None
-    return float(problem.metric.fn(data.y_test, predict(winner.model, winner.head, data,
-                                                        data.x_test)))
-
-
-def retrain_winner(problem: Problem, splits: Splits, winner: Winner) -> tuple[Problem, Winner]:
-    """Train ``winner``'s architecture on train + validation for its best epoch count (the
-    problem returned holds the merged rows, scaled afresh)."""
-    merged = Splits(np.concatenate([splits.X_train, splits.X_val]),
-                    np.concatenate([splits.y_train, splits.y_val]), splits.X_val, splits.y_val,
-                    splits.X_test, splits.y_test, splits.preprocessor)
-    problem = make_problem(problem.config, problem.dataset, "retrain", merged)
-    epochs = winner.history.best_epoch + 1
-    model, head, history = train_params(winner.params, problem.data, problem.metric,
-                                        seed=int(problem.config.seed) + winner.trial_number,
-                                        grad_clip=problem.config.training.grad_clip,
-                                        epochs=epochs, keep_best=False,
-                                        init_state=problem.init_state)
-    return problem, Winner(winner.trial_number, winner.value, winner.params, model, head, history)
-
-
-def make_bundle(problem: Problem, winner: Winner, info: dict[str, Any]) -> Bundle:
-    """The exportable pipeline of ``winner``: column encoding, scaled network, class labels."""
+def make_bundle(problem: Problem, final: FinalModel, info: dict[str, Any]) -> Bundle:
+    """The exportable pipeline of ``final``: column encoding, network(s), class labels."""
     dataset, cfg = problem.dataset, problem.config
     encoder = (from_column_transformer(problem.preprocessor) if problem.preprocessor is not None
                else identity_encoder(dataset.feature_names))
-    module = scoring_module(winner.model, winner.head, problem.data)
-    shape = problem.data.input_shape
-    return Bundle(cfg.task, dict(winner.params), winner.head.n_outputs, winner.head.output,
-                  encoder, list(dataset.classes), cfg.target or "target", len(module.target_mean),
-                  [int(s) for s in shape] if shape else None, info, state_tensors(module))
+    first, shape = final.members[0], problem.data.input_shape
+    n_targets = problem.data.n_outputs if cfg.task == REGRESSION else 1
+    return Bundle(cfg.task, dict(first.params), first.n_outputs, first.output, encoder,
+                  list(dataset.classes), cfg.target or "target", n_targets,
+                  [int(s) for s in shape] if shape else None, info,
+                  state_tensors(final.module), final.members if len(final.members) > 1 else [])

@@ -1,25 +1,30 @@
-"""The Optuna objective: sample a trial's parameters, train them with pruning and early stopping,
-report everything to the tracker, and return the validation score (plus any other objectives)."""
+"""The Optuna objective: sample a trial's parameters, train them on each fold with pruning and
+early stopping, report everything to the tracker, and return the mean validation score (plus any
+other objectives)."""
 
 from __future__ import annotations
 
+import statistics
 import traceback
 from collections.abc import Callable
+from typing import Any
 
 import optuna
+import torch
 
 from autonn.callbacks import EarlyStopping, Heartbeat, Pruning
 from autonn.device import release_memory
 from autonn.measures import count_parameters, measure
-from autonn.search.problem import Problem, Winner
+from autonn.search.problem import Fit, Problem, Winner
 from autonn.space import suggest
 from autonn.tracking.tracker import Tracker
-from autonn.train import train_params
+from autonn.train import predict, train_params
 
 
 def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]
                    ) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
-    """The objective of ``problem``'s study; ``keep`` receives every completed trial's network."""
+    """The objective of ``problem``'s study; ``keep`` receives every completed trial's networks
+    and out-of-training predictions."""
     cfg, metric = problem.config, problem.metric_name
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
@@ -31,36 +36,73 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
         if run_id:
             trial.set_user_attr("mlflow_run_id", run_id)
         pruning = Pruning(trial)
-        stoppers = [EarlyStopping(cfg.training.patience), Heartbeat(trial)]
-        if len(cfg.objectives) == 1:  # Optuna prunes single-objective studies only
-            stoppers.append(pruning)
-        try:
-            model, head, history = train_params(
-                params, problem.data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
-                callbacks=stoppers, init_state=problem.init_state)
-        except BaseException as exc:
-            _report_failure(trial, tracker, exc)
-            raise
-        finally:
-            release_memory(problem.data.device)
-        facts = {"n_params": count_parameters(model), "train_seconds": round(history.seconds, 4),
-                 "epochs_run": len(history.val_metric)}
-        extra = {name: measure(name, model, problem.data.x_val) for name in cfg.objectives[1:]}
+        fits = _train_folds(problem, trial, params, seed, tracker, pruning)
+        value = statistics.fmean(f.history.best_value for f in fits)
+        facts = _facts(fits)
+        extra = {name: measure(name, fits[0].model, problem.data.x_val)
+                 for name in cfg.objectives[1:]}
         facts.update({k: v for k, v in extra.items() if k != "params"})
-        for key, value in facts.items():
-            trial.set_user_attr(key, value)
+        for key, v in facts.items():
+            trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
+        history = fits[0].history
         curves = {"train_loss": history.train_loss, f"val_{metric}": history.val_metric}
         if pruning.pruned_epoch is not None:
             trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
             tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
                               tags={"pruned_epoch": pruning.pruned_epoch})
             raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
+        folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop("fold_values", []))}
         tracker.end_trial(trial.number, "COMPLETE", curves=curves,
-                          metrics={f"best_val_{metric}": history.best_value, **facts})
-        keep(Winner(trial.number, history.best_value, params, model, head, history))
-        return (history.best_value, *extra.values()) if extra else history.best_value
+                          metrics={f"best_val_{metric}": value, **facts, **folds})
+        keep(Winner(trial.number, value, params, fits, out_of_training(problem, fits)))
+        return (value, *extra.values()) if extra else value
 
     return objective
+
+
+def _train_folds(problem: Problem, trial: optuna.Trial, params: dict[str, Any], seed: int,
+                 tracker: Tracker, pruning: Pruning) -> list[Fit]:
+    """Train ``params`` on every fold; the pruner watches the first fold, and a pruned trial
+    trains no further fold."""
+    cfg, fits = problem.config, []
+    for index, data in enumerate(problem.folds):
+        stoppers = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial)]
+        if index == 0 and len(cfg.objectives) == 1:  # Optuna prunes single-objective studies
+            stoppers.append(pruning)
+        try:
+            model, head, history = train_params(
+                params, data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
+                callbacks=stoppers, init_state=problem.init_state)
+        except BaseException as exc:
+            _report_failure(trial, tracker, exc)
+            raise
+        finally:
+            release_memory(data.device)
+        fits.append(Fit(model, head, history, data))
+        if pruning.pruned_epoch is not None:
+            break
+    return fits
+
+
+def out_of_training(problem: Problem, fits: list[Fit]) -> torch.Tensor:
+    """Each fold's predictions of its own validation rows, in the order of ``selection_y``:
+    (N, K) probabilities or (N, T) values, on the CPU."""
+    parts = [predict(f.model, f.head, f.data, f.data.x_val).float().cpu() for f in fits]
+    out = torch.empty((sum(len(p) for p in parts), parts[0].shape[1]))
+    for rows, part in zip(problem.fold_rows, parts):
+        out[torch.as_tensor(rows)] = part
+    return out
+
+
+def _facts(fits: list[Fit]) -> dict[str, Any]:
+    """What a trial records about its training: size, time, epochs, each fold's score."""
+    facts = {"n_params": count_parameters(fits[0].model),
+             "train_seconds": round(sum(f.history.seconds for f in fits), 4),
+             "epochs_run": len(fits[0].history.val_metric),
+             "refit_epochs": round(statistics.fmean(f.history.best_epoch + 1 for f in fits))}
+    if len(fits) > 1:
+        facts["fold_values"] = [f.history.best_value for f in fits]
+    return facts
 
 
 def _report_failure(trial: optuna.Trial, tracker: Tracker, exc: BaseException) -> None:

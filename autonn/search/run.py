@@ -13,29 +13,36 @@ import optuna
 
 from autonn.config import Config
 from autonn.data.datasets import example_rows
+from autonn.export import state_dict
+from autonn.export.bundle import Bundle
+from autonn.export.integrity import atomic_path
 from autonn.families import architecture
-from autonn.metrics import is_better
 from autonn.search.claims import optimize_to_count
-from autonn.search.final import make_bundle, replay_best, test_score
+from autonn.search.final import FinalModel, finish, make_bundle, replay
 from autonn.search.objective import make_objective
 from autonn.search.problem import Problem, Winner
 from autonn.search.ranking import leading_trial
 from autonn.search.report import figures as report_figures
 from autonn.search.report import pareto_csv, trials_csv
 from autonn.search.signals import signals_interrupt
+from autonn.search.storage import final_model_path
 from autonn.search.study import create_study, study_settings
 from autonn.search.warmstart import builtin_starts, enqueue, warm_starts
 from autonn.search.workers import join_workers, start_workers, threads_per_worker
 from autonn.tracking.tracker import NullTracker, Tracker
 
+KEPT = 20  # completed trials whose networks stay in memory as candidates for the final model
+
 
 def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = None,
                callbacks: Sequence[Callable] = (), workers: int = 1
-               ) -> tuple[optuna.Study, Winner | None]:
-    """Run the study to ``n_trials`` finished trials (or the timeout) and score the winner on test.
+               ) -> tuple[optuna.Study, FinalModel | None]:
+    """Run the study to ``n_trials`` finished trials (or the timeout), then build the final model
+    (``search.final``: the best trial or an ensemble, refitted), score it on the test split, save
+    it beside the study and log it.
 
-    With ``workers`` > 1 the trials run in that many processes (``search.workers``); the best
-    trial is then replayed here, with its seed, to score it and log its model.
+    With ``workers`` > 1 the trials run in that many processes (``search.workers``); a best trial
+    that ran in another process is replayed here, with its seed.
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates.
@@ -49,57 +56,72 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
         if cfg.builtin_starts and not cfg.init_from:
             starts += builtin_starts(cfg.space)
         enqueue(study, starts[:cfg.n_trials])  # no start is left waiting after the study
-    best, status = _Best(problem, tracker), "FAILED"
+    kept, status, final, bundle = _Kept(problem, tracker), "FAILED", None, None
     try:
         with signals_interrupt(), _helpers(cfg, workers, storage, tracker) as helpers:
-            optimize_to_count(study, make_objective(problem, tracker, best.keep), cfg.n_trials,
+            optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
                               storage=storage, timeout=cfg.timeout, catch=(Exception,),
-                              callbacks=[best.announce, *callbacks], retries=cfg.retries,
+                              callbacks=[kept.announce, *callbacks], retries=cfg.retries,
                               max_failures=cfg.max_failures, on_orphan=tracker.fail_run)
             _warn_if_died(join_workers(helpers))
-        if len(study.get_trials(deepcopy=False)) > trials_before:
-            best.rebuild_if_elsewhere(study)
+        candidates = kept.candidates(study)
+        if len(study.get_trials(deepcopy=False)) > trials_before and candidates:
+            final = finish(problem, candidates, cfg.ensemble, cfg.refit)
+            bundle = _save(study, problem, final, storage)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
-        winner = best.winner(study)
-        if winner is not None:
-            winner.test_score = test_score(problem, winner)
-            if winner.test_score is not None:
-                study.set_user_attr("test_score", winner.test_score)
-        _close_study(study, problem, tracker, status, winner)
-    return study, winner
+        _close_study(study, problem, tracker, status, final, bundle)
+    return study, final
 
 
-class _Best:
-    """The best network trained in this process, announced to the tracker when it leads."""
+class _Kept:
+    """The best completed trials trained in this process, announced to the tracker as each
+    takes the lead."""
 
     def __init__(self, problem: Problem, tracker: Tracker) -> None:
-        self.problem, self.tracker, self.best = problem, tracker, None
+        self.problem, self.tracker, self.winners = problem, tracker, []
 
     def keep(self, w: Winner) -> None:
-        if self.best is None or is_better(w.value, self.best.value, self.problem.metric.direction):
-            self.best = w
+        sign = -1 if self.problem.metric.direction == "maximize" else 1
+        self.winners = sorted([*self.winners, w], key=lambda x: (sign * x.value, x.trial_number))
+        del self.winners[KEPT:]
 
     def announce(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        w = self.best
-        if w is not None and w.trial_number == trial.number and _leads(study, w):
+        w = next((w for w in self.winners if w.trial_number == trial.number), None)
+        if w is not None and _leads(study, w):
             arch = architecture(w.params, self.problem.data.x_train.shape[1], w.head.n_outputs)
             self.tracker.new_best(w.trial_number, self.problem.metric_name, w.value, w.params,
                                   arch)
 
-    def rebuild_if_elsewhere(self, study: optuna.Study) -> None:
-        """The best trial ran in another worker or an earlier session: rebuild it here."""
-        if self.best is not None and _leads(study, self.best):
-            return
-        self.best = replay_best(self.problem, study)
-        if self.best is not None:
-            self.announce(study, leading_trial(study))
+    def candidates(self, study: optuna.Study) -> list[Winner]:
+        """The kept trials, with the study's leader replayed here when it ran elsewhere (another
+        worker, an earlier session)."""
+        try:
+            leader = leading_trial(study)
+        except ValueError:
+            return []
+        if all(w.trial_number != leader.number for w in self.winners):
+            self.keep(replay(self.problem, leader))
+            self.announce(study, leader)
+        return self.winners
 
-    def winner(self, study: optuna.Study) -> Winner | None:
-        return self.best if self.best is not None and _leads(study, self.best) else None
+
+def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any) -> Bundle:
+    """Record the final model's test score on the study and save its bundle beside the study."""
+    if final.test_score is not None:
+        study.set_user_attr("test_score", final.test_score)
+    bundle = make_bundle(problem, final, {
+        "study": study.study_name, "trial": final.trial_number, "metric": problem.metric_name,
+        "value": final.value, "test_score": final.test_score, "refit": final.refit,
+        "trials": {str(k): v for k, v in final.trials.items()},
+        "selection_score": final.selection_score})
+    path = final_model_path(storage, study.study_name)
+    with atomic_path(path) as staged:
+        state_dict.write(bundle, staged)
+    return bundle
 
 
 def _warn_if_died(died: list[str]) -> None:
@@ -109,7 +131,7 @@ def _warn_if_died(died: list[str]) -> None:
 
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,
-                 winner: Winner | None) -> None:
+                 final: FinalModel | None, bundle: Bundle | None) -> None:
     if not tracker.records:
         tracker.end_study(status)
         return
@@ -117,21 +139,13 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 
     finished = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
     figures = report_figures(study) if finished and status == "FINISHED" else {}
-    model = example = None
-    metrics = {}
-    if winner is not None:
-        metrics[f"test_{problem.metric_name}"] = winner.test_score
-        if status == "FINISHED":
-            model = make_bundle(problem, winner, {
-                "study": study.study_name, "trial": winner.trial_number,
-                "metric": problem.metric_name, "value": winner.value,
-                "test_score": winner.test_score, "retrained": False})
-            example = example_rows(problem.dataset, 5)
+    metrics = {} if final is None else {f"test_{problem.metric_name}": final.test_score}
+    example = example_rows(problem.dataset, 5) if bundle is not None else None
     texts = {"trials.csv": trials_csv(study)}
     if len(study.directions) > 1 and finished:
         texts["pareto.csv"] = pareto_csv(study)
     try:
-        tracker.end_study(status, metrics=metrics, texts=texts, figures=figures, model=model,
+        tracker.end_study(status, metrics=metrics, texts=texts, figures=figures, model=bundle,
                           example=example)
     finally:
         plt.close("all")

@@ -38,3 +38,12 @@ def describe_storage(storage: str | optuna.storages.BaseStorage | None) -> str:
     if isinstance(storage, optuna.storages.BaseStorage):
         return type(storage).__name__
     return mask(storage or str(DEFAULT_ROOT / JOURNAL_NAME))
+
+
+def final_model_path(storage: str | optuna.storages.BaseStorage | None, study: str) -> Path:
+    """Where a study's final model is saved: ``models/<study>.safetensors`` beside a journal or
+    SQLite file, else under ``./mlruns``."""
+    root = DEFAULT_ROOT
+    if isinstance(storage, str) and (storage.startswith("sqlite:///") or "://" not in storage):
+        root = Path(storage.removeprefix("sqlite:///")).parent
+    return root / "models" / f"{study}.safetensors"
