@@ -158,7 +158,8 @@ class TrainingConfig(_Frozen):
     grad_clip: float | None = None  # max gradient norm; None disables clipping
     val_fraction: float = 0.2
     test_fraction: float = 0.2
-    cv_folds: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # k-fold objective; auto: 5 folds below CV_ROWS
+    clip: float = Field(3.0, ge=0)  # soft clip of standardised features at +-clip; 0: none
+    cv_folds: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # k-fold objective; auto: 5 folds below 2000
     # training + validation rows, else one validation split (0 or 1 turns it off)
 
     def patience_for(self, epochs: int) -> int:

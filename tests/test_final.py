@@ -10,6 +10,7 @@ from conftest import working_dir
 from autonn import load, make_config
 from autonn.cli import main
 from autonn.data.features import identity_encoder
+from autonn.data.split import Splits
 from autonn.export.bundle import Bundle, Member
 from autonn.export.formats import FORMATS
 from autonn.export.pipeline import EnsembleModule, ScoringModule
@@ -53,9 +54,12 @@ def test_small_tables_are_cross_validated_and_large_ones_split_once():
     assert sorted(rows) == list(range(len(iris.selection_y))) == list(range(120))
     for fold, val_rows in zip(iris.folds, iris.fold_rows):  # each fold validates its own rows
         assert torch.equal(fold.y_val.cpu(), iris.selection_y[torch.as_tensor(val_rows)])
-    digits = prepare(make_config(dataset="digits"))
+    digits = prepare(make_config(dataset="digits", training={"cv_folds": 0}))
     assert len(digits.folds) == 1 and len(digits.selection_y) == len(digits.data.y_val)
-    assert n_folds(make_config(training={"cv_folds": 3}), digits.splits) == 3
+    big = Splits(*(np.zeros((n, 2)) if i % 2 == 0 else np.zeros(n) for i, n in enumerate(
+        (CV_ROWS, CV_ROWS, 1, 1, 10, 10))))
+    assert n_folds(make_config(), big) == 1  # CV_ROWS + 1 training + validation rows
+    assert n_folds(make_config(training={"cv_folds": 3}), big) == 3
     assert n_folds(make_config(training={"cv_folds": 0}), iris.splits) == 1
 
 

@@ -17,18 +17,27 @@ from autonn.tasks import REGRESSION
 
 @dataclass(frozen=True)
 class Standardizer:
-    """Per-column mean and scale fitted on the training split; constant columns keep scale 1."""
+    """Per-column mean and scale fitted on the training split, then a soft clip: z / sqrt(1 +
+    (z / clip)^2) keeps |z| under ``clip`` (0: no clipping), so a row far outside the training
+    range cannot drive the network's outputs wild (RealMLP's robust scaling does the same).
+    Columns of only 0 and 1 (one-hot levels, missing-value indicators) and constant columns keep
+    their values: standardising a rare level would turn its 1 into a large number."""
 
     mean: np.ndarray
     scale: np.ndarray
+    clip: float = 0.0
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Standardizer:
+    def fit(cls, X: np.ndarray, clip: float = 0.0) -> Standardizer:
         scale = X.std(axis=0)
-        return cls(X.mean(axis=0), np.where(scale > 1e-12, scale, 1.0))
+        keep = np.all((X == 0) | (X == 1), axis=0) | (scale <= 1e-12)
+        return cls(np.where(keep, 0.0, X.mean(axis=0)), np.where(keep, 1.0, scale), clip)
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self.mean) / self.scale).astype(np.float32)
+        z = (X - self.mean) / self.scale
+        if self.clip:
+            z = z / np.sqrt(1 + (z / self.clip) ** 2)
+        return z.astype(np.float32)
 
     def inverse(self, X: np.ndarray) -> np.ndarray:
         return X * self.scale + self.mean
@@ -57,9 +66,10 @@ class DeviceData:
 
 
 def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 0,
-              input_shape: tuple[int, ...] | None = None) -> DeviceData:
-    """Standardise on the training split and move every split to ``device`` once."""
-    fs = Standardizer.fit(splits.X_train)
+              input_shape: tuple[int, ...] | None = None, clip: float = 0.0) -> DeviceData:
+    """Standardise on the training split (features soft-clipped at ``clip``) and move every split
+    to ``device`` once."""
+    fs = Standardizer.fit(splits.X_train, clip)
     ys = [splits.y_train, splits.y_val, splits.y_test]
     ts = None
     if task == REGRESSION:

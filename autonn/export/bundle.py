@@ -51,6 +51,7 @@ class Bundle:
     input_shape: list[int] | None = None  # the cnn family's view of a row
     info: dict[str, Any] = field(default_factory=dict)  # study, trial, metric, value, ...
     tensors: dict[str, torch.Tensor] = field(default_factory=dict, repr=False)
+    feature_clip: float = 0.0  # the soft clip of standardised features (0 in files before it)
     members: list[Member] = field(default_factory=list)  # an ensemble's networks (params, ...
     # n_outputs and output above are then its first member's)
 
@@ -70,7 +71,8 @@ class Bundle:
                     "n_outputs": self.n_outputs, "output": self.output,
                     "n_targets": self.n_targets, "input_shape": self.input_shape,
                     "classes": self.classes, "target": self.target,
-                    "encoder": self.encoder.to_json(), "info": self.info}
+                    "encoder": self.encoder.to_json(), "info": self.info,
+                    "feature_clip": self.feature_clip}
         if self.members:
             manifest.update(format_version=ENSEMBLE_VERSION,
                             members=[asdict(m) for m in self.members])
@@ -100,6 +102,7 @@ class Bundle:
                        FeatureEncoder.from_json(data["encoder"]), list(data["classes"]),
                        data.get("target"), int(data.get("n_targets", 1)),
                        data.get("input_shape"), data.get("info", {}), dict(tensors or {}),
+                       float(data.get("feature_clip", 0.0)),
                        [Member(**m) for m in data.get("members", [])])
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: the autonn manifest is incomplete ({exc}); the file "
@@ -122,7 +125,8 @@ class Bundle:
     def _scorer(self, member: Member) -> ScoringModule:
         shape = tuple(self.input_shape) if self.input_shape else None
         network = build_model(member.params, self.n_features, member.n_outputs, shape)
-        return ScoringModule(network, member.output, self.n_features, self.n_targets)
+        return ScoringModule(network, member.output, self.n_features, self.n_targets,
+                             self.feature_clip)
 
     def with_tensors(self, tensors: dict[str, torch.Tensor]) -> Bundle:
         return replace(self, tensors=tensors)

@@ -22,17 +22,22 @@ from autonn.losses import OUTPUTS, Head
 class ScoringModule(nn.Module):
     """Features (N, F) -> class probabilities (N, K) or regression values (N, T)."""
 
-    def __init__(self, network: nn.Module, output: str, n_features: int, n_targets: int = 1) -> None:
+    def __init__(self, network: nn.Module, output: str, n_features: int, n_targets: int = 1,
+                 clip: float = 0.0) -> None:
         super().__init__()
         self.network = network
         self.output = output  # "softmax", "sigmoid" or "identity" (see ``autonn.losses.OUTPUTS``)
+        self.clip = clip  # soft clip of standardised features (``Standardizer``); 0: none
         self.register_buffer("feature_mean", torch.zeros(n_features))
         self.register_buffer("feature_scale", torch.ones(n_features))
         self.register_buffer("target_mean", torch.zeros(n_targets))
         self.register_buffer("target_scale", torch.ones(n_targets))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = OUTPUTS[self.output](self.network((x - self.feature_mean) / self.feature_scale))
+        z = (x - self.feature_mean) / self.feature_scale  # (N, F)
+        if self.clip:
+            z = z / torch.sqrt(1 + (z / self.clip) ** 2)
+        out = OUTPUTS[self.output](self.network(z))
         if self.output == "identity":
             out = out * self.target_scale + self.target_mean
         return out
@@ -42,7 +47,7 @@ def scoring_module(network: nn.Module, head: Head, data: DeviceData) -> ScoringM
     """A CPU copy of ``network`` in evaluation mode, wrapped with ``data``'s scalers."""
     f, t = data.feature_scaler, data.target_scaler
     module = ScoringModule(copy.deepcopy(network).cpu(), head.output, len(f.mean),
-                           len(t.mean) if t is not None else 1)
+                           len(t.mean) if t is not None else 1, f.clip)
     as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32).reshape(-1)  # noqa: E731
     module.feature_mean.copy_(as_tensor(f.mean))
     module.feature_scale.copy_(as_tensor(f.scale))

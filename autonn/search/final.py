@@ -146,4 +146,5 @@ def make_bundle(problem: Problem, final: FinalModel, info: dict[str, Any]) -> Bu
     return Bundle(cfg.task, dict(first.params), first.n_outputs, first.output, encoder,
                   list(dataset.classes), cfg.target or "target", n_targets,
                   [int(s) for s in shape] if shape else None, info,
-                  state_tensors(final.module), final.members if len(final.members) > 1 else [])
+                  state_tensors(final.module), problem.data.feature_scaler.clip,
+                  final.members if len(final.members) > 1 else [])

@@ -30,11 +30,12 @@ from autonn.weights import transferable
 
 CV_FOLDS = 5
 # Below this many training + validation rows the objective is the mean over CV_FOLDS folds: a 20%
-# validation split of such a table has at most 200 rows, where one row moves accuracy by 0.5% and
-# its standard error at 90% accuracy is over 2 points, more than the differences between good
-# trials; five folds validate on every row (a standard error sqrt(5) times smaller) for five times
-# the training of a trial, which on tables this small takes a fraction of a second.
-CV_ROWS = 1000
+# validation split of such a table has at most 400 rows, where the standard error of an 80%
+# accuracy is 2 points or more, larger than the differences between good trials (Titanic, 1047
+# such rows, picked its final model by noise in the search-quality benchmark); five folds
+# validate on every row (a standard error about 2.2 times smaller) for five times the training of
+# a trial, which on tables this small takes a second or two.
+CV_ROWS = 2000
 
 
 @dataclass
@@ -81,7 +82,8 @@ class Problem:
     def refit_data(self) -> DeviceData:
         """Every non-test row as training rows, on the device (for the final refit)."""
         return to_device(self.splits.merged(), self.config.task, self.data.device,
-                         n_classes=len(self.dataset.classes), input_shape=self.data.input_shape)
+                         n_classes=len(self.dataset.classes), input_shape=self.data.input_shape,
+                         clip=self.config.training.clip)
 
 
 @dataclass
@@ -138,8 +140,8 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
     if k > 1:
         splits = splits.merged()
         parts, rows = kfold(splits, k, config.seed, task)
-    folds = [to_device(p, task, device, n_classes=len(dataset.classes), input_shape=shape)
-             for p in parts]
+    folds = [to_device(p, task, device, n_classes=len(dataset.classes), input_shape=shape,
+                       clip=config.training.clip) for p in parts]
     return Problem(config, dataset, splits, folds, rows, metric_name, metric, init_state)
 
 
