@@ -194,6 +194,8 @@ class Config(_Frozen):
     refit: bool = True  # train the final model(s) again on training + validation rows
     ensemble: int = Field(5, ge=0)  # greedy ensemble selection rounds over the best trials;
     # 0: one network
+    population: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # trials trained together
+    # in one batched pass (auto: 16 on a CPU, 64 on CUDA); 1: one at a time
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
 

@@ -12,7 +12,8 @@ from autonn._lazy import optuna
 from autonn.errors import lookup
 
 SAMPLERS: dict[str, Callable[[int], Any]] = {
-    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed),
+    # constant liar: trials asked while others run (a population, other workers) spread out
+    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, constant_liar=True),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
     "gp": lambda seed: optuna.samplers.GPSampler(seed=seed),
     "cmaes": lambda seed: optuna.samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False),

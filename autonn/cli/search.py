@@ -57,6 +57,9 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
 @click.option("--family", type=click.Choice(FAMILY_CHOICES),
               help="Architecture family: " + "; ".join(f"{n} ({f.help})" for n, f in FAMILIES.items())
                    + f"; or {AUTO} (every family the data allows).")
+@click.option("--population", type=click.IntRange(min=1),
+              help="Trials trained together in one batched pass (default: 16 on a CPU, 64 on "
+                   "CUDA); 1: one at a time.")
 @click.option("--refit/--no-refit", default=None,
               help="Train the final model again on training + validation rows (default: on).")
 @click.option("--ensemble", type=click.IntRange(min=0),

@@ -86,12 +86,20 @@ def owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+Outcome = Any  # a value (or tuple of values), or the exception a trial ended with
+BatchRunner = Callable[[list[optuna.Trial]], list[Outcome]]
+
+
 def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
                       *, storage: Any, timeout: float | None = None, catch: tuple = (),
                       callbacks: Sequence[Callable] = (), retries: int = 1,
                       max_failures: int | None = None,
-                      on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None) -> None:
+                      on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None,
+                      population: int = 1, run_batch: BatchRunner | None = None) -> None:
     """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``.
+
+    With ``run_batch`` and ``population`` > 1, up to ``population`` trials are claimed at once
+    and ``run_batch`` trains them together, returning each one's outcome.
 
     Raises:
         StudyError: ``max_failures`` trials in a row failed in this process.
@@ -102,35 +110,68 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
             trials = study.get_trials(deepcopy=False)  # one read of the storage per claim
             orphans = [t for t in trials if t.state == TrialState.RUNNING and _orphaned(t)]
             _fail_orphans(study, orphans, on_orphan, retries)
-            if sum(t.state in HOLDING_A_PLACE for t in trials) - len(orphans) >= n_trials:
+            room = n_trials - (sum(t.state in HOLDING_A_PLACE for t in trials) - len(orphans))
+            if room <= 0:
                 return
-            trial = study.ask()
-            trial.set_user_attr("owner", owner())
-            trial.set_user_attr("heartbeat", time.time())
-        frozen = _run(study, trial, objective, catch)
-        failures = failures + [frozen] if frozen.state == TrialState.FAIL else []
-        if max_failures and len(failures) >= max_failures:
-            reasons = "; ".join(f"trial {t.number}: {t.user_attrs.get('fail_reason', 'unknown')}"
-                                for t in failures[-3:])
-            raise StudyError(f"study '{study.study_name}' stopped after {len(failures)} failed "
-                             f"trials in a row ({reasons}). Finished trials are kept; fix the "
-                             "cause (see each run's traceback.txt) and run again to resume.")
-        for callback in callbacks:
-            callback(study, frozen)
+            batch = [_claim(study) for _ in range(min(room, population if run_batch else 1))]
+        for frozen in _run_batch(study, batch, objective, run_batch, catch):
+            failures = failures + [frozen] if frozen.state == TrialState.FAIL else []
+            if max_failures and len(failures) >= max_failures:
+                reasons = "; ".join(f"trial {t.number}: "
+                                    f"{t.user_attrs.get('fail_reason', 'unknown')}"
+                                    for t in failures[-3:])
+                raise StudyError(f"study '{study.study_name}' stopped after {len(failures)} "
+                                 f"failed trials in a row ({reasons}). Finished trials are kept; "
+                                 "fix the cause (see each run's traceback.txt) and run again to "
+                                 "resume.")
+            for callback in callbacks:
+                callback(study, frozen)
 
 
-def _run(study: optuna.Study, trial: optuna.Trial, objective: Callable, catch: tuple
-         ) -> optuna.trial.FrozenTrial:
+def _claim(study: optuna.Study) -> optuna.Trial:
+    trial = study.ask()
+    trial.set_user_attr("owner", owner())
+    trial.set_user_attr("heartbeat", time.time())
+    return trial
+
+
+def _run_batch(study: optuna.Study, trials: list[optuna.Trial], objective: Callable,
+               run_batch: BatchRunner | None, catch: tuple) -> list[optuna.trial.FrozenTrial]:
+    """Run the claimed trials (together when there are several) and tell the study each
+    outcome; an interruption fails every one of them before it propagates."""
+    if run_batch is None or len(trials) == 1:
+        outcomes = [_outcome(study, objective, trials[0], catch)]
+    else:
+        try:
+            outcomes = run_batch(trials)
+        except BaseException:
+            for t in trials:
+                study.tell(t, state=TrialState.FAIL)
+            raise
+    return [_tell(study, t, o, catch) for t, o in zip(trials, outcomes)]
+
+
+def _outcome(study: optuna.Study, objective: Callable, trial: optuna.Trial, catch: tuple
+             ) -> Outcome:
     try:
-        value = objective(trial)
-    except optuna.TrialPruned:
-        return study.tell(trial, state=TrialState.PRUNED)
-    except catch:
-        return study.tell(trial, state=TrialState.FAIL)
+        return objective(trial)
+    except (optuna.TrialPruned, *catch) as exc:
+        return exc
     except BaseException:
         study.tell(trial, state=TrialState.FAIL)
         raise
-    return study.tell(trial, value)
+
+
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Outcome, catch: tuple
+          ) -> optuna.trial.FrozenTrial:
+    if isinstance(outcome, optuna.TrialPruned):
+        return study.tell(trial, state=TrialState.PRUNED)
+    if isinstance(outcome, BaseException):
+        frozen = study.tell(trial, state=TrialState.FAIL)
+        if not isinstance(outcome, catch):
+            raise outcome
+        return frozen
+    return study.tell(trial, outcome)
 
 
 def _fail_orphans(study: optuna.Study, orphans: list, on_orphan: Callable, retries: int) -> None:

@@ -25,39 +25,57 @@ def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], 
                    ) -> Callable[[optuna.Trial], float | tuple[float, ...]]:
     """The objective of ``problem``'s study; ``keep`` receives every completed trial's networks
     and out-of-training predictions."""
-    cfg, metric = problem.config, problem.metric_name
 
     def objective(trial: optuna.Trial) -> float | tuple[float, ...]:
-        params = suggest(trial, cfg.space)
-        seed = cfg.seed + trial.number
-        trial.set_user_attr("seed", seed)
-        run_id = tracker.start_trial(trial.number, params, {
-            "study": trial.study.study_name, "seed": seed, "device": str(problem.data.device)})
-        if run_id:
-            trial.set_user_attr("mlflow_run_id", run_id)
+        params = suggest(trial, problem.config.space)
+        seed = begin_trial(problem, trial, params, tracker)
         pruning = Pruning(trial)
         fits = _train_folds(problem, trial, params, seed, tracker, pruning)
-        value = statistics.fmean(f.history.best_value for f in fits)
-        facts = _facts(fits)
-        extra = {name: measure(name, fits[0].model, problem.data.x_val)
-                 for name in cfg.objectives[1:]}
-        facts.update({k: v for k, v in extra.items() if k != "params"})
-        for key, v in facts.items():
-            trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
-        history = fits[0].history
-        curves = {"train_loss": history.train_loss, f"val_{metric}": history.val_metric}
-        if pruning.pruned_epoch is not None:
-            trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
-            tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
-                              tags={"pruned_epoch": pruning.pruned_epoch})
-            raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
-        folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop("fold_values", []))}
-        tracker.end_trial(trial.number, "COMPLETE", curves=curves,
-                          metrics={f"best_val_{metric}": value, **facts, **folds})
-        keep(Winner(trial.number, value, params, fits, out_of_training(problem, fits)))
-        return (value, *extra.values()) if extra else value
+        return conclude(problem, trial, tracker, keep, params, fits, pruning)
 
     return objective
+
+
+def begin_trial(problem: Problem, trial: optuna.Trial, params: dict[str, Any],
+                tracker: Tracker) -> int:
+    """Record the trial's seed and open its tracking run; returns the seed."""
+    seed = problem.config.seed + trial.number
+    trial.set_user_attr("seed", seed)
+    run_id = tracker.start_trial(trial.number, params, {
+        "study": trial.study.study_name, "seed": seed, "device": str(problem.data.device)})
+    if run_id:
+        trial.set_user_attr("mlflow_run_id", run_id)
+    return seed
+
+
+def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
+             keep: Callable[[Winner], None], params: dict[str, Any], fits: list[Fit],
+             pruning: Pruning) -> float | tuple[float, ...]:
+    """A trained trial's value(s), facts and curves recorded; its networks kept.
+
+    Raises:
+        optuna.TrialPruned: the pruner stopped its first fold.
+    """
+    cfg, metric = problem.config, problem.metric_name
+    value = statistics.fmean(f.history.best_value for f in fits)
+    facts = _facts(fits)
+    extra = {name: measure(name, fits[0].model, problem.data.x_val)
+             for name in cfg.objectives[1:]}
+    facts.update({k: v for k, v in extra.items() if k != "params"})
+    for key, v in facts.items():
+        trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
+    history = fits[0].history
+    curves = {"train_loss": history.train_loss, f"val_{metric}": history.val_metric}
+    if pruning.pruned_epoch is not None:
+        trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
+        tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
+                          tags={"pruned_epoch": pruning.pruned_epoch})
+        raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
+    folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop("fold_values", []))}
+    tracker.end_trial(trial.number, "COMPLETE", curves=curves,
+                      metrics={f"best_val_{metric}": value, **facts, **folds})
+    keep(Winner(trial.number, value, params, fits, out_of_training(problem, fits)))
+    return (value, *extra.values()) if extra else value
 
 
 def _train_folds(problem: Problem, trial: optuna.Trial, params: dict[str, Any], seed: int,
@@ -74,7 +92,7 @@ def _train_folds(problem: Problem, trial: optuna.Trial, params: dict[str, Any], 
                 params, data, problem.metric, seed=seed, grad_clip=cfg.training.grad_clip,
                 callbacks=stoppers, init_state=problem.init_state)
         except BaseException as exc:
-            _report_failure(trial, tracker, exc)
+            report_failure(trial, tracker, exc)
             raise
         finally:
             release_memory(data.device)
@@ -105,11 +123,12 @@ def _facts(fits: list[Fit]) -> dict[str, Any]:
     return facts
 
 
-def _report_failure(trial: optuna.Trial, tracker: Tracker, exc: BaseException) -> None:
+def report_failure(trial: optuna.Trial, tracker: Tracker, exc: BaseException) -> None:
     """A failed or interrupted trial: its reason on the trial, its run ended FAIL or KILLED."""
     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
     trial.set_user_attr("fail_reason", reason)
     interrupted = isinstance(exc, KeyboardInterrupt)
     tracker.end_trial(trial.number, "KILLED" if interrupted else "FAIL",
                       tags={"fail_reason": "interrupted" if interrupted else reason},
-                      traceback=None if interrupted else traceback.format_exc())
+                      traceback=None if interrupted else "".join(
+                          traceback.format_exception(exc)))

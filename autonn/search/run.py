@@ -20,6 +20,7 @@ from autonn.families import architecture
 from autonn.search.claims import optimize_to_count
 from autonn.search.final import FinalModel, finish, make_bundle, replay
 from autonn.search.objective import make_objective
+from autonn.search.population import populations
 from autonn.search.problem import Problem, Winner
 from autonn.search.ranking import leading_trial
 from autonn.search.report import figures as report_figures
@@ -62,7 +63,8 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
             optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
                               storage=storage, timeout=cfg.timeout, catch=(Exception,),
                               callbacks=[kept.announce, *callbacks], retries=cfg.retries,
-                              max_failures=cfg.max_failures, on_orphan=tracker.fail_run)
+                              max_failures=cfg.max_failures, on_orphan=tracker.fail_run,
+                              **populations(problem, tracker, kept.keep))
             _warn_if_died(join_workers(helpers))
         candidates = kept.candidates(study)
         if len(study.get_trials(deepcopy=False)) > trials_before and candidates:

@@ -14,6 +14,7 @@ from autonn.config import Config
 from autonn.errors import StudyError, unknown_name
 from autonn.measures import directions
 from autonn.samplers import make_pruner, make_sampler
+from autonn.search.population import PopulationSampler
 from autonn.search.problem import Problem
 from autonn.search.storage import describe_storage, open_storage
 
@@ -51,7 +52,7 @@ def create_study(problem: Problem, storage: Any = None, worker: int = 0) -> optu
     study = optuna.create_study(
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
         directions=directions(cfg.objectives, problem.metric.direction),
-        sampler=make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker),
+        sampler=PopulationSampler(make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker)),
         pruner=make_pruner("none" if many else cfg.pruner))
     identity = study_identity(problem)
     if "identity" in study.user_attrs:

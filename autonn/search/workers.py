@@ -18,6 +18,7 @@ import torch
 from autonn.config import Config
 from autonn.search.claims import optimize_to_count
 from autonn.search.objective import make_objective
+from autonn.search.population import populations
 from autonn.search.problem import prepare
 from autonn.search.signals import signals_interrupt
 from autonn.search.study import create_study
@@ -78,7 +79,8 @@ def _worker(config_data: dict, index: int, threads: int, storage: Any,
             optimize_to_count(study, make_objective(problem, tracker, lambda winner: None),
                               config.n_trials, storage=storage, timeout=config.timeout,
                               catch=(Exception,), retries=config.retries,
-                              max_failures=config.max_failures, on_orphan=tracker.fail_run)
+                              max_failures=config.max_failures, on_orphan=tracker.fail_run,
+                              **populations(problem, tracker, lambda winner: None))
     except KeyboardInterrupt as exc:
         sys.exit(128 + getattr(exc, "signal_number", 2))
     finally:

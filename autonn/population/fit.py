@@ -1,0 +1,240 @@
+"""Train a population: K members of one depth, loss, optimizer and batch size in one batched pass.
+
+Each member is what ``train.train_params`` would train alone: its network built from its seed, its
+own batch order (a generator seeded like the one-network core's), learning rate, schedule, weight
+decay, label smoothing, dropout and epoch cap. Every epoch each member is validated, keeps its
+best weights, and asks its own callbacks (early stopping, pruning, heartbeat) whether to stop; a
+member that stops (or diverges) leaves the computation, and its network gets its best weights.
+Dropout masks come from one population generator, so with dropout a member matches its lone run
+in distribution, not bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from autonn.data.tensors import DeviceData
+from autonn.errors import TrialDiverged
+from autonn.losses import Head
+from autonn.losses import head as bind_head
+from autonn.metrics import Metric, is_better
+from autonn.model import build_model
+from autonn.params import Params
+from autonn.population.losses import BATCHED
+from autonn.population.network import PopulationNet
+from autonn.population.optim import PopulationOptimizer
+from autonn.schedules import schedule as lr_schedule
+from autonn.tasks import REGRESSION
+from autonn.train import Callback, History, batch_bounds
+from autonn.weights import load_matching
+
+
+@dataclass
+class Member:
+    """One trial's network in a population, and how its training went."""
+
+    params: Params
+    seed: int
+    callbacks: Sequence[Callback] = ()
+    network: nn.Sequential | None = None  # its own network: best weights once it stops
+    head: Head | None = None
+    history: History = field(default_factory=History)
+    error: BaseException | None = None  # TrialDiverged when its loss or score stopped being finite
+    best: dict[str, torch.Tensor] | None = None
+
+
+def fit_population(members: list[Member], data: DeviceData, metric: Metric, *,
+                   grad_clip: float | None = None, init_state: dict | None = None) -> None:
+    """Train ``members`` together on ``data``; each ends with its best epoch's weights in
+    ``member.network`` and its curves in ``member.history``."""
+    start = time.perf_counter()
+    for m in members:
+        _build(m, data, init_state)
+    run = _Run(members, data, grad_clip)
+    for epoch in range(max(m.params["epochs"] for m in members)):
+        losses = run.train_epoch()
+        values = run.validate(metric)
+        stopped = [i for i, m in enumerate(run.members)
+                   if _record(m, epoch, losses[i], values[i], metric, run, i)]
+        for i in stopped:
+            run.members[i].history.seconds = time.perf_counter() - start
+        run.drop(stopped)
+        if not run.members:
+            return
+
+
+def _build(m: Member, data: DeviceData, init_state: dict | None) -> None:
+    """The member's own network and head, exactly as ``train.train_params`` builds them."""
+    torch.manual_seed(m.seed)
+    m.head = bind_head(m.params["loss"], data.task, data.n_outputs,
+                       m.params.get("label_smoothing", 0.0))
+    m.network = build_model(m.params, data.x_train.shape[1], m.head.n_outputs, data.input_shape)
+    if init_state:
+        load_matching(m.network, init_state)
+    m.network.to(data.device)
+
+
+def _record(m: Member, epoch: int, loss: float, value: float, metric: Metric, run: _Run,
+            index: int) -> bool:
+    """Add an epoch to ``m``'s history, keep its best weights; whether it stops now."""
+    if not (math.isfinite(loss) and math.isfinite(value)):
+        m.error = TrialDiverged(f"training diverged at epoch {epoch}: loss {loss}, "
+                                f"validation score {value}")
+        return True
+    h = m.history
+    h.train_loss.append(loss)
+    h.val_metric.append(value)
+    if h.best_epoch < 0 or is_better(value, h.best_value, metric.direction):
+        h.best_epoch, h.best_value = epoch, value
+        m.best = run.net.member_state(index, m.network, run.steps)
+    h.stop_reason = next((r for r in (cb.on_epoch_end(epoch, h) for cb in m.callbacks) if r),
+                         None)
+    return bool(h.stop_reason) or epoch + 1 >= m.params["epochs"]
+
+
+class _Run:
+    """The batched state of a population while it trains."""
+
+    def __init__(self, members: list[Member], data: DeviceData, grad_clip: float | None) -> None:
+        self.members, self.data, self.grad_clip = list(members), data, grad_clip
+        self.net = PopulationNet([m.network for m in members], [m.params for m in members])
+        self.criterion = BATCHED[members[0].params["loss"]](data.task)
+        self.bounds = batch_bounds(len(data.x_train), members[0].params["batch_size"])
+        device = data.device
+        self.sizes = torch.tensor([hi - lo for lo, hi in self.bounds], dtype=torch.float32,
+                                  device=device)
+        self.generators = [torch.Generator(device=device).manual_seed(m.seed) for m in members]
+        self.dropout = torch.Generator(device=device).manual_seed(members[0].seed)
+        self.steps = 0
+        self.encoded = torch.stack([m.head.encode(data.y_train) for m in members])  # (K, N, ...)
+        self._flatten(None)
+
+    # -- the buffer every member's parameters live in ---------------------------------------------
+    def _flatten(self, keep: list[int] | None) -> None:
+        """Make every stacked tensor a view of one buffer (gradients too), the optimizer's state
+        following the members in ``keep`` (None: a fresh optimizer)."""
+        names = list(self.net.tensors)
+        shapes = [self.net.tensors[n].shape for n in names]
+        old = None if keep is None else self._split_state(names, keep)
+        flat = torch.cat([self.net.tensors[n].detach().reshape(-1) for n in names])
+        grad = torch.zeros_like(flat)
+        offset, owners = 0, []
+        for name, shape in zip(names, shapes):
+            size = math.prod(shape)
+            view = nn.Parameter(flat[offset:offset + size].view(shape))
+            view.grad = grad[offset:offset + size].view(shape)
+            self.net.tensors[name] = view
+            owners.append(torch.arange(shape[0], device=flat.device).repeat_interleave(
+                size // shape[0]))
+            offset += size
+        self.flat, self.grad, self.layout = flat, grad, list(zip(names, shapes))
+        owner = torch.cat(owners)
+        settings = self._settings()
+        if keep is None:
+            self.optimizer = PopulationOptimizer(self.members[0].params["optimizer"], flat, grad,
+                                                 owner, *settings)
+        else:
+            self.optimizer.retarget(flat, grad, owner, *settings)
+            self.optimizer.state = {k: torch.cat([t.reshape(-1) for t in v])
+                                    for k, v in old.items()}
+        self.owner = owner
+        # cross-entropy smooths in its criterion; the other losses in their encoded targets
+        self.smoothing = torch.tensor([[m.params.get("label_smoothing", 0.0)
+                                        if m.params["loss"] == "cross_entropy" else 0.0]
+                                       for m in self.members], device=flat.device)  # (K, 1)
+
+    def _split_state(self, names: list[str], keep: list[int]) -> dict[str, list[torch.Tensor]]:
+        """The optimizer's state per stacked tensor, only the kept members' rows."""
+        index = torch.tensor(keep, device=self.flat.device)
+        out = {}
+        for key, buffer in self.optimizer.state.items():
+            parts, offset = [], 0
+            for _, shape in self.layout:
+                size = math.prod(shape)
+                parts.append(buffer[offset:offset + size].view(shape).index_select(0, index))
+                offset += size
+            out[key] = parts
+        return out
+
+    def _settings(self) -> tuple[torch.Tensor, ...]:
+        device, ms = self.flat.device, self.members
+        tensor = lambda values, dtype=torch.float32: torch.tensor(values, dtype=dtype, device=device)
+        return (tensor([m.params.get("weight_decay", 0.0) for m in ms]),
+                tensor([m.params.get("momentum", 0.9) for m in ms]),
+                tensor([bool(m.params.get("nesterov", False)) for m in ms], torch.bool))
+
+    # -- training ---------------------------------------------------------------------------------
+    def train_epoch(self) -> list[float]:
+        """One epoch for every member, each over its own shuffle; its mean training loss."""
+        data = self.data
+        perms = torch.stack([torch.randperm(len(data.x_train), device=data.device, generator=g)
+                             for g in self.generators])  # (K, N)
+        xs = data.x_train[perms]  # (K, N, F): one gather per epoch, batches are then views
+        ts = self._targets(perms)
+        losses = []
+        for lo, hi in self.bounds:
+            out = self.net.forward(xs[:, lo:hi], training=True, generator=self.dropout)
+            loss = self.criterion(out, ts[:, lo:hi], self.smoothing)  # (K,)
+            self.grad.zero_()
+            loss.sum().backward()  # members are independent: each gets its own gradient
+            if self.grad_clip:
+                self._clip()
+            self.optimizer.step(self._rates())
+            self.steps += 1
+            losses.append(loss.detach())
+        return ((torch.stack(losses, 1) @ self.sizes) / self.sizes.sum()).tolist()
+
+    def _targets(self, perms: torch.Tensor) -> torch.Tensor:
+        """Each member's encoded targets (label smoothing is its own), in its shuffled order."""
+        index = perms.view(*perms.shape, *([1] * (self.encoded.dim() - 2))).expand(
+            *perms.shape, *self.encoded.shape[2:])
+        return self.encoded.gather(1, index)
+
+    def _rates(self) -> torch.Tensor:
+        """Each member's learning rate at this step of its own schedule and epoch cap."""
+        rates = []
+        for m in self.members:
+            total = m.params["epochs"] * len(self.bounds)
+            factor = lr_schedule(m.params.get("schedule", "constant"))(self.steps / total)
+            rates.append(m.params["lr"] * factor)
+        return torch.tensor(rates, device=self.flat.device)
+
+    def _clip(self) -> None:
+        """clip_grad_norm_ per member: each member's whole gradient scaled to at most the limit."""
+        norms = torch.zeros(len(self.members), device=self.flat.device).index_add_(
+            0, self.owner, self.grad * self.grad).sqrt()
+        self.grad.mul_((self.grad_clip / (norms + 1e-6)).clamp(max=1.0)[self.owner])
+
+    @torch.no_grad()
+    def validate(self, metric: Metric) -> list[float]:
+        """Every member's score on the validation rows (evaluation mode: running statistics)."""
+        data, K = self.data, len(self.members)
+        out = self.net.forward(data.x_val.expand(K, *data.x_val.shape), training=False)
+        pred = self.members[0].head.predict(out)  # one loss in a population: one output
+        if data.task == REGRESSION and data.target_scaler is not None:
+            scaler = data.target_scaler
+            pred = pred * torch.as_tensor(scaler.scale, device=pred.device) + torch.as_tensor(
+                scaler.mean, device=pred.device)
+        return [metric.fn(data.y_val, pred[k]) for k in range(K)]
+
+    def drop(self, stopped: list[int]) -> None:
+        """Members that stopped get their best weights and leave the batch."""
+        if not stopped:
+            return
+        for i in stopped:
+            m = self.members[i]
+            if m.best is not None:
+                m.network.load_state_dict(m.best)
+        keep = [i for i in range(len(self.members)) if i not in stopped]
+        self.members = [self.members[i] for i in keep]
+        self.generators = [self.generators[i] for i in keep]
+        self.encoded = self.encoded[keep]
+        if keep:
+            self.net.select(keep)
+            self._flatten(keep)

@@ -1,0 +1,199 @@
+"""Trials in populations: K trials claimed at once, trained together in one batched pass.
+
+The first trial of a claim (the leader) is sampled freely; the others (followers) take the
+leader's values of ``GROUP_KEY`` (family, depth, loss, optimizer, batch size, embedding) through
+``PopulationSampler`` and are sampled freely in every other dimension (widths, activations,
+initializer, norm, dropout, learning rate, weight decay, schedule, label smoothing, epochs), so
+a claim can train as one population. Trials that still cannot share a pass (a family or block
+the population network does not batch, an enqueued start of another key) train one at a time.
+Every member keeps everything a trial has: its seed, MLflow run, pruning, early stopping,
+heartbeat, failure report, and place in the exact trial count.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+
+from autonn.callbacks import EarlyStopping, Heartbeat, Pruning
+from autonn.device import release_memory
+from autonn.params import Params
+from autonn.population.fit import Member, fit_population
+from autonn.population.losses import BATCHED
+from autonn.population.optim import UPDATES
+from autonn.search.claims import Outcome
+from autonn.search.objective import begin_trial, conclude, make_objective, report_failure
+from autonn.search.problem import Fit, Problem, Winner
+from autonn.space import suggest
+from autonn.tracking.tracker import Tracker
+
+GROUP_KEY = ("family", "attention", "n_layers", "loss", "optimizer", "batch_size", "embedding",
+             "embedding_dim")
+LEADER = "population_key"  # the user attribute a follower carries: its leader's key values
+CPU_POPULATION = 16  # members per pass on the CPU (see benchmarks/population.py)
+CUDA_POPULATION = 64
+
+
+def population_size(setting: int | str, device: Any) -> int:
+    """Members per population: ``setting``, or for ``auto`` what the device keeps busy."""
+    if setting != "auto":
+        return max(1, int(setting))
+    return CUDA_POPULATION if getattr(device, "type", "cpu") == "cuda" else CPU_POPULATION
+
+
+def populations(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]
+                ) -> dict[str, Any]:
+    """``optimize_to_count``'s population settings for ``problem`` (none for one at a time)."""
+    size = population_size(problem.config.population, problem.data.device)
+    if size == 1:
+        return {}
+    return {"population": size, "run_batch": make_population_runner(problem, tracker, keep)}
+
+
+def batchable(params: Params) -> bool:
+    """Whether the population network trains these parameters (else one at a time)."""
+    return (params.get("family", "mlp") == "mlp" and not params.get("attention")
+            and params["loss"] in BATCHED and params["optimizer"] in UPDATES)
+
+
+class PopulationSampler(BaseSampler):
+    """``base``, except that a follower trial takes its leader's values of ``GROUP_KEY``."""
+
+    def __init__(self, base: BaseSampler) -> None:
+        self.base = base
+
+    def infer_relative_search_space(self, study, trial):
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        fixed = trial.user_attrs.get(LEADER) or {}
+        return {k: v for k, v in self.base.sample_relative(study, trial, search_space).items()
+                if k not in fixed}
+
+    def sample_independent(self, study, trial, name, distribution):
+        fixed = trial.user_attrs.get(LEADER) or {}
+        if name in fixed and _allows(distribution, fixed[name]):
+            return fixed[name]
+        return self.base.sample_independent(study, trial, name, distribution)
+
+    def before_trial(self, study, trial):
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values):
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
+def _allows(distribution: Any, value: Any) -> bool:
+    try:
+        return distribution._contains(distribution.to_internal_repr(value))
+    except (ValueError, TypeError):
+        return False
+
+
+def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]
+                           ) -> Callable[[list[optuna.Trial]], list[Outcome]]:
+    """What ``claims.optimize_to_count`` calls with each claim of several trials."""
+    alone = make_objective(problem, tracker, keep)
+    said = []
+
+    def run(trials: list[optuna.Trial]) -> list[Outcome]:
+        params = _sample(problem, trials)
+        outcomes: list[Outcome] = [None] * len(trials)
+        for group in _groups(params):
+            if len(group) > 1 and batchable(params[group[0]]):
+                for i, outcome in zip(group, _train(problem, [trials[i] for i in group],
+                                                    [params[i] for i in group], tracker, keep)):
+                    outcomes[i] = outcome
+                continue
+            if len(group) == 1 and not batchable(params[group[0]]) and not said:
+                said.append(True)
+                warnings.warn(f"{params[group[0]].get('family', 'mlp')} trials (and attention "
+                              "blocks) train one at a time; populations batch mlp trials.",
+                              RuntimeWarning, stacklevel=2)
+            for i in group:
+                outcomes[i] = _alone(alone, trials[i])
+        return outcomes
+
+    return run
+
+
+def _sample(problem: Problem, trials: list[optuna.Trial]) -> list[Params]:
+    """The leader's parameters first; each follower then takes the leader's group key."""
+    leader = suggest(trials[0], problem.config.space)
+    key = {k: leader[k] for k in GROUP_KEY if k in leader}
+    for trial in trials[1:]:
+        trial.set_user_attr(LEADER, key)
+    return [leader] + [suggest(t, problem.config.space) for t in trials[1:]]
+
+
+def _groups(params: list[Params]) -> list[list[int]]:
+    """Trials of one group key, in claim order."""
+    groups: dict[tuple, list[int]] = {}
+    for i, p in enumerate(params):
+        groups.setdefault(tuple(p.get(k) for k in GROUP_KEY), []).append(i)
+    return list(groups.values())
+
+
+def _alone(objective: Callable, trial: optuna.Trial) -> Outcome:
+    try:
+        return objective(trial)
+    except (optuna.TrialPruned, Exception) as exc:  # noqa: BLE001 - the study records it
+        return exc
+
+
+def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], tracker: Tracker,
+           keep: Callable[[Winner], None]) -> list[Outcome]:
+    """Train one group's trials together on every fold, then conclude each like a lone trial."""
+    cfg = problem.config
+    seeds = [begin_trial(problem, t, p, tracker) for t, p in zip(trials, params)]
+    prunings = [Pruning(t) for t in trials]
+    fits: list[list[Fit]] = [[] for _ in trials]
+    errors: list[BaseException | None] = [None] * len(trials)
+    alive = list(range(len(trials)))
+    for index, data in enumerate(problem.folds):
+        members = [Member(params[i], seeds[i], _callbacks(problem, trials[i], params[i],
+                                                           prunings[i] if index == 0 else None))
+                   for i in alive]
+        try:
+            fit_population(members, data, problem.metric, grad_clip=cfg.training.grad_clip,
+                           init_state=problem.init_state)
+        except BaseException as exc:
+            for i in alive:
+                report_failure(trials[i], tracker, exc)
+            raise
+        finally:
+            release_memory(data.device)
+        for i, m in zip(alive, members):
+            errors[i] = m.error
+            fits[i].append(Fit(m.network, m.head, m.history, data))
+        alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None]
+    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
+                      errors[i]) for i in range(len(trials))]
+
+
+def _callbacks(problem: Problem, trial: optuna.Trial, params: Params,
+               pruning: Pruning | None) -> list:
+    cfg = problem.config
+    callbacks = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial)]
+    if pruning is not None and len(cfg.objectives) == 1:  # Optuna prunes single objectives
+        callbacks.append(pruning)
+    return callbacks
+
+
+def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
+              params: Params, fits: list[Fit], pruning: Pruning,
+              error: BaseException | None) -> Outcome:
+    if error is not None:
+        report_failure(trial, tracker, error)
+        return error
+    try:
+        return conclude(problem, trial, tracker, keep, params, fits, pruning)
+    except optuna.TrialPruned as exc:
+        return exc

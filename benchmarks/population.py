@@ -1,0 +1,141 @@
+"""Populations: trials per minute of batched training against one trial at a time and workers.
+
+Part 1, studies: the default space (tracking off), the same number of trials, from a fresh
+journal each: ``--population auto`` vs ``--population 1`` vs ``--workers 2`` (one at a time in
+each), on digits and a generated 4000 x 40, 10-class table. Reports trials per minute and the
+best validation score reached.
+
+Part 2, steps: K members of 40-64-64-10 (Adam, batch 128) trained together for one epoch of
+4000 rows against K networks trained one after another through the one-network core, and the
+share of the machine's matrix-product rate each reaches.
+
+    python benchmarks/population.py --trials 64 --write benchmarks/RESULTS.md
+    python benchmarks/population.py --device cuda --trials 256   # the GPU run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from common import emit
+from sklearn.datasets import make_classification
+
+from autonn.config import make_config
+from autonn.data.datasets import load_dataset
+from autonn.data.split import Splits, split
+from autonn.data.tensors import to_device
+from autonn.metrics import METRICS
+from autonn.population.fit import Member, fit_population
+from autonn.search.problem import make_problem
+from autonn.search.run import run_search
+from autonn.tasks import MULTICLASS
+from autonn.train import train_params
+
+STEP_NET = {"family": "mlp", "n_layers": 2, "width_0": 64, "width_1": 64, "activation": "relu",
+            "init": "he_uniform", "norm": "none", "dropout": 0.0, "loss": "cross_entropy",
+            "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 128, "epochs": 1}
+
+
+def generated():
+    """A 4000 x 40, 10-class table (plus 1000 rows each for validation and test)."""
+    from autonn.data.datasets import Dataset
+
+    X, y = make_classification(n_samples=6000, n_features=40, n_informative=20, n_classes=10,
+                               random_state=0)
+    return Dataset("generated", X.astype(np.float32), y.astype(np.int64), MULTICLASS,
+                   tuple(f"x{i}" for i in range(40)), tuple(str(c) for c in range(10)))
+
+
+def study_run(dataset, trials: int, population, workers: int, device: str, root: Path) -> dict:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    config = make_config(study=f"{dataset.name}-{population}-{workers}", n_trials=trials, seed=0,
+                         population=population, device=device)
+    s = split(dataset, 1000 / 6000 if dataset.name == "generated" else 0.2,
+              1000 / 6000 if dataset.name == "generated" else 0.2, 0)
+    start = time.perf_counter()
+    problem = make_problem(config, dataset, dataset.name, s)
+    study, _ = run_search(problem, storage=str(root / f"{config.study}.journal"), workers=workers)
+    seconds = time.perf_counter() - start
+    return {"trials/min": len(study.trials) / seconds * 60, "best": study.best_value,
+            "seconds": seconds}
+
+
+def steps(K: int, device: torch.device) -> tuple[float, float]:
+    """Seconds for one epoch of K members trained together, and of K trained one by one."""
+    X, y = make_classification(n_samples=4200, n_features=40, n_informative=20, n_classes=10,
+                               random_state=0)
+    data = to_device(Splits(X[:4000].astype(np.float32), y[:4000], X[4000:].astype(np.float32),
+                            y[4000:], X[4000:].astype(np.float32), y[4000:]), MULTICLASS,
+                     device, 10)
+    metric = METRICS["accuracy"]
+    fit_population([Member(STEP_NET, seed=i) for i in range(K)], data, metric)  # warm-up
+    start = time.perf_counter()
+    fit_population([Member(STEP_NET, seed=i) for i in range(K)], data, metric)
+    together = _synced(start, device)
+    start = time.perf_counter()
+    for i in range(K):
+        train_params(STEP_NET, data, metric, seed=i)
+    return together, _synced(start, device)
+
+
+def _synced(start: float, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def matmul_gflops(device: torch.device, n: int = 2048) -> float:
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(10):
+        a @ b
+    return 2 * n ** 3 * 10 / _synced(start, device) / 1e9
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=64)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--write")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    lines = [f"### Populations, studies: {args.trials} trials, default space, tracking off "
+             f"({device}, {os.cpu_count()} cores)", "",
+             "| dataset | run | trials per minute | vs one at a time | best validation accuracy |",
+             "|---|---|---|---|---|"]
+    runs = {"population auto": ("auto", 1), "population 1": (1, 1)}
+    if device.type == "cpu":
+        runs["workers 2 (one at a time each)"] = (1, 2)
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in (load_dataset("digits"), generated()):
+            results = {label: study_run(dataset, args.trials, pop, workers, args.device, Path(tmp))
+                       for label, (pop, workers) in runs.items()}
+            base = results["population 1"]["trials/min"]
+            for label, r in results.items():
+                lines.append(f"| {dataset.name} | {label} | {r['trials/min']:.1f} | "
+                             f"{r['trials/min'] / base:.2f}x | {r['best']:.4f} |")
+                print(lines[-1], flush=True)
+    lines += ["", f"### Populations, steps: one epoch of 4000 rows, 40-64-64-10, Adam, batch 128 "
+              f"({device}, {torch.get_num_threads()} threads)", "",
+              "| members K | together (s) | one after another (s) | networks per second, "
+              "speed-up | matrix-product rate reached |", "|---|---|---|---|---|"]
+    flops_per_net = 3 * 2 * (40 * 64 + 64 * 64 + 64 * 10) * 4000  # forward + backward
+    peak = matmul_gflops(device)
+    for K in (1, 4, 8, 16, 32, 64):
+        together, alone = steps(K, device)
+        lines.append(f"| {K} | {together:.3f} | {alone:.3f} | {alone / together:.2f}x | "
+                     f"{K * flops_per_net / together / 1e9 / peak:.1%} |")
+        print(lines[-1], flush=True)
+    emit("\n".join(lines + ["", f"Matrix-product rate: {peak:.1f} GFLOP/s (2048 x 2048)."]),
+         args.write)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Populations: a member trained in a batched population matches the same trial trained alone.
+
+Same seed, same batch order: per-epoch validation scores equal and weights within float
+tolerance, across every activation, initializer, optimizer and loss, with different widths,
+learning rates, schedules and norms in one population. One known exception is left out of the
+weight comparison: a bias right before a batch norm has a zero gradient in exact arithmetic, and
+adaptive optimizers (Adam and kin) scale its float noise up to whole steps, so it (and the batch
+norm's running mean that follows it) drifts differently in any two runs.
+"""
+
+import optuna
+import pytest
+import torch
+from conftest import tiny
+
+from autonn import make_config
+from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from autonn.losses import LOSSES_FOR_TASK
+from autonn.metrics import metric_for
+from autonn.population.fit import Member, fit_population
+from autonn.population.losses import BATCHED
+from autonn.population.optim import UPDATES
+from autonn.search.problem import prepare
+from autonn.search.run import run_search
+from autonn.tasks import TASKS
+from autonn.train import train_params
+
+BASE = {"family": "mlp", "n_layers": 2, "loss": "cross_entropy", "optimizer": "adam",
+        "batch_size": 8, "epochs": 3, "init": "he_uniform", "dropout": 0.0, "norm": "none",
+        "activation": "relu", "weight_decay": 1e-4, "schedule": "constant", "lr": 1e-2}
+METRIC = {"regression": "rmse", "binary": "accuracy", "multiclass": "accuracy"}
+
+
+def _variants(**common):
+    """Three members of one group: different widths, learning rates, schedules and seeds."""
+    return [{**BASE, **common, "width_0": 7, "width_1": 5, "lr": 1e-2},
+            {**BASE, **common, "width_0": 4, "width_1": 9, "lr": 3e-3, "schedule": "cosine"},
+            {**BASE, **common, "width_0": 9, "width_1": 3, "lr": 2e-2, "schedule": "onecycle",
+             "label_smoothing": 0.1}]
+
+
+def assert_matches_alone(params_list, task="multiclass", seeds=None):
+    data = tiny(task, n=72, features=6)
+    metric = metric_for(METRIC[task], task)
+    seeds = seeds or [11 + i for i in range(len(params_list))]
+    members = [Member(p, seed=s) for p, s in zip(params_list, seeds)]
+    fit_population(members, data, metric)
+    for member, params, seed in zip(members, params_list, seeds):
+        model, _, history = train_params(params, data, metric, seed=seed)
+        assert member.error is None
+        assert member.history.val_metric == pytest.approx(history.val_metric, abs=1e-5), params
+        assert member.history.best_epoch == history.best_epoch
+        alone, batched = model.state_dict(), member.network.state_dict()
+        for key in alone:
+            if _drifts(member.network, key, params):
+                continue
+            torch.testing.assert_close(batched[key].float(), alone[key].float(), rtol=1e-4,
+                                       atol=1e-5, msg=f"{key} of {params}")
+    return members
+
+
+def _drifts(network, key, params):
+    """A bias feeding a batch norm (and that norm's running mean) under an adaptive optimizer;
+    BatchNorm's batch counter, which only counts steps."""
+    if key.endswith("num_batches_tracked"):
+        return True
+    if params["optimizer"] in ("sgd", "momentum"):
+        return False
+    index = int(key.split(".")[0])
+    before = network[index + 1] if key.endswith(".bias") and index + 1 < len(network) else None
+    return (isinstance(before, torch.nn.BatchNorm1d) or
+            (key.endswith("running_mean") and isinstance(network[index], torch.nn.BatchNorm1d)))
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_every_activation(activation):
+    assert_matches_alone(_variants(activation=activation))
+
+
+@pytest.mark.parametrize("init", sorted(INITIALIZERS))
+def test_every_initializer(init):
+    assert_matches_alone(_variants(init=init, activation="tanh"))
+
+
+@pytest.mark.parametrize("optimizer", sorted(set(OPTIMIZERS) & set(UPDATES)))
+def test_every_optimizer(optimizer):
+    assert_matches_alone(_variants(optimizer=optimizer, nesterov=optimizer == "momentum",
+                                   momentum=0.9))
+
+
+@pytest.mark.parametrize("loss,task", [(loss, task) for task in TASKS
+                                       for loss in LOSSES_FOR_TASK[task] if loss in BATCHED])
+def test_every_loss(loss, task):
+    assert_matches_alone(_variants(loss=loss), task=task)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+def test_norms_and_activations_differ_by_member_in_one_population(optimizer):
+    mixed = [{**p, "norm": norm, "activation": act, "optimizer": optimizer}
+             for p, norm, act in zip(_variants() * 2, ["batch", "layer", "none"] * 2,
+                                     ["prelu", "softmax", "gaussian", "swish", "relu", "tanh"])]
+    assert_matches_alone(mixed)
+
+
+def test_per_layer_activations_and_embeddings():
+    layered = [{**p, "activation_0": a, "activation_1": b} for p, (a, b) in zip(
+        _variants(), [("relu", "tanh"), ("prelu", "softplus"), ("sigmoid", "leaky_relu")])]
+    assert_matches_alone(layered)
+    embedded = _variants(embedding="plr", embedding_dim=3, embedding_scale=0.5)
+    assert_matches_alone(embedded)
+
+
+def test_each_member_stops_on_its_own():
+    from autonn.callbacks import EarlyStopping
+
+    params = _variants(epochs=12)
+    params[0]["epochs"] = 2
+    data, metric = tiny("multiclass", n=72, features=6), metric_for("accuracy", "multiclass")
+    members = [Member(p, seed=s, callbacks=[EarlyStopping(1)]) for p, s in zip(params, (1, 2, 3))]
+    fit_population(members, data, metric)
+    lengths = [len(m.history.val_metric) for m in members]
+    for m, p, s in zip(members, params, (1, 2, 3)):
+        _, _, alone = train_params(p, data, metric, seed=s, callbacks=[EarlyStopping(1)])
+        assert m.history.val_metric == pytest.approx(alone.val_metric, abs=1e-5)
+    assert lengths[0] == 2 and len(set(lengths)) > 1
+
+
+def test_a_diverging_member_fails_alone_and_the_others_train_on():
+    params = _variants(optimizer="sgd")
+    params[1]["lr"] = 1e30
+    data, metric = tiny("regression", n=72, features=6), metric_for("rmse", "regression")
+    members = [Member({**p, "loss": "mse"}, seed=s) for p, s in zip(params, (1, 2, 3))]
+    fit_population(members, data, metric)
+    assert "diverged" in str(members[1].error)
+    assert members[0].error is None and len(members[0].history.val_metric) == 3
+
+
+def test_a_population_study_counts_prunes_and_reproduces_like_one_at_a_time():
+    def study(population):
+        config = make_config(dataset="wine", n_trials=20, seed=3, population=population,
+                             study=f"pop{population}", builtin_starts=False, pruner="median",
+                             space={"epochs": 8, "dropout": 0.0}, training={"cv_folds": 0})
+        return run_search(prepare(config), storage=optuna.storages.InMemoryStorage())[0]
+
+    first, again, alone = study(8), study(8), study(1)
+    assert [t.values for t in first.trials] == [t.values for t in again.trials]
+    assert len(first.trials) == len(alone.trials) == 20
+    states = {t.state.name for t in first.trials}
+    assert "COMPLETE" in states and states <= {"COMPLETE", "PRUNED"}
+    for trial in first.trials:
+        assert len(trial.intermediate_values) == trial.user_attrs["epochs_run"] or (
+            trial.state.name == "PRUNED")
+        assert trial.user_attrs["seed"] == 3 + trial.number
+    groups = {tuple(t.params[k] for k in ("n_layers", "optimizer", "batch_size", "loss"))
+              for t in first.trials}
+    assert len(groups) <= 3  # a claim of 8 shares its leader's group: 20 trials, 3 claims
