@@ -11,6 +11,7 @@ Errors name the file, the line, the field, the bad value and the valid choices.
 
 from __future__ import annotations
 
+import re
 import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
@@ -210,6 +211,11 @@ class Config(_Frozen):
                              f"[val_metric, params]; got {value!r}")
         return value
 
+    @field_validator("study")
+    @classmethod
+    def _study(cls, value: str | None) -> str | None:
+        return value if value is None else checked_name(value, "a study name")
+
     @field_validator("input_shape")
     @classmethod
     def _shape(cls, value: list[int] | None) -> list[int] | None:
@@ -224,6 +230,18 @@ class Config(_Frozen):
         lambda v: v if v in SAMPLERS else _raise(unknown_name("sampler", v, SAMPLERS)))
     _validate_pruner = field_validator("pruner")(
         lambda v: v if v in PRUNERS else _raise(unknown_name("pruner", v, PRUNERS)))
+
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+
+
+def checked_name(name: str, what: str) -> str:
+    """``name`` if it is safe to become a folder and a file name (letters, digits, ``-_.``, no
+    leading dot, at most 128 characters), else a ValueError saying so."""
+    if not NAME.fullmatch(name):
+        raise ValueError(f"{what} takes letters, digits, '-', '_' and '.', not starting with "
+                         f"'.', at most 128 characters; got {name!r}")
+    return name
 
 
 def _raise(message: str):
@@ -261,24 +279,39 @@ def make_config(values: dict | None = None, /, *, source: str = "config",
 
 
 def _describe(exc: ValidationError, source: str, lines: dict[tuple, int]) -> str:
-    """The first validation error as 'file:line: field: problem'."""
-    errors = exc.errors()
-    first = _field_loc(errors[0])  # of a union's branch errors, prefer our own explanation
-    same = [e for e in errors if _field_loc(e)[: len(first)] == first]
-    err = next((e for e in same if e["type"] == "value_error"),
-               max(same, key=lambda e: (len(_field_loc(e)), e["type"] == "extra_forbidden")))
-    loc = _field_loc(err)
+    """Every invalid field as 'file:line: field: problem', one per line, in file order."""
+    groups: dict[tuple, list[dict]] = {}
+    for err in exc.errors():  # a union's branches each report a field: one group per field
+        groups.setdefault(_field_loc(err), []).append(err)
+    found = [_one(errs, loc, source, lines) for loc, errs in _outermost(groups).items()]
+    return "\n".join(text for _, text in sorted(found, key=lambda f: f[0]))
+
+
+def _outermost(groups: dict[tuple, list[dict]]) -> dict[tuple, list[dict]]:
+    """Fields whose errors are not about a part of another reported field (a union's inner
+    branches report deeper paths of one field)."""
+    return {loc: errs for loc, errs in groups.items()
+            if not any(other != loc and loc[:len(other)] == other and len(other) > 0
+                       and any(e["type"] == "value_error" for e in groups[other])
+                       for other in groups)}
+
+
+def _one(errors: list[dict], loc: tuple, source: str, lines: dict[tuple, int]) -> tuple[int, str]:
+    """(its line, the message) for one invalid field; our own explanation wins over a union's
+    type errors."""
+    err = next((e for e in errors if e["type"] == "value_error"),
+               max(errors, key=lambda e: e["type"] == "extra_forbidden"))
     field = ".".join(str(p) for p in loc) or "(top level)"
-    where = next((f"{source}:{lines[loc[:n]]}" for n in range(len(loc), 0, -1) if loc[:n] in lines),
-                 source)
+    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 0)
+    where = f"{source}:{line}" if line else source
     if err["type"] == "extra_forbidden":
         valid = list(_model_at(loc[:-1]).model_fields)
-        return (f"{where}: unknown key '{field}'.{did_you_mean(loc[-1], valid)} "
-                f"Valid keys here: {', '.join(valid)}.")
+        return line, (f"{where}: unknown key '{field}'.{did_you_mean(loc[-1], valid)} "
+                      f"Valid keys here: {', '.join(valid)}.")
     message = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] != "value_error":
         message = f"{message}; got {err.get('input')!r}"
-    return f"{where}: {field}: {message}"
+    return line, f"{where}: {field}: {message}"
 
 
 def _field_loc(err: dict) -> tuple:

@@ -109,6 +109,30 @@ def resolve_family(space: SpaceConfig, input_shape: Any, source: str = "config")
     return space.model_copy(update={"family": chosen if len(chosen) > 1 else chosen[0]})
 
 
+def searched(space: SpaceConfig, input_shape: Any = None) -> set[str]:
+    """The dimensions a search of ``space`` uses: the shared ones and those of its families
+    (and optimizers' options)."""
+    families = [space.family] if isinstance(space.family, str) else list(space.family)
+    if AUTO in families:
+        families = families_for(input_shape)
+    optimizers = space.optimizer if isinstance(space.optimizer, list) else [space.optimizer]
+    used = {"family", "activation", "init", "norm", "loss", "optimizer", "dropout", "lr",
+            "weight_decay", "schedule", "label_smoothing", "batch_size", "epochs",
+            *(d for name in families if name in FAMILIES for d in FAMILIES[name].dimensions),
+            *(o for name in optimizers for o in OPTIMIZERS[name].options)}
+    if len(families) == 1:
+        used.discard("family")
+    if not any(_as_list(space.attention)):  # sizes of a block that is never there
+        used -= {"attention_dim", "attention_heads"}
+    if set(_as_list(space.embedding)) == {"none"}:
+        used -= {"embedding_dim", "embedding_scale"}
+    return used
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
 def describe(space: SpaceConfig) -> dict[str, Any]:
     """A JSON-ready description of each dimension: a fixed value, choices or a range."""
     out: dict[str, Any] = {}

@@ -38,11 +38,12 @@ def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
 
 
-def transferable(tensors: dict[str, Any], classes: list, new_classes: list) -> dict[str, Any]:
-    """An exported model's network tensors to start from; without its output layer when the
-    classes differ (a new head is trained)."""
-    network = {k.removeprefix("network."): v for k, v in tensors.items()
-               if k.startswith("network.")}
+def transferable(tensors: dict[str, Any], classes: list, new_classes: list,
+                 prefix: str = "network.") -> dict[str, Any]:
+    """An exported model's network tensors (those under ``prefix``: an ensemble's first member
+    is ``members.0.network.``) to start from; without its output layer when the classes differ
+    (a new head is trained)."""
+    network = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
     if list(classes) != list(new_classes):
         last = max(int(k.split(".")[0]) for k in network)
         network = {k: v for k, v in network.items() if not k.startswith(f"{last}.")}

@@ -22,7 +22,7 @@ LAYERS = [
     ("registries", ["autonn.components", "autonn.losses", "autonn.metrics", "autonn.samplers",
                     "autonn.measures", "autonn.schedules", "autonn.blocks", "autonn.families"]),
     ("core", ["autonn.config", "autonn.space", "autonn.model", "autonn.train", "autonn.callbacks",
-              "autonn.device", "autonn.weights", "autonn.data"]),
+              "autonn.device", "autonn.weights", "autonn.data", "autonn.population"]),
     ("export", ["autonn.export", "autonn.pyfunc"]),
     ("tracking", ["autonn.tracking"]),
     ("search", ["autonn.search"]),

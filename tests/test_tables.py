@@ -118,7 +118,7 @@ BAD = [
      "r.csv: class 'c' has 2 row(s); the train/validation/test split needs at least 3 per class."),
     ("target all missing", lambda t: write(t, "n.csv", "a,y\n1,\n2,\n"), "y", "n.csv: target column 'y' has no values."),
     ("typo in numeric column", lambda t: write(t, "t.csv", "a,y\n" + "".join(f"{i},{i % 2}\n" for i in range(8)) + "1O,1\n3,0\n"), "y",
-     "t.csv: column 'a' is numeric but row 8 holds '1O'; fix or blank that value."),
+     "t.csv: column 'a' is numeric but line 10 holds '1O'; fix or blank that value."),
     ("duplicate columns", lambda t: write(t, "d.csv", "a,a,y\n1,2,0\n3,4,1\n"), "y",
      "d.csv: duplicate column names: a; rename them"),
     ("not UTF-8", lambda t: write(t, "u.csv", "a,y\n".encode() + "caf\xe9,1\n".encode("latin-1"), "wb"), "y",

@@ -58,8 +58,10 @@ def test_run_tree_params_curves_states_and_artifacts(searched):
         params = child.data.params
         assert {"n_layers", "activation", "init", "loss", "optimizer", "lr", "batch_size"} <= set(params)
         assert all(f"width_{i}" in params for i in range(int(params["n_layers"])))
-        curve = client.get_metric_history(child.info.run_id, "val_accuracy")
+        curve = client.get_metric_history(child.info.run_id, "epoch_val_accuracy")
         assert [m.step for m in curve] == list(range(len(curve))) and 1 <= len(curve) <= 6
+        # the objective, one value the runs table sorts trials by
+        assert len(client.get_metric_history(child.info.run_id, "val_accuracy")) == 1
         assert len(client.get_metric_history(child.info.run_id, "train_loss")) == len(curve)
         assert child.data.metrics["n_params"] > 0 and child.data.metrics["train_seconds"] > 0
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
@@ -95,7 +97,7 @@ def test_best_names_the_mlflow_run(searched, monkeypatch):
     client = MlflowClient(default_tracking_uri(root / "mlruns"))
     run = client.get_run(best["mlflow_run_id"])
     assert run.data.tags["autonn.trial"] == str(best["trial"])
-    assert float(run.data.metrics["best_val_accuracy"]) == pytest.approx(best["value"])
+    assert float(run.data.metrics["val_accuracy"]) == pytest.approx(best["value"])
 
 
 def test_rerun_reuses_the_parent_run_and_adds_trials(searched, monkeypatch):
@@ -119,8 +121,9 @@ def test_pruned_and_failed_trials_get_matching_statuses():
     for child in children:
         state = child.data.tags["autonn.state"]
         assert child.info.status == {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED"}[state]
-        if state == "PRUNED":
+        if state == "PRUNED":  # the runs table's name column says what the status means
             assert "autonn.pruned_epoch" in child.data.tags
+            assert child.info.run_name == f"trial-{int(child.data.tags['autonn.trial']):04d} pruned"
 
 
 def test_a_failing_trial_records_reason_and_traceback(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import click
 
@@ -17,7 +18,9 @@ from autonn.cli.options import (
     tracking_option,
 )
 from autonn.data.files import read_table
+from autonn.errors import DataWarning
 from autonn.export.formats import FORMATS
+from autonn.masking import printable
 
 FORMAT_HELP = "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items())
 
@@ -79,18 +82,25 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
 @click.option("--proba", is_flag=True, help="Class probabilities instead of labels.")
 @click.option("--trust-model", is_flag=True, help="Load a TorchScript or MLflow model autonn did "
                                                   "not export on this machine (it can run code).")
+@click.option("--strict", is_flag=True, help="Refuse rows whose categories the model never saw "
+                                             "or whose dates do not parse (default: a warning "
+                                             "that counts them).")
 @friendly_errors
 def predict(model_path: str, input_path: str, output: str | None, proba: bool,
-            trust_model: bool) -> None:
+            trust_model: bool, strict: bool) -> None:
     """Predict with an exported model: labels, values, or --proba probabilities."""
     from autonn.export.loading import load  # torch: kept out of --help
-    from autonn.export.predictor import write_predictions  # with load
+    from autonn.export.predictor import spreadsheet_frame, write_predictions  # with load
 
     model = load(model_path, trust_model=trust_model)
     rows = read_table(input_path, option="--input")
-    frame = model.predict_frame(rows, proba=proba, source=input_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DataWarning)
+        frame = model.predict_frame(rows, proba=proba, source=input_path, strict=strict)
+    for warning in caught:
+        click.secho(f"Warning: {printable(str(warning.message))}", fg="yellow", err=True)
     if output is None:
-        click.echo(frame.to_csv(index=False), nl=False)
+        click.echo(spreadsheet_frame(frame).to_csv(index=False), nl=False)
     else:
         write_predictions(frame, output)
         click.echo(f"Wrote {len(frame)} predictions to {output}", err=True)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from autonn.errors import AutonnError
+from autonn.masking import printable
 
 EXIT_BAD_INPUT = 2
 
@@ -28,7 +29,7 @@ def friendly_errors(fn: Callable) -> Callable:
         except AutonnError as exc:
             if click.get_current_context().find_root().params.get("debug"):
                 raise
-            click.secho(f"Error: {exc}", fg="red", err=True)
+            click.secho(f"Error: {printable(str(exc))}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper

@@ -9,10 +9,11 @@ import optuna
 from tqdm import tqdm
 
 from autonn.search.problem import Problem
-from autonn.search.ranking import leading_trial, remaining_trials
+from autonn.search.ranking import leading_trial, n_trials_done, remaining_trials
 from autonn.search.report import ranked_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import study_name
+from autonn.tracking.runs import runs_url, sort_tags
 
 
 def describe_final(final: Any) -> str:
@@ -25,12 +26,14 @@ def describe_final(final: Any) -> str:
 
 
 class Progress:
-    """A tqdm bar over the trials still to run, showing the best value so far."""
+    """A tqdm bar over the trials still to run, study-wide (trials other workers finish count
+    too), showing the best value so far."""
 
-    def __init__(self, total: int, metric: str) -> None:
-        self.metric = metric
+    def __init__(self, total: int, before: int, metric: str) -> None:
+        self.metric, self.total, self.before = metric, total, before
         self.bar = tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]")
+                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials "
+                                   "[{elapsed}<{remaining}{postfix}]")
 
     @classmethod
     def for_study(cls, problem: Problem, storage: Any) -> Progress:
@@ -40,35 +43,49 @@ class Progress:
             study = optuna.load_study(study_name=study_name(problem.config),
                                       storage=open_storage(storage))
         except KeyError:
-            return cls(n_trials, problem.metric_name)
-        return cls(remaining_trials(study, n_trials), problem.metric_name)
+            return cls(n_trials, 0, problem.metric_name)
+        left = remaining_trials(study, n_trials)
+        return cls(left, n_trials - left, problem.metric_name)
 
     def callback(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if trial.state.name in ("COMPLETE", "PRUNED"):
-            self.bar.update(1)
+        done = n_trials_done(study) - self.before
+        self.bar.update(max(0, min(done, self.total) - self.bar.n))
         try:
             self.bar.set_postfix_str(f"best {self.metric} {leading_trial(study).values[0]:.4f}")
         except ValueError:
             pass
 
-    def close(self) -> None:
+    def close(self, clear: bool = False) -> None:
+        """End the bar; ``clear`` erases it, so that an error prints on a clean line."""
+        if clear:
+            self.bar.leave = False
         self.bar.close()
 
 
-def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top: int) -> None:
-    """The study's top trials, the final's test score and where to browse the runs."""
-    rows = ranked_trials(study, top)
-    metric = problem.metric_name
-    print(f"Study '{study.study_name}': {len(study.trials)} trials, metric {metric} "
+def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top: int,
+            ran: int) -> None:
+    """The study's trials by state, its top trials, the final model's test score and where to
+    browse the runs; ``ran`` 0 (nothing was left to run) says so."""
+    metric, states = problem.metric_name, [t.state.name for t in study.trials]
+    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL")
+                       if s in states)
+    if not ran:
+        print(f"Study '{study.study_name}' already holds {problem.config.n_trials} finished "
+              "trials: nothing to do (raise --n-trials to run more).")
+    print(f"Study '{study.study_name}': {len(states)} trials ({counts}), metric {metric} "
           f"({problem.metric.direction})")
     print(f"{'rank':>4} {'trial':>5} {'state':<8} {'value':>9} {'seconds':>8}  architecture")
-    for r in rows:
+    for r in ranked_trials(study, top):
         value = "-" if r["value"] is None else f"{r['value']:.4f}"
         seconds = "-" if r["duration_s"] is None else f"{r['duration_s']:.2f}"
         print(f"{r['rank'] or '-':>4} {r['trial']:>5} {r['state']:<8} {value:>9} {seconds:>8}  "
               f"{r['architecture']}")
     if final is not None and final.test_score is not None:
         print(f"Final model: {describe_final(final)}; test {metric} {final.test_score:.4f}")
+    elif "test_score" in study.user_attrs:
+        print(f"Final model of the last search: test {metric} "
+              f"{study.user_attrs['test_score']:.4f} (`autonn export` writes it)")
     if getattr(tracker, "records", False):
-        print(f"Browse every trial: autonn ui   (then open "
-              f"http://127.0.0.1:5000/#/experiments/{tracker.experiment_id}/runs)")
+        url = runs_url("http://127.0.0.1:5000", tracker.experiment_id,
+                       sort_tags(problem.metric_name, problem.metric.direction))
+        print(f"Browse every trial: autonn ui   (then open {url})")

@@ -90,6 +90,8 @@ def search(config_file: str | None, storage: str | None, tracking_uri: str | Non
            experiment: str | None, no_tracking: bool, quiet: bool, epochs: int | None,
            workers: int, **options: Any) -> None:
     """Run a search, or continue it: the same command again finishes an interrupted study."""
+    if experiment is not None:
+        _check_experiment(experiment)
     options["warm_start"] = list(options["warm_start"]) or None
     if options.get("objectives"):
         options["objectives"] = [o.strip() for o in options["objectives"].split(",") if o.strip()]
@@ -99,6 +101,16 @@ def search(config_file: str | None, storage: str | None, tracking_uri: str | Non
     sys.exit(code)
 
 
+def _check_experiment(name: str) -> None:
+    from autonn.config import checked_name  # pydantic: kept out of --help
+    from autonn.errors import ConfigError  # with checked_name
+
+    try:
+        checked_name(name, "--experiment")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_config(config_file: str | None, options: dict[str, Any], epochs: int | None) -> Any:
     """The config file (if any) with the non-empty flags laid over it (``--family`` and
     ``--epochs`` over its space)."""
@@ -106,7 +118,8 @@ def build_config(config_file: str | None, options: dict[str, Any], epochs: int |
 
     nested = SPACE_FLAGS + TRAINING_FLAGS
     overrides = {k: v for k, v in options.items() if v is not None and k not in nested}
-    config = load_config(config_file, **overrides) if config_file else make_config(**overrides)
+    config = (load_config(config_file, **overrides) if config_file
+              else make_config(source="command line", **overrides))
     space = {k: options[k] for k in SPACE_FLAGS if options.get(k) is not None}
     if epochs is not None:
         space["epochs"] = epochs
@@ -127,11 +140,41 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         dataset = load_data(config, source)  # bad input fails here, before torch and optuna load
+        if not quiet:  # within a second of the command: what is about to happen, and where
+            _say(f"{_describe_data(dataset)}; {_describe_store(storage, tracking_uri, tracking)}")
         problem = _problem(config, dataset, source)
     for warning in caught:
         if issubclass(warning.category, DataWarning):
             print(f"Warning: {warning.message}", file=sys.stderr)
+    if not quiet:
+        _say(_describe_problem(problem))
     return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers)
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _describe_data(dataset: Any) -> str:
+    rows, columns = dataset.X.shape
+    kind = f"{len(dataset.classes)} classes" if dataset.classes else "values"
+    return f"Data: {dataset.name}, {rows} rows x {columns} columns, {dataset.task} ({kind})"
+
+
+def _describe_store(storage: str | None, tracking_uri: str | None, tracking: bool) -> str:
+    from autonn.masking import mask  # light: no third-party import
+
+    trials = mask(storage) if storage else "mlruns/optuna.journal"
+    runs = (mask(tracking_uri) if tracking_uri else "mlruns/mlflow.db") if tracking else "off"
+    return f"trials in {trials}, MLflow runs in {runs}"
+
+
+def _describe_problem(problem: Any) -> str:
+    cfg, folds = problem.config, len(problem.folds)
+    check = f"{folds}-fold cross-validation" if folds > 1 else "a validation split"
+    return (f"Searching {cfg.n_trials} trials{f' or {cfg.timeout:g} s' if cfg.timeout else ''}: "
+            f"metric {problem.metric_name} ({problem.metric.direction}) on {check}, device "
+            f"{problem.data.device}")
 
 
 def _problem(config: Any, dataset: Any, source: str) -> Any:
@@ -155,21 +198,25 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
 
     name = study_name(problem.config)
     tracker = _tracker(tracking, tracking_uri, experiment or name)
-    progress = None if quiet or workers > 1 else Progress.for_study(problem, storage)
+    progress = None if quiet else Progress.for_study(problem, storage)
     try:
         study, final = run_search(problem, storage=storage, tracker=tracker, workers=workers,
                                    callbacks=[progress.callback] if progress else [])
     except KeyboardInterrupt as exc:
         if progress:
-            progress.close()
+            progress.close(clear=True)
         print(f"Interrupted: finished trials are kept in the study '{name}'"
               f" ({describe_storage(storage)}). Run the same command again to resume.",
               file=sys.stderr)
         return 128 + getattr(exc, "signal_number", 2)
+    except Exception:
+        if progress:  # the error then stands on a line of its own
+            progress.close(clear=True)
+        raise
     if progress:
         progress.close()
     if not quiet:
-        summary(study, problem, final, tracker, TOP_SHOWN)
+        summary(study, problem, final, tracker, TOP_SHOWN, ran=progress is None or progress.total)
     return 0
 
 

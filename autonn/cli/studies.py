@@ -97,20 +97,34 @@ def best(study: str | None, storage: str | None, as_json: bool) -> None:
 @stack(config_argument, dataset_option, json_option)
 @friendly_errors
 def space(config_file: str | None, dataset: str | None, as_json: bool) -> None:
-    """The search space a config or dataset produces."""
+    """The search space a config or dataset produces: the dimensions its families use."""
     from autonn.config import load_config, make_config  # pydantic: kept out of --help
-    from autonn.data.datasets import load_dataset  # pandas: kept out of --help
-    from autonn.space import describe, resolve_losses  # with the config above
+    from autonn.data.datasets import load_dataset  # numpy: kept out of --help
+    from autonn.space import describe, resolve_losses, searched  # with the config above
 
     config = load_config(config_file, dataset=dataset) if config_file else make_config(dataset=dataset)
-    task = config.task
-    if task == "auto":
+    task, shape = config.task, config.input_shape
+    if task == "auto" or (not shape and config.dataset):
         if not config.dataset:
             raise AutonnError("space: give a dataset (--dataset NAME) or a task in the config.")
-        task = load_dataset(config.dataset).task
-    dims = describe(resolve_losses(config.space, task, config_file or "command line"))
-    emit({"task": task, "space": dims}, as_json, lambda d: f"task: {task}\n" + "\n".join(
-        f"  {k:<22} {v}" for k, v in d["space"].items()))
+        found = load_dataset(config.dataset)
+        task, shape = (found.task if task == "auto" else task), shape or found.input_shape
+    space = resolve_losses(config.space, task, config_file or "command line")
+    dims = {k: v for k, v in describe(space).items() if k in searched(space, shape)}
+    emit({"task": task, "space": dims}, as_json, lambda d: _space_table(task, d["space"]))
+
+
+def _space_table(task: str, dims: dict[str, Any]) -> str:
+    lines = [f"task: {task}", f"{'dimension':<22} {'kind':<7} values"]
+    for name, d in dims.items():
+        if d["type"] == "choice":
+            values = ", ".join(map(str, d["choices"]))
+        elif d["type"] == "fixed":
+            values = str(d["value"])
+        else:
+            values = f"{d['low']} .. {d['high']}" + (" (log)" if d["log"] else "")
+        lines.append(f"{name:<22} {d['type']:<7} {values}")
+    return "\n".join(lines)
 
 
 @click.command()
@@ -125,4 +139,6 @@ def datasets(as_json: bool) -> None:
         rows.append({"name": name, "rows": ds.X.shape[0], "features": ds.X.shape[1],
                      "task": ds.task, "classes": len(ds.classes)})
     emit(rows, as_json, lambda rs: "\n".join(
-        f"{r['name']:<22} {r['rows']:>6} x {r['features']:<4} {r['task']}" for r in rs))
+        [f"{'dataset':<22} {'rows':>6} {'features':>8}  {'task':<11} classes"]
+        + [f"{r['name']:<22} {r['rows']:>6} {r['features']:>8}  {r['task']:<11} "
+           f"{r['classes'] or '-'}" for r in rs]))

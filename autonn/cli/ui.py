@@ -10,14 +10,16 @@ import os
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from autonn.cli.options import friendly_errors, stack, study_option, tracking_option
+from autonn.cli.options import friendly_errors, tracking_option
 from autonn.errors import StudyError, unknown_name
-from autonn.tracking.runs import default_tracking_uri, experiment_ids
+from autonn.tracking.runs import default_tracking_uri, experiments, runs_url
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -25,8 +27,12 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback exposes the UI to the network.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
-@stack(tracking_option, study_option)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
+              help="Port the UI listens on.")
+@tracking_option
+@click.option("--study", envvar="AUTONN_STUDY", default=None, show_envvar=True,
+              help="Print only this study's runs-table address (the UI still shows every "
+                   "study in the store).")
 @friendly_errors
 def ui(host: str, port: int, tracking_uri: str | None, study: str | None) -> None:
     """The MLflow UI on this project's store, with the address of each study's runs table."""
@@ -36,42 +42,75 @@ def ui(host: str, port: int, tracking_uri: str | None, study: str | None) -> Non
     sys.exit(serve(host, port, tracking_uri, study, echo=click.echo))
 
 
-def runs_url(host: str, port: int, experiment_id: str) -> str:
-    """The address of an experiment's runs table."""
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    return f"http://{shown}:{port}/#/experiments/{experiment_id}/runs"
-
-
 def server_command(host: str, port: int, tracking_uri: str) -> list[str]:
-    """The ``mlflow server`` command line for the store at ``tracking_uri``."""
-    cmd = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", tracking_uri,
-           "--host", host, "--port", str(port), "--workers", "1"]
+    """The ``mlflow server`` command line for the store at ``tracking_uri``, which itself is
+    handed over in the environment (``server_environment``): a command line, password
+    included, is visible to every local user in ``ps``."""
+    cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
+           "--workers", "1"]
     if tracking_uri.startswith("sqlite:///"):
         root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.resolve().as_uri()]
     return cmd
 
 
+def server_environment(tracking_uri: str) -> dict[str, str]:
+    """This process's environment with the backend store's URI (MLflow reads it from there)."""
+    return {**os.environ, "MLFLOW_BACKEND_STORE_URI": tracking_uri}
+
+
 def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
           echo: Callable[[str], None] = print) -> int:
-    """Start the UI, print where each study's runs are, and wait until it stops."""
+    """Start the UI, print where each study's runs are once it answers, and wait until it
+    stops; Ctrl-C or SIGTERM stop it within seconds."""
     uri = tracking_uri or default_tracking_uri()
-    ids = experiment_ids(uri)
-    if study is not None and study not in ids:
-        raise StudyError(unknown_name("study", study, ids) if ids else
+    found = experiments(uri)
+    if study is not None and study not in found:
+        raise StudyError(unknown_name("study", study, found) if found else
                          "no studies tracked yet; run `autonn search` first.")
-    for name, exp_id in sorted(ids.items()):
-        if study in (None, name):
-            echo(f"{name}: {runs_url(host, port, exp_id)}")
-    echo(f"MLflow UI on http://{host}:{port} (Ctrl-C to stop)")
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    base = f"http://{shown}:{port}"
+    echo(f"Starting the MLflow UI on {base} ...")
     # a session of its own, so that stopping it also stops the server's worker processes
-    process = subprocess.Popen(server_command(host, port, uri), start_new_session=True)
+    process = subprocess.Popen(server_command(host, port, uri), start_new_session=True,
+                               env=server_environment(uri))
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
+        if not _wait_until_up(base, process):
+            return process.wait()
+        for name, (exp_id, tags) in sorted(found.items()):
+            if study in (None, name):
+                echo(f"{name}: {runs_url(base, exp_id, tags)}")
+        echo(f"MLflow UI ready on {base} (Ctrl-C to stop)")
         return process.wait()
     except KeyboardInterrupt:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        _stop(process)
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _wait_until_up(base: str, process: subprocess.Popen, timeout: float = 120.0) -> bool:
+    """Poll the server's health endpoint until it answers (False if the server exited)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return True
+        except OSError:  # not listening yet
+            time.sleep(0.25)
+    return True  # slow to answer, but running: let it go on
+
+
+def _stop(process: subprocess.Popen, grace: float = 3.0) -> None:
+    """SIGTERM to the server's process group, SIGKILL after ``grace`` seconds: gunicorn's own
+    graceful shutdown waits 30 s for connections the browser keeps open."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)

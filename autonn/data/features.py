@@ -11,13 +11,15 @@ missing, unexpected or renamed columns and values of the wrong kind are named, w
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from autonn.errors import DataError
+from autonn.data.files import where
+from autonn.errors import DataError, DataWarning
 
 MISSING_LEVEL = "(missing)"  # what ``as_text`` writes for an empty categorical cell
 DATE_PARTS = ("year", "month", "day", "day_of_week", "hour")
@@ -42,6 +44,7 @@ class Block:
     scale: list[float] = field(default_factory=list)
     levels: list[list[str]] = field(default_factory=list)
     other: list[bool] = field(default_factory=list)
+    rare: list[list[str]] = field(default_factory=list)  # seen in training, encoded as "other"
 
 
 @dataclass(frozen=True)
@@ -72,11 +75,34 @@ class FeatureEncoder:
                    list(data.get("ignored", [])))
 
     def encode(self, frame: pd.DataFrame | np.ndarray, source: str = "input",
-               allowed_extra: tuple[str, ...] = ()) -> np.ndarray:
-        """Check ``frame``'s columns and values, then encode it to a float32 (N, n_features)."""
+               allowed_extra: tuple[str, ...] = (), strict: bool = False) -> np.ndarray:
+        """Check ``frame``'s columns and values, then encode it to a float32 (N, n_features).
+
+        Rows with categories the training rows never held, or dates that do not parse, encode
+        as "other" and as the training median: a DataWarning says how many rows (a DataError
+        with ``strict``).
+        """
         frame = self._as_frame(frame, source, allowed_extra)
+        self._check_surprises(frame, source, strict)
         parts = [_ENCODERS[b.kind](b, frame, source) for b in self.blocks]
         return np.concatenate(parts, axis=1).astype(np.float32) if parts else np.empty((len(frame), 0))
+
+    def _check_surprises(self, frame: pd.DataFrame, source: str, strict: bool) -> None:
+        counts, rows = {}, np.zeros(len(frame), dtype=bool)
+        for b in self.blocks:
+            for column, hit in _SURPRISES.get(b.kind, _none)(b, frame):
+                if hit.any():
+                    counts[column] = int(hit.sum())
+                    rows |= hit
+        if not counts:
+            return
+        detail = ", ".join(f"'{c}': {n}" for c, n in counts.items())
+        message = (f"{source}: {int(rows.sum())} of {len(frame)} rows hold categories the model "
+                   f"never saw or dates that do not parse ({detail}); they are encoded as "
+                   "'other' and as the training median")
+        if strict:
+            raise DataError(message + "; fix them, or predict without --strict.")
+        warnings.warn(message + ".", DataWarning, stacklevel=4)
 
     def _as_frame(self, frame: Any, source: str, allowed_extra: tuple[str, ...]) -> pd.DataFrame:
         if not isinstance(frame, pd.DataFrame):
@@ -120,7 +146,8 @@ def _numbers(frame: pd.DataFrame, columns: list[str], source: str) -> np.ndarray
             bad = parsed.isna() & values.notna()
             if bad.any() or pd.api.types.is_bool_dtype(values):
                 row = values.index[bad.to_numpy().argmax()] if bad.any() else values.index[0]
-                raise DataError(f"{source}: column '{column}' must hold numbers, but row {row} "
+                raise DataError(f"{source}: column '{column}' must hold numbers, but "
+                                f"{where(row, values.index)} "
                                 f"holds {values[row]!r} ({values.dtype}); fix that value or the "
                                 "column's type.")
             values = parsed
@@ -132,7 +159,8 @@ def _encode_numbers(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
     x = _numbers(frame, b.columns, source)
     if np.isnan(x).any():
         row, col = np.argwhere(np.isnan(x))[0]
-        raise DataError(f"{source}: column '{b.columns[col]}' is empty at row {frame.index[row]}; "
+        raise DataError(f"{source}: column '{b.columns[col]}' is empty at "
+                        f"{where(frame.index[row], frame.index)}; "
                         "this model was trained without missing values, so fill it in.")
     return x
 
@@ -173,6 +201,30 @@ def _encode_onehot(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+def _unseen(b: Block, frame: pd.DataFrame):
+    """(column, rows whose category training never held) of a onehot block."""
+    texts = as_text(frame[b.columns])
+    rare = b.rare or [[] for _ in b.columns]  # files before 0.2 kept no rare levels
+    for j, column in enumerate(b.columns):
+        known = {*b.levels[j], *rare[j], MISSING_LEVEL}
+        yield column, np.array([t not in known for t in texts[:, j]], dtype=bool)
+
+
+def _unparsed(b: Block, frame: pd.DataFrame):
+    """(column, rows holding a value that is not a date) of a dates block."""
+    for column in b.columns:
+        values = frame[column]
+        stamps = pd.to_datetime(values, errors="coerce", format="ISO8601")
+        yield column, (stamps.isna() & values.notna()).to_numpy()
+
+
+def _none(b: Block, frame: pd.DataFrame):
+    return iter(())
+
+
+_SURPRISES = {"onehot": _unseen, "dates": _unparsed}
+
+
 def _encode_dates(b: Block, frame: pd.DataFrame, source: str) -> np.ndarray:
     x = date_parts(frame[b.columns])
     return _scaled(np.where(np.isnan(x), np.asarray(b.fill), x), b)
@@ -208,7 +260,9 @@ def from_column_transformer(transformer: Any) -> FeatureEncoder:
             levels = [[str(v) for v in cats if rare is None or v not in set(rare)]
                       for cats, rare in zip(onehot.categories_, infrequent)]
             blocks.append(Block("onehot", columns, levels=levels,
-                                other=[rare is not None for rare in infrequent]))
+                                other=[rare is not None for rare in infrequent],
+                                rare=[[str(v) for v in rare] if rare is not None else []
+                                      for rare in infrequent]))
         elif name == "datetime":
             imputer, scaler = steps["simpleimputer"], steps["standardscaler"]
             blocks.append(Block("dates", columns, fill=_floats(imputer.statistics_),

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 READERS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".txt": ","}  # suffix -> delimiter
 PARQUET = (".parquet", ".pq")
+LINE = "line"  # the index name of a table read from a text file: its rows' line numbers
 
 
 def header(path: str | Path, option: str = "--data") -> list[str] | None:
@@ -54,7 +55,15 @@ def read_table(path: str | Path, option: str = "--data") -> pd.DataFrame:
         raise DataError(f"{path}: not a readable table ({str(exc).splitlines()[0]}).") from None
     if frame.empty:
         raise DataError(f"{path}: the file has a header but no data rows.")
-    return frame
+    # each row labelled by its line in the file (the header is line 1), so errors name the line
+    # an editor shows
+    return frame.set_axis(pd.RangeIndex(2, len(frame) + 2, name=LINE), axis=0)
+
+
+def where(index: Any, labels: Any) -> str:
+    """``line 59`` for a row read from a text file (``read_table`` labels rows by line), else
+    ``row 57``."""
+    return f"{'line' if getattr(labels, 'name', None) == LINE else 'row'} {index}"
 
 
 def _existing(path: str | Path, option: str) -> Path:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from autonn.data.features import DATE_PARTS, as_text, date_parts
-from autonn.data.files import no_duplicate_columns, require_columns
+from autonn.data.files import no_duplicate_columns, require_columns, where
 from autonn.errors import DataError, DataWarning
 from autonn.tasks import BINARY, MULTICLASS, REGRESSION
 
@@ -60,7 +60,7 @@ def make_table(frame: pd.DataFrame, target: str, *, task: str = "auto", source: 
         values = pd.to_numeric(y, errors="coerce")
         if values.isna().any():
             bad = y[values.isna()].index[0]
-            raise DataError(f"{source}: target column '{target}' is not numeric (row {bad}: "
+            raise DataError(f"{source}: target column '{target}' is not numeric ({where(bad, y.index)}: "
                             f"{y[bad]!r}); pass --task binary or multiclass for labels.")
         return Table(features.reset_index(drop=True), values.to_numpy(np.float32), task, (), groups)
     classes, codes = np.unique(y.astype(str) if _is_text(y) else y, return_inverse=True)
@@ -91,7 +91,7 @@ def _check_numeric_typos(features: pd.DataFrame, source: str) -> None:
         parsed = pd.to_numeric(present, errors="coerce")
         if len(present) and parsed.notna().mean() >= NUMERIC_SHARE and parsed.isna().any():
             row = parsed[parsed.isna()].index[0]
-            raise DataError(f"{source}: column '{column}' is numeric but row {row} holds "
+            raise DataError(f"{source}: column '{column}' is numeric but {where(row, values.index)} holds "
                             f"{present[row]!r}; fix or blank that value.")
 
 

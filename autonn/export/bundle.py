@@ -19,6 +19,7 @@ from autonn.data.features import FeatureEncoder
 from autonn.errors import ModelFileError
 from autonn.export.pipeline import EnsembleModule, ScoringModule
 from autonn.model import build_model
+from autonn.params import dimension
 from autonn.tasks import REGRESSION
 from autonn.version import __version__
 
@@ -109,11 +110,19 @@ class Bundle:
                                  "is damaged.") from None
 
     def module(self, source: str = "model") -> ScoringModule | EnsembleModule:
-        """Rebuild the network(s) from their parameters and load the tensors (strictly)."""
+        """Rebuild the network(s) from their parameters and load the tensors (strictly).
+
+        A manifest can ask for any size: its numbers are bounded first, then the networks are
+        built on torch's meta device (no memory) and their shapes compared with the tensors in
+        the file, so nothing larger than the file is ever allocated.
+        """
         members = self.members or [Member(self.params, self.n_outputs, self.output)]
-        scorers = [self._scorer(m) for m in members]
-        module = scorers[0] if not self.members else EnsembleModule(
-            scorers, [m.weight for m in members])
+        self._check_bounds(members, source)
+        if self.tensors:
+            with torch.device("meta"):
+                skeleton = self._assemble(members)
+            _same_shapes(skeleton.state_dict(), self.tensors, source)
+        module = self._assemble(members)
         try:
             module.load_state_dict(self.tensors, strict=True)
         except RuntimeError as exc:
@@ -121,6 +130,27 @@ class Bundle:
             raise ModelFileError(f"{source}: the weights do not fit the architecture in its "
                                  f"manifest ({first}); the file is damaged.") from None
         return module.eval()
+
+    def _assemble(self, members: list[Member]) -> ScoringModule | EnsembleModule:
+        scorers = [self._scorer(m) for m in members]
+        if not self.members:
+            return scorers[0]
+        return EnsembleModule(scorers, [m.weight for m in members])
+
+    def _check_bounds(self, members: list[Member], source: str) -> None:
+        """Refuse sizes no autonn search produces before anything is built from them."""
+        numbers = {"n_features": (self.n_features, "n_features"),
+                   "n_targets": (self.n_targets, "n_targets"), "members": (len(members), "members")}
+        for i, m in enumerate(members):
+            numbers[f"members[{i}].n_outputs"] = (m.n_outputs, "n_outputs")
+            numbers.update({f"members[{i}].params.{k}": (v, dimension(k))
+                            for k, v in m.params.items() if dimension(k) in LIMITS})
+        for field_name, (value, kind) in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not 0 <= value <= LIMITS[kind]:
+                raise ModelFileError(f"{source}: manifest field {field_name} = {value!r} is out of "
+                                     f"bounds (0 to {LIMITS[kind]}); the file is not a model "
+                                     "autonn wrote.")
 
     def _scorer(self, member: Member) -> ScoringModule:
         shape = tuple(self.input_shape) if self.input_shape else None
@@ -130,6 +160,25 @@ class Bundle:
 
     def with_tensors(self, tensors: dict[str, torch.Tensor]) -> Bundle:
         return replace(self, tensors=tensors)
+
+
+# The largest size a manifest may ask for, per field (far above what a search samples).
+LIMITS = {"n_layers": 256, "conv_blocks": 32, "width": 1 << 16, "channels": 1 << 14,
+          "kernel_size": 64, "attention_dim": 4096, "attention_heads": 256,
+          "embedding_dim": 4096, "n_features": 1 << 20, "n_targets": 1 << 16,
+          "n_outputs": 1 << 16, "members": 1024}
+
+
+def _same_shapes(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor],
+                 source: str) -> None:
+    """Refuse a file whose tensors are not exactly those of the architecture it declares."""
+    for name in sorted(set(expected) | set(tensors)):
+        want = tuple(expected[name].shape) if name in expected else None
+        got = tuple(tensors[name].shape) if name in tensors else None
+        if want != got:
+            raise ModelFileError(f"{source}: tensor {name} is {got}, the architecture in the "
+                                 f"manifest needs {want}; the file is damaged or not a model "
+                                 "autonn wrote.")
 
 
 def _plain(value: Any) -> Any:

@@ -15,6 +15,7 @@ without loading torch. A new format is a module and one entry here.
 from __future__ import annotations
 
 import importlib
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,15 +30,12 @@ class Format:
     """A registry entry: see the module docstring."""
 
     name: str
-    suffix: str  # of the file written ("" for a directory)
+    suffix: str  # of what is written: a file, or a directory's name
     module: str  # the module with write() and read()
     runs_code: bool  # loading it can run code from the file
     help: str
     matches: Callable[[Path, bytes], bool]  # (path, its first 16 bytes) -> is this format
-
-    @property
-    def is_directory(self) -> bool:
-        return not self.suffix
+    is_directory: bool = False
 
     def implementation(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -49,14 +47,28 @@ class Format:
         return self.implementation().read(path, trust, source)
 
 
-# Sniffed in this order: a directory, then a zip archive, before the looser tests.
+def _zip_holds(path: Path, head: bytes, part: str) -> bool:
+    """Whether ``path`` is a zip archive with an entry whose name holds ``part``."""
+    if not head.startswith(b"PK\x03\x04"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(part in name for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+# Sniffed in this order: a directory, then the zip archives, before the looser tests.
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("mlflow", "", "autonn.export.mlflow_model", False,
+    Format("mlflow", ".mlflow", "autonn.export.mlflow_model", False,
            "an MLflow pyfunc model directory (mlflow models serve/predict); no pickles",
-           lambda path, head: (path / "MLmodel").is_file()),
+           lambda path, head: (path / "MLmodel").is_file(), is_directory=True),
     Format("torchscript", ".pt", "autonn.export.torchscript", True,
            "one .pt TorchScript archive; loading runs its code (own exports or --trust-model)",
-           lambda path, head: head.startswith(b"PK\x03\x04")),
+           lambda path, head: _zip_holds(path, head, "/code/")),
+    Format("exported_program", ".pt2", "autonn.export.exported_program", True,
+           "one .pt2 torch.export archive (ExportedProgram); loading can run code (own exports "
+           "or --trust-model)", lambda path, head: _zip_holds(path, head, "/archive_format")),
     Format("state_dict", ".safetensors", "autonn.export.state_dict", False,
            "one .safetensors file: weights and manifest; loading runs no code",
            lambda path, head: len(head) > 8 and head[8:9] == b"{"),  # u64 length, then JSON

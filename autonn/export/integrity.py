@@ -34,7 +34,7 @@ def digest(manifest: str, payload: bytes | dict[str, Any]) -> str:
     if isinstance(payload, dict):
         for name in sorted(payload):
             h.update(name.encode() + b"\0")
-            h.update(payload[name].contiguous().cpu().numpy().tobytes())
+            h.update(payload[name].detach().contiguous().cpu().numpy().tobytes())
     else:
         h.update(payload)
     return h.hexdigest()

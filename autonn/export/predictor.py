@@ -13,6 +13,7 @@ from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import atomic_path
 from autonn.export.pipeline import Backend
+from autonn.masking import spreadsheet_safe
 
 
 class Predictor:
@@ -32,41 +33,43 @@ class Predictor:
         return np.asarray(self.bundle.classes, dtype=object if self.bundle.classes and isinstance(
             self.bundle.classes[0], str) else None)
 
-    def encode(self, X: Any, source: str = "input") -> np.ndarray:
-        """Check and encode raw rows into the network's input matrix (float32)."""
+    def encode(self, X: Any, source: str = "input", strict: bool = False) -> np.ndarray:
+        """Check and encode raw rows into the network's input matrix (float32); ``strict``
+        refuses rows of unseen categories or unparseable dates (else a DataWarning)."""
         target = self.bundle.target
         allowed = tuple(target) if isinstance(target, list) else (target,) if target else ()
-        return self.bundle.encoder.encode(X, source, allowed_extra=allowed)
+        return self.bundle.encoder.encode(X, source, allowed_extra=allowed, strict=strict)
 
-    def outputs(self, X: Any, source: str = "input") -> np.ndarray:
+    def outputs(self, X: Any, source: str = "input", strict: bool = False) -> np.ndarray:
         """Probabilities (N, K) for classification, values (N, T) for regression."""
-        x = self.encode(X, source)
+        x = self.encode(X, source, strict)
         if not len(x):
             width = len(self.bundle.classes) if self.bundle.is_classifier else self.bundle.n_targets
             return np.empty((0, width), dtype=np.float32)
         return np.asarray(self._backend(np.ascontiguousarray(x)))
 
-    def predict_proba(self, X: Any, source: str = "input") -> np.ndarray:
+    def predict_proba(self, X: Any, source: str = "input", strict: bool = False) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""
         if not self.bundle.is_classifier:
             raise ModelFileError(f"{self.source}: a regression model has no class probabilities; "
                                  "use predict.")
-        return self.outputs(X, source)
+        return self.outputs(X, source, strict)
 
-    def predict(self, X: Any, source: str = "input") -> np.ndarray:
+    def predict(self, X: Any, source: str = "input", strict: bool = False) -> np.ndarray:
         """Labels (classification) or values (regression, one column per target)."""
-        out = self.outputs(X, source)
+        out = self.outputs(X, source, strict)
         if self.bundle.is_classifier:
             return self.classes_[out.argmax(axis=1)]
         return out[:, 0] if out.shape[1] == 1 else out
 
-    def predict_frame(self, X: Any, proba: bool = False, source: str = "input") -> pd.DataFrame:
+    def predict_frame(self, X: Any, proba: bool = False, source: str = "input",
+                      strict: bool = False) -> pd.DataFrame:
         """Predictions as a table: one column named after the target (or ``prediction``), or with
         ``proba`` one ``proba_<label>`` column per class."""
         if proba:
-            return pd.DataFrame(self.predict_proba(X, source),
+            return pd.DataFrame(self.predict_proba(X, source, strict),
                                 columns=[f"proba_{c}" for c in self.bundle.classes])
-        values = self.predict(X, source)
+        values = self.predict(X, source, strict)
         names = self.bundle.target or "prediction"
         names = names if isinstance(names, list) else [names]
         return pd.DataFrame(values.reshape(len(values), -1), columns=names)
@@ -84,11 +87,22 @@ class ForeignMlflowModel:
     def predict_proba(self, X: Any, source: str = "input") -> np.ndarray:
         raise ModelFileError(f"{self.source}: not an autonn model; only predict is available.")
 
-    def predict_frame(self, X: Any, proba: bool = False, source: str = "input") -> pd.DataFrame:
+    def predict_frame(self, X: Any, proba: bool = False, source: str = "input",
+                      strict: bool = False) -> pd.DataFrame:
         if proba:
             self.predict_proba(X)
         out = self.predict(X)
         return pd.DataFrame(out.reshape(len(out), -1)).rename(columns=lambda i: f"prediction_{i}")
+
+
+def spreadsheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with every text cell and column name a spreadsheet would run as a formula
+    quoted: labels come from model files, which an attacker may have written."""
+    text = [c for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    safe = frame.astype({c: object for c in text})
+    for column in text:
+        safe[column] = safe[column].map(spreadsheet_safe)
+    return safe.set_axis([spreadsheet_safe(str(c)) for c in frame.columns], axis=1)
 
 
 def write_predictions(frame: pd.DataFrame, path: str | Path) -> None:
@@ -98,6 +112,6 @@ def write_predictions(frame: pd.DataFrame, path: str | Path) -> None:
         raise ModelFileError(f"--output {path}: write .csv or .parquet.")
     with atomic_path(path) as staged:
         if path.suffix.lower() == ".csv":
-            frame.to_csv(staged, index=False)
+            spreadsheet_frame(frame).to_csv(staged, index=False)
         else:
             frame.to_parquet(staged, index=False)

@@ -6,8 +6,11 @@ on this machine (``integrity.is_own_export``) or the caller trusts it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import warnings
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -24,11 +27,21 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
     """Trace the scoring module and save it with the manifest and digest inside the archive."""
     module = bundle.module()
     example = torch.zeros(2, bundle.n_features)
-    traced = torch.jit.trace(module, example, check_inputs=[(torch.zeros(7, bundle.n_features),)])
     manifest = bundle.manifest_json()
     stored = {"manifest": manifest, "digest": digest(manifest, bundle.tensors)}
-    torch.jit.save(traced, str(path), _extra_files={
-        MANIFEST_FILE: json.dumps(stored)})
+    with _quiet():
+        traced = torch.jit.trace(module, example,
+                                 check_inputs=[(torch.zeros(7, bundle.n_features),)])
+        torch.jit.save(traced, str(path), _extra_files={MANIFEST_FILE: json.dumps(stored)})
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """torch 2.13 warns that torch.jit is deprecated on every call; the format works while torch
+    ships it (exported_program is its successor)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        yield
 
 
 def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bundle, Backend]:
@@ -49,7 +62,8 @@ def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bu
         raise ModelFileError(f"{source}: a TorchScript file without an autonn manifest; it was not "
                              "exported by autonn.")
     bundle = Bundle.from_manifest(stored["manifest"], source=source)
-    module = torch.jit.load(str(path), map_location="cpu")
+    with _quiet():
+        module = torch.jit.load(str(path), map_location="cpu")
     tensors = {k: v for k, v in module.state_dict().items()}
     check_digest(stored.get("digest"), stored["manifest"], tensors, source)
     return bundle.with_tensors(tensors), numpy_backend(module.eval())

@@ -64,16 +64,17 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
     facts.update({k: v for k, v in extra.items() if k != "params"})
     for key, v in facts.items():
         trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
-    history = fits[0].history
-    curves = {"train_loss": history.train_loss, f"val_{metric}": history.val_metric}
+    history = fits[0].history  # the first fold's curves
+    curves = {"train_loss": history.train_loss, f"epoch_val_{metric}": history.val_metric}
     if pruning.pruned_epoch is not None:
         trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
         tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
                           tags={"pruned_epoch": pruning.pruned_epoch})
         raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
     folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop("fold_values", []))}
+    # val_<metric>: the trial's objective, so the MLflow runs table sorts trials by it
     tracker.end_trial(trial.number, "COMPLETE", curves=curves,
-                      metrics={f"best_val_{metric}": value, **facts, **folds})
+                      metrics={f"val_{metric}": value, **facts, **folds})
     keep(Winner(trial.number, value, params, fits, out_of_training(problem, fits)))
     return (value, *extra.values()) if extra else value
 

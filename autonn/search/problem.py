@@ -160,7 +160,12 @@ def _init_from(path: str, space: SpaceConfig, dataset: Dataset) -> tuple[dict, S
     if not isinstance(model, Predictor):
         raise ConfigError(f"init_from: {path} is not an autonn model.")
     bundle = model.bundle
+    if not bundle.tensors:
+        raise ConfigError(f"init_from: {path} keeps its weights inside a graph autonn does not "
+                          "read back; start from a state_dict, TorchScript, ExportedProgram or "
+                          "MLflow export of it.")
     architecture = {k: v for k, v in bundle.params.items() if dimension(k) in ARCHITECTURE}
     fixed = {**architecture, **space.fixed}
-    state = transferable(bundle.tensors, bundle.classes, list(dataset.classes))
+    prefix = "members.0.network." if bundle.members else "network."  # an ensemble: its best
+    state = transferable(bundle.tensors, bundle.classes, list(dataset.classes), prefix)
     return state, space.model_copy(update={"fixed": fixed, "family": fixed.get("family", DEFAULT_FAMILY)})

@@ -16,7 +16,8 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 def objectives_of(study: optuna.Study) -> list[str]:
     """The study's objectives, as its user attributes record them."""
-    return list(study.user_attrs.get("objectives", ["val_metric"]))
+    value = study.user_attrs.get("objectives", "val_metric")
+    return value.split(",") if isinstance(value, str) else list(value)  # a list before 0.2
 
 
 def leading_trial(study: optuna.Study) -> FrozenTrial:
@@ -73,7 +74,11 @@ def pick_pareto(study: optuna.Study, rank: int | None = None,
     return front[rank - 1]
 
 
+def n_trials_done(study: optuna.Study) -> int:
+    """Finished trials: what ``--n-trials`` counts."""
+    return sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+
+
 def remaining_trials(study: optuna.Study, n_trials: int) -> int:
     """How many trials are still to run for the study to hold ``n_trials`` finished ones."""
-    done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
-    return max(0, n_trials - done)
+    return max(0, n_trials - n_trials_done(study))

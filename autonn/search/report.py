@@ -65,7 +65,7 @@ def figures(study: optuna.Study) -> dict[str, Any]:
              "plots/parallel_coordinate.png": lambda s: ovm.plot_parallel_coordinate(
                  s, params=shared, target=metric, target_name=name)}
     if many:  # a Pareto plot draws 2 or 3 objectives: the first three
-        names = list(study.user_attrs.get("objectives", []))[:3]
+        names = objectives_of(study)[:3]
         plots["plots/pareto_front.png"] = lambda s: ovm.plot_pareto_front(
             s, targets=lambda t: tuple(t.values[:3]), target_names=names)
     out = {}

@@ -3,8 +3,12 @@ cannot change once it has trials, and the config it keeps so it can be rebuilt l
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+import re
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +26,12 @@ WORKER_SEED_STRIDE = 1_000_003  # worker k's sampler seed: seed + k * stride
 
 
 def study_name(config: Config) -> str:
-    """The study's name: the config's, else the dataset's or the data file's stem."""
-    return config.study or str(config.dataset or Path(str(config.data)).stem)
+    """The study's name: the config's, else the dataset's or the data file's stem (made safe
+    for a file name: other characters become '-')."""
+    if config.study:
+        return config.study
+    name = str(config.dataset or Path(str(config.data)).stem)
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name).lstrip(".")[:128] or "study"
 
 
 def study_settings(problem: Problem, storage: Any) -> dict[str, Any]:
@@ -55,18 +63,45 @@ def create_study(problem: Problem, storage: Any = None, worker: int = 0) -> optu
         sampler=PopulationSampler(make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker)),
         pruner=make_pruner("none" if many else cfg.pruner))
     identity = study_identity(problem)
-    if "identity" in study.user_attrs:
-        _refuse_changes(study, json.loads(study.user_attrs["identity"]), identity)
+    stored = _unpack(study.user_attrs.get(IDENTITY_KEY) or study.user_attrs.get("identity"))
+    if stored is not None:
+        _refuse_changes(study, stored, identity)
     else:
-        study.set_user_attr("identity", json.dumps(identity, sort_keys=True))
-        for key in ("task", "metric", "direction", "objectives"):
-            study.set_user_attr(key, identity[key])
-        study.set_user_attr("dataset", cfg.dataset or cfg.data)
-        study.set_user_attr("seed", cfg.seed)
-        study.set_user_attr("n_features", int(problem.data.x_train.shape[1]))
-    if "config" not in study.user_attrs:
-        study.set_user_attr("config", stored_config(cfg))
+        _describe(study, problem, identity)
     return study
+
+
+# Optuna's `optuna studies` and optuna-dashboard print every user attribute: the few that read
+# well stay plain; the config and the identity are kept zlib-compressed under one key each.
+CONFIG_KEY, IDENTITY_KEY = "autonn.config.zlib", "autonn.identity.zlib"
+
+
+def _describe(study: optuna.Study, problem: Problem, identity: dict[str, Any]) -> None:
+    """A new study's short, readable attributes and metric names, and its packed config."""
+    cfg = problem.config
+    for key in ("task", "metric", "direction"):
+        study.set_user_attr(key, identity[key])
+    study.set_user_attr("objectives", ",".join(cfg.objectives))
+    study.set_user_attr("dataset", cfg.dataset or Path(str(cfg.data)).name)
+    study.set_user_attr("seed", cfg.seed)
+    study.set_user_attr("n_features", int(problem.data.x_train.shape[1]))
+    study.set_user_attr(IDENTITY_KEY, _pack(identity))
+    study.set_user_attr(CONFIG_KEY, _pack(json.loads(stored_config(cfg))))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([f"val_{problem.metric_name}", *cfg.objectives[1:]])
+
+
+def _pack(value: Any) -> str:
+    return base64.b64encode(zlib.compress(json.dumps(value, sort_keys=True).encode())).decode()
+
+
+def _unpack(text: str | None) -> Any:
+    if text is None:
+        return None
+    if text.lstrip().startswith("{"):  # studies made before packing kept plain JSON
+        return json.loads(text)
+    return json.loads(zlib.decompress(base64.b64decode(text)))
 
 
 def study_identity(problem: Problem) -> dict[str, Any]:
@@ -100,10 +135,11 @@ def stored_config(config: Config) -> str:
 
 def config_of(study: optuna.Study) -> Config:
     """The config a study was created with (see ``stored_config``)."""
-    if "config" not in study.user_attrs:
+    packed = study.user_attrs.get(CONFIG_KEY) or study.user_attrs.get("config")
+    if packed is None:
         raise StudyError(f"study '{study.study_name}' was created by an older autonn and does "
                          "not record its config; run the search again to export from it.")
-    return Config.model_validate_json(study.user_attrs["config"])
+    return Config.model_validate(_unpack(packed))
 
 
 def load_study(name: str | None, storage: Any = None) -> optuna.Study:

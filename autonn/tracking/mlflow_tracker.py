@@ -22,10 +22,11 @@ from typing import Any
 from autonn.errors import TrackingError
 from autonn.export.mlflow_model import model_args
 from autonn.masking import mask
-from autonn.tracking.runs import STUDY_ROLE, quiet_client
+from autonn.tracking.runs import STUDY_ROLE, quiet_client, sort_tags
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "KILLED": "KILLED"}
+RUN_SUFFIX = {"PRUNED": "pruned", "FAIL": "failed", "KILLED": "interrupted"}
 
 
 class MlflowTracker:
@@ -63,6 +64,8 @@ class MlflowTracker:
             return
         run = self.client.create_run(self.experiment_id, run_name=name,
                                      tags={"autonn.role": STUDY_ROLE, "autonn.study": name})
+        for key, value in sort_tags(settings["metric"], settings["direction"]).items():
+            self.client.set_experiment_tag(self.experiment_id, key, value)
         self.parent_id = run.info.run_id
         self.client.log_batch(self.parent_id, params=[Param(k, _text(v)) for k, v in settings.items()])
 
@@ -136,6 +139,8 @@ class MlflowTracker:
         if run_id is None:
             return
         all_tags = {"autonn.state": state, **{f"autonn.{k}": v for k, v in (tags or {}).items()}}
+        if state in RUN_SUFFIX:  # the runs table shows the name, not the status's meaning
+            all_tags["mlflow.runName"] = f"trial-{number:04d} {RUN_SUFFIX[state]}"
 
         def send() -> None:
             from mlflow.entities import RunTag

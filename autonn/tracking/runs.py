@@ -9,14 +9,20 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 from autonn.errors import TrackingError
 from autonn.masking import mask
 
 STUDY_ROLE = "study"  # the autonn.role tag of a study's parent run
+SORT_KEY, SORT_ASCENDING = "autonn.sort_key", "autonn.sort_ascending"  # experiment tags: the
+# runs table's order, best trial first
 # Fail within seconds on an unreachable server instead of MLflow's default minutes of retries.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-               "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+               "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
+               # MLflow prints "View run ... at: <tracking URI>" per run: a password in the URI
+               # would reach the terminal, --quiet or not
+               "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true"}
 
 
 def default_tracking_uri(root: str | Path = "mlruns") -> str:
@@ -26,11 +32,32 @@ def default_tracking_uri(root: str | Path = "mlruns") -> str:
 
 def experiment_ids(tracking_uri: str) -> dict[str, str]:
     """Experiment name -> id for every autonn study tracked at ``tracking_uri``."""
+    return {name: exp_id for name, (exp_id, _) in experiments(tracking_uri).items()}
+
+
+def experiments(tracking_uri: str) -> dict[str, tuple[str, dict[str, str]]]:
+    """Experiment name -> (id, tags) for every study tracked at ``tracking_uri``."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
-    return {e.name: e.experiment_id for e in client.search_experiments()
+    return {e.name: (e.experiment_id, e.tags) for e in client.search_experiments()
             if e.name != "Default"}
+
+
+def sort_tags(metric: str, direction: str) -> dict[str, str]:
+    """The experiment tags that order its runs table by the study's objective, best first."""
+    return {SORT_KEY: f"metrics.`val_{metric}`",
+            SORT_ASCENDING: str(direction == "minimize").lower()}
+
+
+def runs_url(base: str, experiment_id: str, tags: dict[str, str]) -> str:
+    """An experiment's runs table in the MLflow UI at ``base``: the machine-learning view (not
+    MLflow 3's GenAI overview), trials sorted best first by the study's objective."""
+    url = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    if SORT_KEY in tags:
+        url += (f"&orderByKey={quote(tags[SORT_KEY])}"
+                f"&orderByAsc={'true' if tags.get(SORT_ASCENDING) == 'true' else 'false'}")
+    return url
 
 
 def existing_client(tracking_uri: str):
