@@ -141,18 +141,18 @@ class OptimizerSpec:
     torch_name: str  # an attribute of torch.optim
     settings: dict = field(default_factory=dict)
     options: tuple[str, ...] = ()  # space dimensions passed on, e.g. momentum, nesterov
-    fused: bool = False  # has a fused kernel on CPU and CUDA
+    fused_on: tuple[str, ...] = ()  # device types with a fused kernel (Adagrad's is CPU-only)
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
-    "sgd": OptimizerSpec("SGD", fused=True),
-    "momentum": OptimizerSpec("SGD", {"momentum": 0.9}, ("momentum", "nesterov"), True),
-    "adagrad": OptimizerSpec("Adagrad", fused=True),
+    "sgd": OptimizerSpec("SGD", fused_on=("cpu", "cuda")),
+    "momentum": OptimizerSpec("SGD", {"momentum": 0.9}, ("momentum", "nesterov"), fused_on=("cpu", "cuda")),
+    "adagrad": OptimizerSpec("Adagrad", fused_on=("cpu",)),
     "adadelta": OptimizerSpec("Adadelta"),
     "rmsprop": OptimizerSpec("RMSprop"),
-    "adam": OptimizerSpec("Adam", fused=True),
+    "adam": OptimizerSpec("Adam", fused_on=("cpu", "cuda")),
     "adamax": OptimizerSpec("Adamax"),
-    "adamw": OptimizerSpec("AdamW", fused=True),
+    "adamw": OptimizerSpec("AdamW", fused_on=("cpu", "cuda")),
 }
 
 
@@ -162,6 +162,6 @@ def make_optimizer(name: str, params: Iterable[Any], lr: float, weight_decay: fl
     spec = lookup(OPTIMIZERS, "optimizer", name)
     params = list(params)
     kwargs = {**spec.settings, **{k: v for k, v in options.items() if k in spec.options}}
-    if spec.fused and all(p.device.type in ("cpu", "cuda") for p in params):
+    if params and all(p.device.type in spec.fused_on for p in params):
         kwargs["fused"] = True
     return getattr(torch.optim, spec.torch_name)(params, lr=lr, weight_decay=weight_decay, **kwargs)

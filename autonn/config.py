@@ -12,7 +12,6 @@ Errors name the file, the line, the field, the bad value and the valid choices.
 from __future__ import annotations
 
 import re
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -27,7 +26,8 @@ from pydantic import (
 )
 
 from autonn.components import ACTIVATIONS, EMBEDDINGS, INITIALIZERS, NORMS, OPTIMIZERS, POOLS
-from autonn.errors import ConfigError, did_you_mean, unknown_name
+from autonn.config_errors import describe, line_numbers
+from autonn.errors import ConfigError, unknown_name
 from autonn.families import DEFAULT_FAMILY, FAMILY_CHOICES
 from autonn.losses import LOSSES
 from autonn.measures import OBJECTIVES
@@ -256,7 +256,7 @@ def load_config(path: str | Path, **overrides: Any) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from None
     try:
-        lines = _line_numbers(yaml.compose(text, Loader=yaml.SafeLoader))
+        lines = line_numbers(yaml.compose(text, Loader=yaml.SafeLoader))
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -275,72 +275,4 @@ def make_config(values: dict | None = None, /, *, source: str = "config",
     try:
         return Config.model_validate(values)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source, lines or {})) from None
-
-
-def _describe(exc: ValidationError, source: str, lines: dict[tuple, int]) -> str:
-    """Every invalid field as 'file:line: field: problem', one per line, in file order."""
-    groups: dict[tuple, list[dict]] = {}
-    for err in exc.errors():  # a union's branches each report a field: one group per field
-        groups.setdefault(_field_loc(err), []).append(err)
-    found = [_one(errs, loc, source, lines) for loc, errs in _outermost(groups).items()]
-    return "\n".join(text for _, text in sorted(found, key=lambda f: f[0]))
-
-
-def _outermost(groups: dict[tuple, list[dict]]) -> dict[tuple, list[dict]]:
-    """Fields whose errors are not about a part of another reported field (a union's inner
-    branches report deeper paths of one field)."""
-    return {loc: errs for loc, errs in groups.items()
-            if not any(other != loc and loc[:len(other)] == other and len(other) > 0
-                       and any(e["type"] == "value_error" for e in groups[other])
-                       for other in groups)}
-
-
-def _one(errors: list[dict], loc: tuple, source: str, lines: dict[tuple, int]) -> tuple[int, str]:
-    """(its line, the message) for one invalid field; our own explanation wins over a union's
-    type errors."""
-    err = next((e for e in errors if e["type"] == "value_error"),
-               max(errors, key=lambda e: e["type"] == "extra_forbidden"))
-    field = ".".join(str(p) for p in loc) or "(top level)"
-    line = next((lines[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in lines), 0)
-    where = f"{source}:{line}" if line else source
-    if err["type"] == "extra_forbidden":
-        valid = list(_model_at(loc[:-1]).model_fields)
-        return line, (f"{where}: unknown key '{field}'.{did_you_mean(loc[-1], valid)} "
-                      f"Valid keys here: {', '.join(valid)}.")
-    message = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] != "value_error":
-        message = f"{message}; got {err.get('input')!r}"
-    return line, f"{where}: {field}: {message}"
-
-
-def _field_loc(err: dict) -> tuple:
-    return tuple(p for p in err["loc"] if not _is_union_tag(p))
-
-
-def _is_union_tag(part: Any) -> bool:
-    return isinstance(part, str) and (part in ("float", "str", "bool", "Range", "int")
-                                      or part.startswith(("list[", "function-", "constrained-",
-                                                          "literal[")))
-
-
-def _model_at(loc: tuple) -> type[BaseModel]:
-    model: type[BaseModel] = Config
-    for part in loc:
-        annotation = model.model_fields[part].annotation
-        candidates = typing.get_args(annotation) or (annotation,)
-        model = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
-    return model
-
-
-def _line_numbers(node: yaml.Node | None, path: tuple = ()) -> dict[tuple, int]:
-    """Map each key path in the YAML document to its 1-based line."""
-    lines: dict[tuple, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            lines[path + (key.value,)] = key.start_mark.line + 1
-            lines.update(_line_numbers(value, path + (key.value,)))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[path + (i,)] = item.start_mark.line + 1
-    return lines
+        raise ConfigError(describe(exc, Config, source, lines or {})) from None

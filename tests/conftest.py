@@ -1,4 +1,7 @@
-"""Shared fixtures: tiny data on the CPU, and a working directory whose ./mlruns is private."""
+"""Shared fixtures: tiny data on the test device, and a working directory whose ./mlruns is private.
+
+AUTONN_TEST_DEVICE=cuda runs the data-level tests (training core, populations) on a GPU.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ import torch
 from autonn.data.datasets import load_dataset
 from autonn.data.split import Splits, split
 from autonn.data.tensors import to_device
+
+TEST_DEVICE = torch.device(os.environ.get("AUTONN_TEST_DEVICE", "cpu"))
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -29,11 +34,11 @@ def _private_cwd(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def iris_data():
     ds = load_dataset("iris")
-    return to_device(split(ds, 0.2, 0.2, seed=0), ds.task, torch.device("cpu"), len(ds.classes))
+    return to_device(split(ds, 0.2, 0.2, seed=0), ds.task, TEST_DEVICE, len(ds.classes))
 
 
 def tiny(task: str, n: int = 64, features: int = 5, seed: int = 0):
-    """A small separable/learnable problem of the given task, as DeviceData on the CPU."""
+    """A small separable/learnable problem of the given task, as DeviceData on TEST_DEVICE."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, features)).astype(np.float32)
     if task == "regression":
@@ -43,7 +48,7 @@ def tiny(task: str, n: int = 64, features: int = 5, seed: int = 0):
         y = (np.digitize(X[:, 0], np.quantile(X[:, 0], np.linspace(0, 1, k + 1)[1:-1]))).astype(np.int64)
     third = n // 3
     s = Splits(X[:third], y[:third], X[third:2 * third], y[third:2 * third], X[2 * third:], y[2 * third:])
-    return to_device(s, task, torch.device("cpu"), 0 if task == "regression" else int(y.max()) + 1)
+    return to_device(s, task, TEST_DEVICE, 0 if task == "regression" else int(y.max()) + 1)
 
 
 @contextlib.contextmanager

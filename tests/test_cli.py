@@ -14,7 +14,7 @@ def run(*args):
 def test_search_then_best_as_json():
     result = run("search", "--dataset", "iris", "--n-trials", "2", "--seed", "1")
     assert result.exit_code == 0, result.output
-    assert "Study 'iris': 2 trials, metric accuracy (maximize)" in result.output
+    assert "Study 'iris': 2 trials (2 complete), metric accuracy (maximize)" in result.output
     assert "Final model: " in result.output and "#/experiments/" in result.output
     best = json.loads(run("best", "--study", "iris", "--json").output)
     assert best["study"] == "iris" and best["metric"] == "accuracy" and best["direction"] == "maximize"

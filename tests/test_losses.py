@@ -25,7 +25,7 @@ def test_every_fitting_pair_builds_and_trains_one_step(loss, task):
     h = head(loss, task, data.n_outputs)
     torch.manual_seed(0)
     model = build_model({"n_layers": 1, "width": 8, "activation": "tanh", "init": "xavier_uniform"},
-                      data.x_train.shape[1], h.n_outputs)
+                      data.x_train.shape[1], h.n_outputs).to(data.x_train.device)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     target = h.encode(data.y_train)
     before = h.criterion(model(data.x_train), target)
@@ -38,7 +38,7 @@ def test_every_fitting_pair_builds_and_trains_one_step(loss, task):
         assert pred.shape == (len(data.x_val), 1)
     else:
         assert pred.shape == (len(data.x_val), data.n_outputs)
-        assert torch.allclose(pred.sum(dim=1), torch.ones(len(pred)), atol=1e-5)
+        assert torch.allclose(pred.sum(dim=1).cpu(), torch.ones(len(pred)), atol=1e-5)
 
 
 @pytest.mark.parametrize("loss,task", [(l, t) for t in TASKS for l in LOSSES if l not in LOSSES_FOR_TASK[t]])

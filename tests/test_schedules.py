@@ -37,7 +37,7 @@ def test_the_optimizer_steps_at_the_scheduled_rate(name):
     data = tiny("regression", n=60)
     torch.manual_seed(0)
     h = head("mse", "regression", data.n_outputs)
-    model = build_model(PARAMS, data.x_train.shape[1], h.n_outputs)
+    model = build_model(PARAMS, data.x_train.shape[1], h.n_outputs).to(data.x_train.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     history = fit(model, h, optimizer, data, metric=metric_for("rmse", "regression"), epochs=3,
                   batch_size=8, generator=torch.Generator().manual_seed(0),

@@ -64,8 +64,8 @@ def test_regression_scores_in_the_targets_own_units():
 
 
 def test_standardised_on_the_training_split_only(iris_data):
-    assert torch.allclose(iris_data.x_train.mean(dim=0), torch.zeros(4), atol=1e-5)
-    assert not torch.allclose(iris_data.x_test.mean(dim=0), torch.zeros(4), atol=1e-3)
+    assert torch.allclose(iris_data.x_train.mean(dim=0).cpu(), torch.zeros(4), atol=1e-5)
+    assert not torch.allclose(iris_data.x_test.mean(dim=0).cpu(), torch.zeros(4), atol=1e-3)
 
 
 def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
@@ -79,7 +79,7 @@ def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
     def run(flat: bool):
         torch.manual_seed(0)
         h = bind_head("cross_entropy", "multiclass", 3)
-        model = build_model({**PARAMS, "norm": "batch"}, 4, 3)
+        model = build_model({**PARAMS, "norm": "batch"}, 4, 3).to(iris_data.x_train.device)
         params = [flatten_parameters(model)] if flat else list(model.parameters())
         opt = make_optimizer("rmsprop", params, lr=0.01, weight_decay=1e-3)
         gen = torch.Generator().manual_seed(0)

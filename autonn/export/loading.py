@@ -9,6 +9,7 @@ never guessed from a pickle: pickles are refused outright.
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 from autonn.errors import ModelFileError
@@ -40,12 +41,23 @@ def _sniff(path: Path, source: str) -> str:
     found = next((name for name, fmt in FORMATS.items() if fmt.matches(path, head)), None)
     if found:
         return found
-    if head[:1] in PICKLE_OPCODES:
+    if head[:1] in PICKLE_OPCODES or _torch_save_zip(path, head):
         raise ModelFileError(f"{source}: looks like a pickle; autonn never loads pickles (they can "
                              "run any code). Export the model with `autonn export --format "
                              "state_dict`.")
     raise ModelFileError(f"{source}: not a model format autonn reads; autonn exports are "
                          ".safetensors (state_dict), .onnx, .pt (TorchScript) or MLflow directories.")
+
+
+def _torch_save_zip(path: Path, head: bytes) -> bool:
+    """Whether the file is ``torch.save``'s zip: a pickle (``data.pkl``) and its tensors."""
+    if not head.startswith(b"PK"):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith("/data.pkl") for name in archive.namelist())
+    except zipfile.BadZipFile:
+        return False
 
 
 def _head(path: Path) -> bytes:

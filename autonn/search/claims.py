@@ -95,11 +95,14 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
                       callbacks: Sequence[Callable] = (), retries: int = 1,
                       max_failures: int | None = None,
                       on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None,
-                      population: int = 1, run_batch: BatchRunner | None = None) -> None:
+                      population: int = 1, run_batch: BatchRunner | None = None,
+                      processes: int = 1) -> None:
     """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``.
 
     With ``run_batch`` and ``population`` > 1, up to ``population`` trials are claimed at once
-    and ``run_batch`` trains them together, returning each one's outcome.
+    and ``run_batch`` trains them together, returning each one's outcome; with ``processes``
+    sharing the study, a claim takes at most its share of the trials left, so that every process
+    gets some.
 
     Raises:
         StudyError: ``max_failures`` trials in a row failed in this process.
@@ -113,7 +116,8 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
             room = n_trials - (sum(t.state in HOLDING_A_PLACE for t in trials) - len(orphans))
             if room <= 0:
                 return
-            batch = [_claim(study) for _ in range(min(room, population if run_batch else 1))]
+            size = min(population, -(-room // processes)) if run_batch else 1  # ceil(room / n)
+            batch = [_claim(study) for _ in range(min(room, size))]
         for frozen in _run_batch(study, batch, objective, run_batch, catch):
             failures = failures + [frozen] if frozen.state == TrialState.FAIL else []
             if max_failures and len(failures) >= max_failures:

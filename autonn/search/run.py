@@ -64,6 +64,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
                               storage=storage, timeout=cfg.timeout, catch=(Exception,),
                               callbacks=[kept.announce, *callbacks], retries=cfg.retries,
                               max_failures=cfg.max_failures, on_orphan=tracker.fail_run,
+                              processes=max(1, workers),
                               **populations(problem, tracker, kept.keep))
             _warn_if_died(join_workers(helpers))
         candidates = kept.candidates(study)

@@ -30,9 +30,8 @@ def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
                   tracking: tuple[str, str] | None) -> list:
     """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes."""
     context = multiprocessing.get_context("spawn")
-    threads = threads_per_worker(n_workers)
     processes = [context.Process(target=_worker, name=f"autonn-worker-{i}",
-                                 args=(config.model_dump(), i, threads, storage, tracking))
+                                 args=(config.model_dump(), i, n_workers, storage, tracking))
                  for i in indices]
     for p in processes:
         p.start()
@@ -64,10 +63,10 @@ def worker_device(device: str, index: int) -> str:
     return device
 
 
-def _worker(config_data: dict, index: int, threads: int, storage: Any,
+def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
             tracking: tuple[str, str] | None) -> None:
     """One worker process: open the study and claim trials until the count is reached."""
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads_per_worker(n_workers))
     config = Config.model_validate(config_data)
     config = config.model_copy(update={"device": worker_device(config.device, index)})
     problem = prepare(config)
@@ -80,6 +79,7 @@ def _worker(config_data: dict, index: int, threads: int, storage: Any,
                               config.n_trials, storage=storage, timeout=config.timeout,
                               catch=(Exception,), retries=config.retries,
                               max_failures=config.max_failures, on_orphan=tracker.fail_run,
+                              processes=n_workers,
                               **populations(problem, tracker, lambda winner: None))
     except KeyboardInterrupt as exc:
         sys.exit(128 + getattr(exc, "signal_number", 2))

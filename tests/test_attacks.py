@@ -1,0 +1,153 @@
+"""Attacks, tried as an attacker would: secrets in URLs, names that escape the store, text that
+a spreadsheet or a terminal would run. Model-file attacks are in tests/test_model_attacks.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+from servers import free_port, mlflow_server
+
+from autonn.masking import mask
+
+POSTGRES = "postgresql://postgres{auth}@127.0.0.1:5432/test{query}"
+
+
+def autonn(*args: str, cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autonn", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("url, secret", [
+    ("http://user:pa55@host:5000/", "pa55"),
+    ("http://t0ken-abc@host/", "t0ken-abc"),
+    ("postgresql://a:b@db/x?sslmode=require&password=qq-zz", "qq-zz"),
+    ("https://h/path?api_key=k3y&x=1", "k3y"),
+    ("mysql://u:p%40ss@db/x", "p%40ss"),
+])
+def test_every_form_of_credential_is_masked(url, secret):
+    masked = mask(url)
+    assert secret not in masked and "***" in masked
+
+
+@pytest.mark.slow
+def test_secrets_reach_no_output_param_tag_artifact_or_study(tmp_path):
+    """A real tracking server reached as user:password@ and as a token@, and a real PostgreSQL
+    study reached with a password in the URL and in a query parameter."""
+    studies = []
+    with mlflow_server(tmp_path) as url:
+        for name, tracking, storage, secrets in [
+            (f"pw-{os.getpid()}", url.replace("http://", "http://alice:tr4ck-pw@"),
+             POSTGRES.format(auth=":st0re-pw", query=""), ("tr4ck-pw", "st0re-pw")),
+            (f"tok-{os.getpid()}", url.replace("http://", "http://t0ken-xyz@"),
+             POSTGRES.format(auth="", query="?password=qu3ry-pw"), ("t0ken-xyz", "qu3ry-pw")),
+        ]:
+            studies.append((name, storage))
+            proc = autonn("search", "--dataset", "iris", "--study", name, "--n-trials", "2",
+                          "--epochs", "2", "--storage", storage, "--tracking-uri", tracking,
+                          cwd=tmp_path)
+            assert proc.returncode == 0, proc.stderr
+            seen = proc.stdout + proc.stderr + _mlflow_text(url, name) + _study_text(name, storage)
+            assert not [s for s in secrets if s in seen]
+    for name, storage in studies:
+        optuna.delete_study(study_name=name, storage=storage)
+
+
+def _mlflow_text(url: str, name: str) -> str:
+    """Every param, tag and text artifact of the study's experiment."""
+    client = MlflowClient(url)
+    runs = client.search_runs([client.get_experiment_by_name(name).experiment_id])
+    text = [str(r.data.params) + str(r.data.tags) + str(r.data.metrics) for r in runs]
+    for run in runs:
+        for artifact in client.list_artifacts(run.info.run_id):
+            if artifact.path.endswith((".csv", ".json", ".txt")):
+                local = client.download_artifacts(run.info.run_id, artifact.path)
+                text.append(Path(local).read_text())
+    return "\n".join(text)
+
+
+def _study_text(name: str, storage: str) -> str:
+    study = optuna.load_study(study_name=name, storage=storage)
+    return str(study.user_attrs) + str([(t.params, t.user_attrs) for t in study.trials])
+
+
+@pytest.mark.slow
+def test_autonn_ui_keeps_the_store_password_off_the_command_line(tmp_path):
+    import psycopg
+
+    database = f"ui_{os.getpid()}"
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {database}")
+    store = f"postgresql://postgres:u1-s3cret@127.0.0.1:5432/{database}"
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "autonn", "ui", "--port", str(port),
+                           "--tracking-uri", store], cwd=tmp_path, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = [ui.stdout.readline() for _ in range(2)]
+        assert any("ready" in line for line in lines), lines
+        commands = [_cmdline(pid) for pid in os.listdir("/proc") if pid.isdigit()]
+        assert any(f"--port\0{port}" in c for c in commands)  # the server is found by its port
+        assert not any("u1-s3cret" in c for c in commands)
+    finally:
+        os.killpg(ui.pid, 15)
+        ui.wait(timeout=30)
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                             autocommit=True) as db:
+            db.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/abs/path", ".hidden", "a/b", "x" * 200,
+                                  "new\nline"])
+def test_a_study_name_that_would_escape_the_store_is_refused_before_anything_exists(name,
+                                                                                      tmp_path):
+    proc = autonn("search", "--dataset", "iris", "--study", name, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "a study name takes letters, digits" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert os.listdir(tmp_path) == []  # no mlruns, no journal, no artifacts anywhere near
+    assert not (tmp_path.parent / "escaped").exists()
+
+
+def test_predictions_are_quoted_for_spreadsheets_and_errors_cleaned_for_terminals(tmp_path):
+    from autonn.data.features import identity_encoder
+    from autonn.export import state_dict
+    from autonn.export.bundle import Bundle
+    from autonn.export.pipeline import ScoringModule
+    from autonn.model import build_model
+    from autonn.weights import state_tensors
+
+    params = {"n_layers": 1, "width": 4, "activation": "relu", "init": "he_uniform"}
+    module = ScoringModule(build_model(params, 2, 2), "softmax", 2).eval()
+    hostile = ["=cmd|' /C calc'!A0", "@SUM(1+1)"]
+    columns = ["a", "b\x1b[2J\x1b[31m"]
+    bundle = Bundle("binary", params, 2, "softmax", identity_encoder(columns), hostile, "label",
+                    tensors=state_tensors(module))
+    state_dict.write(bundle, tmp_path / "m.safetensors")
+    pd.DataFrame({"a": [0.0, 1.0], columns[1]: [1.0, 0.0]}).to_csv(tmp_path / "rows.csv",
+                                                                  index=False)
+    proc = autonn("predict", "--model", "m.safetensors", "--input", "rows.csv", "--proba",
+                  "--trust-model", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    header, *rows = proc.stdout.splitlines()
+    assert header.startswith("'proba_=cmd") or header.startswith("proba_")  # a prefix is text
+    labels = autonn("predict", "--model", "m.safetensors", "--input", "rows.csv",
+                    "--trust-model", cwd=tmp_path, timeout=120).stdout.splitlines()[1:]
+    assert labels and all(label.startswith(("'=", "'@")) for label in labels)
+    pd.DataFrame({"a": [0.0]}).to_csv(tmp_path / "short.csv", index=False)
+    error = autonn("predict", "--model", "m.safetensors", "--input", "short.csv",
+                   "--trust-model", cwd=tmp_path, timeout=120)
+    assert error.returncode == 2 and "missing column" in error.stderr
+    assert "\x1b" not in error.stderr
