@@ -1,4 +1,5 @@
-"""Epoch-end callbacks for ``train.fit``: early stopping and Optuna pruning."""
+"""Epoch-end callbacks for ``train.fit``: early stopping, Optuna pruning, the search's time
+budget and a heartbeat."""
 
 from __future__ import annotations
 
@@ -34,6 +35,20 @@ class Pruning:
             self.pruned_epoch = epoch
             return "pruned"
         return None
+
+
+class Deadline:
+    """Stop when the search's time budget is spent: a trial running at the deadline ends with
+    its best epoch so far, as if stopped early, instead of overrunning the budget."""
+
+    def __init__(self, at: float | None) -> None:
+        self.at = at  # a time.monotonic() value, or None for no budget
+
+    def passed(self) -> bool:
+        return self.at is not None and time.monotonic() >= self.at
+
+    def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        return "deadline" if self.passed() else None
 
 
 class Heartbeat:

@@ -108,3 +108,19 @@ def test_a_run_of_failures_stops_the_study_with_a_summary():
     with pytest.raises(StudyError, match=r"study 'diabetes' stopped after 3 failed trials in a row "
                                          r"\(trial 0: TrialDiverged: training diverged"):
         search("diabetes", n_trials=4, space=space, max_failures=3)
+
+
+@pytest.mark.parametrize("population", [1, 8])
+def test_the_time_budget_cuts_the_running_trials_short(population):
+    # trials of 100000 epochs would run for hours: the deadline stops them at their best epoch so
+    # far, and the study ends with completed trials, a few seconds after its budget
+    start = time.monotonic()
+    cfg = make_config(dataset="digits", n_trials=1000, timeout=3, seed=0, refit=False,
+                      ensemble=0, population=population, pruner="none",
+                      space={"epochs": 100000, "n_layers": 1, "width": 16, "family": "mlp"})
+    study, final = run_search(prepare(cfg), storage=optuna.storages.InMemoryStorage())
+    seconds = time.monotonic() - start
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert done and final is not None
+    assert all(t.user_attrs["epochs_run"] < 100000 for t in done)
+    assert seconds < 3 + 20, seconds  # data set-up and the final scoring, not more training

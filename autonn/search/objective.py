@@ -12,7 +12,7 @@ from typing import Any
 import optuna
 import torch
 
-from autonn.callbacks import EarlyStopping, Heartbeat, Pruning
+from autonn.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
 from autonn.device import release_memory
 from autonn.measures import count_parameters, measure
 from autonn.search.problem import Fit, Problem, Winner
@@ -82,10 +82,13 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
 def _train_folds(problem: Problem, trial: optuna.Trial, params: dict[str, Any], seed: int,
                  tracker: Tracker, pruning: Pruning) -> list[Fit]:
     """Train ``params`` on every fold; the pruner watches the first fold, and a pruned trial
-    trains no further fold."""
-    cfg, fits = problem.config, []
+    trains no further fold. From the search's deadline on, each fold stops after its current
+    epoch (at its best epoch so far): every fold still predicts its validation rows, so the
+    trial keeps its out-of-fold predictions, and its short training shows in its value."""
+    cfg, fits, deadline = problem.config, [], Deadline(problem.deadline)
     for index, data in enumerate(problem.folds):
-        stoppers = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial)]
+        stoppers = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
+                    deadline]
         if index == 0 and len(cfg.objectives) == 1:  # Optuna prunes single-objective studies
             stoppers.append(pruning)
         try:

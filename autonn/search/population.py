@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 
-from autonn.callbacks import EarlyStopping, Heartbeat, Pruning
+from autonn.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
 from autonn.device import release_memory
 from autonn.params import Params
 from autonn.population.fit import Member, fit_population
@@ -181,7 +181,8 @@ def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], t
 def _callbacks(problem: Problem, trial: optuna.Trial, params: Params,
                pruning: Pruning | None) -> list:
     cfg = problem.config
-    callbacks = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial)]
+    callbacks = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
+                 Deadline(problem.deadline)]
     if pruning is not None and len(cfg.objectives) == 1:  # Optuna prunes single objectives
         callbacks.append(pruning)
     return callbacks

@@ -5,6 +5,7 @@ artifacts, whatever way the search ends."""
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -58,6 +59,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
             starts += builtin_starts(cfg.space)
         enqueue(study, starts[:cfg.n_trials])  # no start is left waiting after the study
     kept, status, final, bundle = _Kept(problem, tracker), "FAILED", None, None
+    problem.deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
     try:
         with signals_interrupt(), _helpers(cfg, workers, storage, tracker) as helpers:
             optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,

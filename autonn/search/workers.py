@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+import time
 from typing import Any
 
 import torch
@@ -70,6 +71,7 @@ def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
     config = Config.model_validate(config_data)
     config = config.model_copy(update={"device": worker_device(config.device, index)})
     problem = prepare(config)
+    problem.deadline = time.monotonic() + config.timeout if config.timeout else None
     tracker = MlflowTracker(*tracking) if tracking else NullTracker()
     study = create_study(problem, storage, worker=index + 1)
     tracker.attach(study.study_name)
