@@ -20,9 +20,9 @@ import pandas as pd
 from autonn.errors import ModelFileError
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
+from autonn.export.mlflow_signature import model_signature, requirements
 from autonn.export.pipeline import Backend
 from autonn.export.predictor import Predictor
-from autonn.export.mlflow_signature import model_signature, requirements
 
 DATA_FILE = "model.safetensors"
 LOADER = "autonn.pyfunc"
