@@ -142,7 +142,7 @@ def test_data_and_core_know_nothing_of_search_export_tracking_or_cli():
 
 
 @pytest.mark.parametrize("library, allowed", [
-    ("mlflow", ("autonn.tracking", "autonn.export.mlflow_model")),
+    ("mlflow", ("autonn.tracking", "autonn.export.mlflow_model", "autonn.export.mlflow_signature")),
     ("click", ("autonn.cli",)),
 ])
 def test_only_their_own_modules_import_mlflow_and_click(library, allowed):

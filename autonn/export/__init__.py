@@ -5,6 +5,8 @@
                 plus named tensors; nothing in it is executable
     formats     the registry of file formats, each written and read by its own module:
                 state_dict, onnx_model, torchscript, mlflow_model
+    mlflow_signature, onnx_metadata   what MLflow and ONNX exports declare to other tools: a
+                typed signature and minimal requirements; standard ONNX metadata
     integrity   content digests, atomic writes, the record of autonn's own exports
     predictor   ``autonn.load``: any export back as a predictor of raw rows
 

@@ -20,6 +20,7 @@ import pandas as pd
 from autonn.errors import ModelFileError
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
+from autonn.export.mlflow_signature import model_signature, requirements
 from autonn.export.pipeline import Backend
 from autonn.export.predictor import Predictor
 
@@ -38,24 +39,13 @@ def write(bundle: Bundle, path: Path, example: Any = None) -> None:
 
 def model_args(bundle: Bundle, scratch: Path, example: Any = None) -> dict[str, Any]:
     """What ``mlflow.pyfunc.save_model`` / ``log_model`` take to store ``bundle``: its state_dict
-    file as data, autonn's sources as code, pinned requirements, signature and input example
-    (files are staged in ``scratch``)."""
-    from mlflow.models import ModelSignature, infer_signature
-    from mlflow.types.schema import AnyType, ColSpec, Schema
-
+    file as data, autonn's sources as code, minimal pinned requirements, the typed signature
+    and input example (files are staged in ``scratch``)."""
     data = scratch / DATA_FILE
     state_dict.write(bundle, data)
     code = scratch / "autonn"  # the package's sources, so the model serves anywhere
     shutil.copytree(PACKAGE_DIR, code, ignore=shutil.ignore_patterns("__pycache__"))
-    signature = None
-    if example is not None:
-        output = AutonnPyfunc(state_dict.read_bundle(data)).predict(example)
-        inferred = infer_signature(example, output, params={"proba": False})
-        # columns by name, of any type: autonn checks values itself and names the bad row,
-        # where MLflow's typed schema would refuse an integer column holding a gap, and more
-        used = set(bundle.encoder.used)
-        inputs = Schema([ColSpec(AnyType(), c, required=c in used) for c in bundle.encoder.columns])
-        signature = ModelSignature(inputs, inferred.outputs, inferred.params)
+    signature = model_signature(bundle, example)
     return {"loader_module": LOADER, "data_path": str(data), "code_paths": [str(code)],
             "pip_requirements": requirements(), "signature": signature,
             "input_example": example}
@@ -85,23 +75,6 @@ def read(path: Path, trust: bool = False, source: str | None = None
     import mlflow
 
     return None, mlflow.pyfunc.load_model(str(path))
-
-
-def requirements() -> list[str]:
-    """The pinned packages the pyfunc model needs: autonn's own dependencies."""
-    from importlib.metadata import PackageNotFoundError, requires, version
-
-    from packaging.requirements import Requirement
-
-    pins = []
-    for line in requires("autonn") or []:
-        req = Requirement(line)
-        if req.marker is None:
-            try:
-                pins.append(f"{req.name}=={version(req.name).split('+')[0]}")
-            except PackageNotFoundError:
-                pins.append(str(req))
-    return pins + [f"safetensors=={version('safetensors')}"]
 
 
 class AutonnPyfunc:

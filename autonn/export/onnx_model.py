@@ -1,5 +1,6 @@
 """The onnx format: one .onnx file, the scoring module's graph (opset 17, dynamic batch axis,
-checked by ``onnx.checker``), the manifest in its metadata. It runs in onnxruntime: no Python code
+checked by ``onnx.checker``), the manifest in its metadata with standard keys beside it
+(``autonn.export.onnx_metadata``). It runs in onnxruntime: no Python code
 is involved in loading it.
 """
 
@@ -15,6 +16,7 @@ import torch
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import check_digest, digest
+from autonn.export.onnx_metadata import describe
 from autonn.export.pipeline import Backend
 from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY
 
@@ -37,6 +39,7 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
     manifest = bundle.manifest_json()
     _set_metadata(model, {MANIFEST_KEY: manifest,
                           DIGEST_KEY: digest(manifest, model.graph.SerializeToString())})
+    describe(model, bundle)  # standard keys for other tools, beside the manifest
     onnx.checker.check_model(model, full_check=True)
     path.write_bytes(model.SerializeToString())
 

@@ -1,0 +1,83 @@
+"""Standard, self-describing metadata of an ONNX export, for tools that know nothing of autonn.
+
+onnxruntime shows it as ``InferenceSession(path).get_modelmeta()``: ``producer_name`` "autonn",
+``description`` (the model's doc_string) and in ``custom_metadata_map`` these JSON-free or JSON
+values:
+
+    task             "binary", "multiclass" or "regression"
+    class_labels     JSON list: the label of each output column (classifiers only)
+    feature_names    JSON list: the name of each column of the graph's input, in order (for raw
+                     numeric tables these are the table's columns; otherwise the encoded features)
+    input_columns    JSON list: the raw table columns the whole pipeline takes (autonn.load)
+    target           the target column, or a JSON list of them
+    output           the graph's output: "probabilities" or "values"
+    metric, validation_score, test_score   how the search scored the model ("" when unknown)
+    autonn_version   the autonn that wrote the file
+
+Kept apart from the manifest and its digest (``autonn.export.onnx_model``): these keys are
+written after the digest is taken, so they describe the file without taking part in its integrity.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from autonn.data.features import DATE_PARTS
+from autonn.export.bundle import Bundle
+from autonn.version import __version__
+
+
+def describe(model: Any, bundle: Bundle) -> None:
+    """Add the standard metadata to the ONNX ModelProto ``model`` (in place)."""
+    model.producer_name, model.producer_version = "autonn", __version__
+    kind = "classifier" if bundle.is_classifier else "regressor"
+    model.doc_string = (f"autonn {bundle.task} {kind}: input 'features' is a float32 "
+                        f"(batch, {bundle.n_features}) matrix, columns as in feature_names; "
+                        f"output '{output_name(bundle)}'.")
+    for key, value in standard_metadata(bundle).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+
+
+def output_name(bundle: Bundle) -> str:
+    return "probabilities" if bundle.is_classifier else "values"
+
+
+def standard_metadata(bundle: Bundle) -> dict[str, str]:
+    """The keys of the module docstring, as strings."""
+    info = bundle.info
+    values = {"task": bundle.task, "feature_names": json.dumps(feature_names(bundle)),
+              "input_columns": json.dumps(bundle.encoder.columns),
+              "target": bundle.target if isinstance(bundle.target, str)
+              else json.dumps(bundle.target),
+              "output": output_name(bundle), "metric": str(info.get("metric") or ""),
+              "validation_score": _number(info.get("value")),
+              "test_score": _number(info.get("test_score")), "autonn_version": __version__}
+    if bundle.is_classifier:
+        values["class_labels"] = json.dumps([_plain(c) for c in bundle.classes])
+    return values
+
+
+def feature_names(bundle: Bundle) -> list[str]:
+    """The name of each column of the network's input matrix, in order."""
+    names: list[str] = []
+    for block in bundle.encoder.blocks:
+        if block.kind == "onehot":
+            for column, levels, other in zip(block.columns, block.levels, block.other):
+                names += [f"{column}={level}" for level in levels]
+                names += [f"{column}=(other)"] if other else []
+        elif block.kind == "dates":
+            names += [f"{column}_{part}" for column in block.columns for part in DATE_PARTS]
+        else:
+            names += list(block.columns)
+            names += [f"{block.columns[i]}_missing" for i in block.indicate]
+    return names
+
+
+def _number(value: Any) -> str:
+    return "" if value is None else repr(float(value))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
