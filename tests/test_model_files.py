@@ -157,13 +157,16 @@ def test_outputs_the_caller_would_overwrite_by_mistake_are_refused(exports, tmp_
 OLD_EXPORTS = Path(__file__).parent / "fixtures" / "v0.1"
 
 
-@pytest.mark.parametrize("name, trust", [("iris-v0.1.safetensors", False),
-                                         ("iris-v0.1.onnx", False), ("iris-v0.1.pt", True),
-                                         ("iris-v0.1-mlflow", False)])
-def test_models_exported_before_the_package_moved_still_load(name, trust):
+@pytest.mark.parametrize("name", ["iris-v0.1.safetensors", "iris-v0.1.onnx", "iris-v0.1.pt",
+                                  "iris-v0.1-mlflow"])
+def test_models_exported_before_the_package_moved_still_load_when_trusted(name):
     rows = pd.read_csv(OLD_EXPORTS / "rows.csv")
     expected = np.loadtxt(OLD_EXPORTS / "proba.csv", delimiter=",")
-    model = load(OLD_EXPORTS / name, trust_model=trust)
+    with pytest.raises(ModelFileError, match="no autonn signature.*--trust-model"):
+        load(OLD_EXPORTS / name)  # written before exports were signed
+    with pytest.warns(UserWarning, match="loaded because you trust it: unsigned"):
+        model = load(OLD_EXPORTS / name, trust_model=True)
+    assert model.provenance == "unsigned"
     np.testing.assert_allclose(model.predict_proba(rows), expected, atol=1e-5)
 
 

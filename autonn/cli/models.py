@@ -32,6 +32,8 @@ FORMAT_HELP = "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items())
 @click.option("--format", "fmt_name", type=click.Choice(list(FORMATS)), required=True,
               help=FORMAT_HELP)
 @click.option("--out", type=click.Path(), help="Where to write. Default: <study>.<format suffix>.")
+@click.option("--force", is_flag=True, help="Replace --out even if it is not an export signed "
+                                            "with your key.")
 @click.option("--retrain", is_flag=True, help="Train the architecture on train + validation rows "
                                               "before exporting (default: the trial's own weights).")
 @click.option("--pareto-rank", type=click.IntRange(min=1),
@@ -42,8 +44,8 @@ FORMAT_HELP = "; ".join(f"{name}: {f.help}" for name, f in FORMATS.items())
 @click.option("--no-tracking", is_flag=True, help="Do not log the file's sha256 to MLflow.")
 @json_option
 @friendly_errors
-def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None, retrain: bool,
-           pareto_rank: int | None, max_params: int | None, storage: str | None,
+def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None, force: bool,
+           retrain: bool, pareto_rank: int | None, max_params: int | None, storage: str | None,
            tracking_uri: str | None, no_tracking: bool, as_json: bool) -> None:
     """Export a study's best model, preprocessing and labels included, as one file or directory."""
     from autonn.search.exporting import (
@@ -62,7 +64,7 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
         study, trial = trial_of_run(uri, run_id)
     done = export_model(fmt_name, out, study=study, trial=trial, retrain=retrain, storage=storage,
                         tracking_uri=None if no_tracking else uri, pareto_rank=pareto_rank,
-                        max_params=max_params)
+                        max_params=max_params, force=force)
     data = {k: str(v) if k == "path" else v for k, v in dataclasses.asdict(done).items()}
     emit(data, as_json, lambda d: (
         f"Exported trial {d['trial']} of study '{d['study']}'"
@@ -80,19 +82,27 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
 @click.option("--output", type=click.Path(dir_okay=False),
               help="Write predictions here (.csv or .parquet). Default: CSV on stdout.")
 @click.option("--proba", is_flag=True, help="Class probabilities instead of labels.")
-@click.option("--trust-model", is_flag=True, help="Load a TorchScript or MLflow model autonn did "
-                                                  "not export on this machine (it can run code).")
+@click.option("--trust-model", is_flag=True, help="Load a model not signed with your key (autonn "
+                                                  "did not export it on this machine); TorchScript,"
+                                                  " .pt2 and foreign MLflow models can run code.")
+@click.option("--verbose", is_flag=True, help="Say on stderr who signed the model.")
 @click.option("--strict", is_flag=True, help="Refuse rows whose categories the model never saw "
                                              "or whose dates do not parse (default: a warning "
                                              "that counts them).")
 @friendly_errors
 def predict(model_path: str, input_path: str, output: str | None, proba: bool,
-            trust_model: bool, strict: bool) -> None:
+            trust_model: bool, verbose: bool, strict: bool) -> None:
     """Predict with an exported model: labels, values, or --proba probabilities."""
     from autonn.export.loading import load  # torch: kept out of --help
     from autonn.export.predictor import spreadsheet_frame, write_predictions  # with load
 
-    model = load(model_path, trust_model=trust_model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # said below, in the command's own words
+        model = load(model_path, trust_model=trust_model)
+    note = printable(model.provenance_note or "")
+    if verbose or model.provenance != "verified":
+        click.secho(f"Model {printable(model_path)}: {note}", err=True,
+                    fg=None if model.provenance == "verified" else "yellow")
     rows = read_table(input_path, option="--input")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)

@@ -131,6 +131,11 @@ class Bundle:
                                  f"manifest ({first}); the file is damaged.") from None
         return module.eval()
 
+    def check_bounds(self, source: str = "model") -> None:
+        """Refuse sizes no autonn search produces (before a loader runs or builds anything)."""
+        self._check_bounds(self.members or [Member(self.params, self.n_outputs, self.output)],
+                           source)
+
     def _assemble(self, members: list[Member]) -> ScoringModule | EnsembleModule:
         scorers = [self._scorer(m) for m in members]
         if not self.members:

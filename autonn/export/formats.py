@@ -4,11 +4,15 @@
     onnx         one .onnx file: the network graph, the manifest in its metadata; onnxruntime
                  runs it, no Python code is involved.
     torchscript  one .pt archive: the traced network, the manifest inside. Loading runs
-                 TorchScript code: only autonn's own exports, or trusted files.
+                 TorchScript code.
+
+Every format carries a signature with your key (``signing``): files signed with it load, others
+only when trusted.
     mlflow       an MLflow pyfunc model directory whose data is a state_dict file.
 
 Each entry names the module that writes and reads it (``write(bundle, path, example)``,
-``read(path, trust, source)``), imported on first use so that the command line lists the formats
+``read(path, trust, source)`` -> bundle, backend, provenance; ``provenance(path, source)``, which
+checks the signature without loading), imported on first use so that the command line lists the formats
 without loading torch. A new format is a module and one entry here.
 """
 

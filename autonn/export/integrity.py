@@ -4,10 +4,9 @@ exports.
 Each export stores a digest of its manifest and its network (``digest``), so a changed file is
 refused (``check_digest``).
 
-Every file ``autonn export`` writes is recorded by its sha256 under ``$AUTONN_HOME/exports``
-(default ``~/.autonn/exports``). Formats whose loading can run code (TorchScript, MLflow models with
-pickles) are loaded only when their digest is recorded there, i.e. autonn wrote exactly these bytes
-on this machine, or when the caller says it trusts the file.
+Every file ``autonn export`` writes is noted by its sha256 under ``$AUTONN_HOME/exports``
+(default ``~/.autonn/exports``), for people; whether a file loads is decided by its signature
+(``signing``). Model files are read once into memory (``read_once``) and loaded from those bytes.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from typing import Any
 from autonn.errors import ModelFileError
 
 CHUNK = 1 << 20
+MAX_FILE_BYTES = 1 << 34  # 16 GiB: far above any network a search builds
 
 
 def digest(manifest: str, payload: bytes | dict[str, Any]) -> str:
@@ -66,19 +66,29 @@ def sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def record_export(path: str | Path, fmt: str) -> str:
-    """Remember ``path``'s digest as one of autonn's own exports; returns the digest."""
-    digest = sha256(path)
+def record_export(path: str | Path, fmt: str, digest: str, signature: str | None) -> None:
+    """Note an export under ``$AUTONN_HOME/exports``, by the sha256 of the bytes autonn wrote
+    (taken before they were moved into place). A record for people: what loads is decided by the
+    signature inside the file, never by a file in this folder."""
     registry = autonn_home() / "exports"
     registry.mkdir(parents=True, exist_ok=True)
-    entry = {"path": str(Path(path).resolve()), "format": fmt, "time": time.time()}
+    entry = {"path": str(Path(path).resolve()), "format": fmt, "time": time.time(),
+             "sha256": digest, "signature": signature}
     (registry / digest).write_text(json.dumps(entry))
-    return digest
 
 
-def is_own_export(path: str | Path) -> bool:
-    """Whether autonn exported exactly these bytes on this machine."""
-    return (autonn_home() / "exports" / sha256(path)).is_file()
+def read_once(path: str | Path, source: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    """A file's bytes, read once: what is checked is what is loaded, whatever happens to the path
+    meanwhile. Its size is checked before anything is read."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise ModelFileError(f"{source}: {size} bytes, more than the {limit} a model file "
+                                     "may have; it is not an autonn export.")
+            return fh.read(limit + 1)[:limit]
+    except OSError as exc:
+        raise ModelFileError(f"{source}: cannot read the model file ({exc.strerror}).") from None
 
 
 @contextlib.contextmanager
@@ -98,10 +108,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
             raise FileNotFoundError(f"nothing was written for {target}")
         _sync(staged)
         _default_mode(staged)
+        old = None
         if target.is_dir() and not target.is_symlink():
             old = tmp / ".replaced"
             target.rename(old)  # directories cannot be swapped in one step: move aside first
-        os.replace(staged, target)
+        try:
+            os.replace(staged, target)
+        except BaseException:
+            if old is not None:
+                old.rename(target)  # the new one did not land: the old one stays
+            raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

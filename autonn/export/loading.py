@@ -9,25 +9,41 @@ never guessed from a pickle: pickles are refused outright.
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from pathlib import Path
 
 from autonn.errors import ModelFileError
 from autonn.export.formats import FORMATS
 from autonn.export.predictor import ForeignMlflowModel, Predictor
+from autonn.export.signing import VERIFIED
 
 PICKLE_OPCODES = (b"\x80", b"(", b"c", b"]", b"}")  # a pickle's first byte, any protocol
 
 
 def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlflowModel:
-    """Load an export of any format. TorchScript and foreign MLflow models run code when loaded:
-    they load only if autonn exported them on this machine, or with ``trust_model=True``."""
+    """Load an export of any format. A file loads when it carries your signature (autonn
+    exported it for you on this machine, see ``signing``), or with ``trust_model=True``; then a
+    warning says so. Its ``provenance`` tells which."""
     path = Path(path)
     source = str(path)
-    bundle, backend = FORMATS[_sniff(path, source)].read(path, trust_model, source)
+    bundle, backend, provenance = FORMATS[_sniff(path, source)].read(path, trust_model, source)
+    if provenance.status != VERIFIED:
+        warnings.warn(f"{source}: loaded because you trust it: {provenance}", UserWarning,
+                      stacklevel=2)
     if bundle is None:  # a trusted MLflow model autonn did not write
-        return ForeignMlflowModel(backend, source)
-    return Predictor(bundle, backend, source)
+        return ForeignMlflowModel(backend, source, provenance)
+    return Predictor(bundle, backend, source, provenance)
+
+
+def is_own_export(path: str | Path) -> bool:
+    """Whether ``path`` is an export signed with your key (checked without running anything)."""
+    path = Path(path)
+    try:
+        implementation = FORMATS[_sniff(path, str(path))].implementation()
+        return implementation.provenance(path, str(path)).status == VERIFIED
+    except ModelFileError:
+        return False
 
 
 def _sniff(path: Path, source: str) -> str:

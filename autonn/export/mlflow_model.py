@@ -4,7 +4,8 @@
 Its loader module is ``autonn.pyfunc`` (a stable name: every exported MLmodel file carries it),
 its data a state_dict file, so loading unpickles nothing; autonn's sources travel under ``code/``
 so the model serves where autonn is not installed. autonn itself reads the data file directly,
-without MLflow's loader. Other MLflow models (pickled python_model, other loaders) load only when
+without MLflow's loader, after checking the signature in ``autonn.sig`` over every file of the
+directory (MLmodel, code/, the data). Other MLflow models (pickled python_model, other loaders) load only when
 trusted.
 """
 
@@ -20,11 +21,15 @@ import pandas as pd
 from autonn.errors import ModelFileError
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
+from autonn.export.integrity import MAX_FILE_BYTES, read_once
 from autonn.export.mlflow_signature import model_signature, requirements
 from autonn.export.pipeline import Backend
 from autonn.export.predictor import Predictor
+from autonn.export.signing import Provenance, admit, sign, verify
 
 DATA_FILE = "model.safetensors"
+SIGNATURE_FILE = "autonn.sig"  # the signature of every other file in the directory
+KIND = "mlflow"
 LOADER = "autonn.pyfunc"
 PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autonn/, copied under code/
 
@@ -35,6 +40,28 @@ def write(bundle: Bundle, path: Path, example: Any = None) -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.pyfunc.save_model(str(path), **model_args(bundle, Path(tmp), example))
+    files = read_tree(path, str(path))
+    (path / SIGNATURE_FILE).write_text(sign(KIND, tree_parts(files)) + "\n")
+
+
+def read_tree(path: Path, source: str) -> dict[str, bytes]:
+    """Every file of a model directory by its relative path, each read once (links refused:
+    they could lead anywhere)."""
+    files, total = {}, 0
+    for entry in sorted(path.rglob("*")):
+        name = entry.relative_to(path).as_posix()
+        if entry.is_symlink():
+            raise ModelFileError(f"{source}: {name} is a symbolic link; an autonn MLflow export "
+                                 "holds plain files only.")
+        if entry.is_file() and name != SIGNATURE_FILE:
+            files[name] = read_once(entry, f"{source}/{name}", MAX_FILE_BYTES - total)
+            total += len(files[name])
+    return files
+
+
+def tree_parts(files: dict[str, bytes]) -> list[bytes]:
+    """What the signature covers: each file's relative path and bytes (MLmodel, code/, data)."""
+    return [part for name in sorted(files) for part in (name.encode(), files[name])]
 
 
 def model_args(bundle: Bundle, scratch: Path, example: Any = None) -> dict[str, Any]:
@@ -51,22 +78,43 @@ def model_args(bundle: Bundle, scratch: Path, example: Any = None) -> dict[str, 
             "input_example": example}
 
 
-def read(path: Path, trust: bool = False, source: str | None = None
-         ) -> tuple[Bundle | None, Backend | Any]:
-    """autonn's own MLflow model as (bundle, backend), read from its safetensors data; any other
-    MLflow model, when trusted, as (None, its pyfunc)."""
+def checked(path: Path, source: str) -> tuple[dict[str, bytes], dict[str, Any], Provenance]:
+    """The directory's files, its python_function flavor and who signed it; nothing is run."""
     import yaml
 
-    source = source or str(path)
+    files = read_tree(path, source)
     try:
-        spec = yaml.safe_load((path / "MLmodel").read_text())
+        spec = yaml.safe_load(files["MLmodel"])
         pyfunc = spec["flavors"]["python_function"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        if not isinstance(pyfunc, dict):
+            raise TypeError
+    except (KeyError, yaml.YAMLError, TypeError):
         raise ModelFileError(f"{source}: not an MLflow model directory (no readable MLmodel with "
                              "a python_function flavor).") from None
+    try:
+        signature = (path / SIGNATURE_FILE).read_text().strip()
+    except FileNotFoundError:
+        signature = None
+    except (OSError, UnicodeDecodeError):
+        raise ModelFileError(f"{source}: {SIGNATURE_FILE} cannot be read.") from None
+    return files, pyfunc, verify(signature, KIND, tree_parts(files), source)
+
+
+def provenance(path: Path, source: str) -> Provenance:
+    return checked(path, source)[2]
+
+
+def read(path: Path, trust: bool = False, source: str | None = None
+         ) -> tuple[Bundle | None, Backend | Any, Provenance]:
+    """autonn's own MLflow model as (bundle, backend, signer), read from its safetensors data; any
+    other MLflow model, when trusted, as (None, its pyfunc, signer)."""
+    source = source or str(path)
+    files, pyfunc, signed = checked(path, source)
     if pyfunc.get("loader_module") == LOADER and "data" in pyfunc:
-        data = path / pyfunc["data"]
-        return state_dict.read(data / DATA_FILE if data.is_dir() else data, source=source)
+        admit(signed, trust, source)
+        name = _data_file(path, pyfunc["data"], files, source)
+        bundle, _ = state_dict.bundle_of(files[name], f"{source}/{name}")
+        return bundle, state_dict.backend(bundle, source), signed
     if not trust:
         raise ModelFileError(
             f"{source}: an MLflow model autonn did not write (loader "
@@ -74,7 +122,22 @@ def read(path: Path, trust: bool = False, source: str | None = None
             "you trust where it came from, with --trust-model (Python: trust_model=True).")
     import mlflow
 
-    return None, mlflow.pyfunc.load_model(str(path))
+    return None, mlflow.pyfunc.load_model(str(path)), signed
+
+
+def _data_file(path: Path, data: Any, files: dict[str, bytes], source: str) -> str:
+    """The MLmodel's data file, by its path inside the directory (never outside it)."""
+    root = path.resolve()
+    target = (root / str(data)).resolve()
+    if not target.is_relative_to(root) or target == root:
+        raise ModelFileError(f"{source}: MLmodel field data = {str(data)!r} leads outside the "
+                             "model directory; the directory is not an autonn export.")
+    name = target.relative_to(root).as_posix()
+    name = f"{name}/{DATA_FILE}" if f"{name}/{DATA_FILE}" in files else name
+    if name not in files:
+        raise ModelFileError(f"{source}: MLmodel field data = {str(data)!r} names no file in "
+                             "the model directory.")
+    return name
 
 
 class AutonnPyfunc:

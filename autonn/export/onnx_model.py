@@ -15,10 +15,13 @@ import torch
 
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import check_digest, digest
+from autonn.export.integrity import check_digest, digest, read_once
 from autonn.export.onnx_metadata import describe
 from autonn.export.pipeline import Backend
-from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY
+from autonn.export.signing import Provenance, admit, sign, verify
+from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY, SIGNATURE_KEY
+
+KIND = "onnx"
 
 ONNX_OPSET = 17  # onnxruntime has run opset 17 since 1.14 (2023)
 ONNX_INPUT = "features"
@@ -41,33 +44,69 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
                           DIGEST_KEY: digest(manifest, model.graph.SerializeToString())})
     describe(model, bundle)  # standard keys for other tools, beside the manifest
     onnx.checker.check_model(model, full_check=True)
+    _set_metadata(model, {SIGNATURE_KEY: sign(KIND, [_signed_bytes(model)])}, keep=True)
     path.write_bytes(model.SerializeToString())
 
 
-def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bundle, Backend]:
-    """Parse the protobuf and run it in onnxruntime; no Python code is involved."""
+def _signed_bytes(model: Any) -> bytes:
+    """What the signature covers: the whole model as it is without its signature entry."""
+    return model.SerializeToString(deterministic=True)
+
+
+def checked(path: Path, source: str) -> tuple[Any, dict[str, str], Provenance]:
+    """The parsed model (signature entry taken out), its metadata and who signed it."""
     onnx = _onnx()
+    try:
+        model = onnx.load_from_string(read_once(path, source))
+        onnx.checker.check_model(model)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # protobuf's DecodeError, onnx's ValidationError
+        raise ModelFileError(f"{source}: not a valid ONNX model ({type(exc).__name__}).") from None
+    signature = None
+    for i in reversed(range(len(model.metadata_props))):
+        if model.metadata_props[i].key == SIGNATURE_KEY:
+            signature = model.metadata_props[i].value
+            del model.metadata_props[i]
+    metadata = {p.key: p.value for p in model.metadata_props}
+    return model, metadata, verify(signature, KIND, [_signed_bytes(model)], source)
+
+
+def provenance(path: Path, source: str) -> Provenance:
+    return checked(path, source)[2]
+
+
+def read(path: Path, trust: bool = False, source: str | None = None
+         ) -> tuple[Bundle, Backend, Provenance]:
+    """Parse the protobuf and run it in onnxruntime; no Python code is involved."""
     import onnxruntime as ort
 
     source = source or str(path)
-    try:
-        model = onnx.load(str(path))
-        onnx.checker.check_model(model)
-    except Exception as exc:  # protobuf's DecodeError, onnx's ValidationError
-        raise ModelFileError(f"{source}: not a valid ONNX model ({type(exc).__name__}).") from None
-    metadata = {p.key: p.value for p in model.metadata_props}
+    model, metadata, signed = checked(path, source)
+    admit(signed, trust, source)
     if MANIFEST_KEY not in metadata:
         raise ModelFileError(f"{source}: an ONNX model without an autonn manifest; it was not "
                              "exported by autonn.")
+    _no_external_data(model, source)
     check_digest(metadata.get(DIGEST_KEY), metadata[MANIFEST_KEY],
-                  model.graph.SerializeToString(), source)
+                 model.graph.SerializeToString(), source)
     bundle = Bundle.from_manifest(metadata[MANIFEST_KEY], source=source)
+    bundle.check_bounds(source)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return bundle, lambda x: session.run(None, {ONNX_INPUT: x})[0]
+    return bundle, lambda x: session.run(None, {ONNX_INPUT: x})[0], signed
 
 
-def _set_metadata(model: Any, values: dict[str, str]) -> None:
-    del model.metadata_props[:]
+def _no_external_data(model: Any, source: str) -> None:
+    """Refuse tensors kept in other files: onnxruntime would read whatever path they name."""
+    for tensor in model.graph.initializer:
+        if tensor.data_location == 1 or tensor.external_data:  # TensorProto.EXTERNAL
+            raise ModelFileError(f"{source}: initializer {tensor.name} names external data; "
+                                 "autonn exports keep every weight inside the .onnx file.")
+
+
+def _set_metadata(model: Any, values: dict[str, str], keep: bool = False) -> None:
+    if not keep:
+        del model.metadata_props[:]
     for key, value in values.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

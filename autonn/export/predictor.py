@@ -13,6 +13,7 @@ from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import atomic_path
 from autonn.export.pipeline import Backend
+from autonn.export.signing import Provenance
 from autonn.masking import spreadsheet_safe
 
 
@@ -20,8 +21,12 @@ class Predictor:
     """Raw feature rows in, labels (``predict``), class probabilities (``predict_proba``) or
     values out, in the user's own terms."""
 
-    def __init__(self, bundle: Bundle, backend: Backend, source: str) -> None:
+    def __init__(self, bundle: Bundle, backend: Backend, source: str,
+                 provenance: Provenance | None = None) -> None:
         self.bundle, self._backend, self.source = bundle, backend, source
+        # who signed the file: "verified", "foreign" or "unsigned" (None: built in memory)
+        self.provenance = provenance.status if provenance else None
+        self.provenance_note = str(provenance) if provenance else None  # the same for people
 
     @property
     def columns(self) -> list[str]:
@@ -78,8 +83,10 @@ class Predictor:
 class ForeignMlflowModel:
     """A trusted MLflow model autonn did not write: predictions as its own pyfunc gives them."""
 
-    def __init__(self, pyfunc: Any, source: str) -> None:
+    def __init__(self, pyfunc: Any, source: str, provenance: Provenance | None = None) -> None:
         self.pyfunc, self.source = pyfunc, source
+        self.provenance = provenance.status if provenance else None
+        self.provenance_note = str(provenance) if provenance else None
 
     def predict(self, X: Any, source: str = "input") -> np.ndarray:
         return np.asarray(self.pyfunc.predict(X))

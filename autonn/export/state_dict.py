@@ -1,18 +1,24 @@
-"""The state_dict format: one .safetensors file, the tensors with the manifest in its metadata.
+"""The state_dict format: one .safetensors file, the tensors with the manifest and your
+signature in its metadata.
 
-Reading parses a plain JSON header and raw numbers: nothing is executed.
+Reading parses a plain JSON header and raw numbers from bytes read once: nothing is executed.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import check_digest, digest
+from autonn.export.integrity import check_digest, digest, read_once
 from autonn.export.pipeline import Backend, numpy_backend
+from autonn.export.signing import Provenance, admit, sign, tensor_parts, verify
 
-MANIFEST_KEY, DIGEST_KEY = "autonn", "autonn.sha256"
+MANIFEST_KEY, DIGEST_KEY, SIGNATURE_KEY = "autonn", "autonn.sha256", "autonn.signature"
+KIND = "state_dict"
+MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
@@ -21,28 +27,48 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
 
     manifest = bundle.manifest_json()
     save_file(bundle.tensors, str(path), metadata={
-        MANIFEST_KEY: manifest, DIGEST_KEY: digest(manifest, bundle.tensors)})
+        MANIFEST_KEY: manifest, DIGEST_KEY: digest(manifest, bundle.tensors),
+        SIGNATURE_KEY: sign(KIND, tensor_parts(manifest, bundle.tensors))})
 
 
-def read_bundle(path: Path, source: str | None = None) -> Bundle:
-    """Parse a safetensors export and check its digest."""
+def parse(data: bytes, source: str) -> tuple[dict[str, str], dict[str, Any], Provenance]:
+    """The metadata, tensors and signer of a safetensors file's bytes (digest checked)."""
     from safetensors import SafetensorError
-    from safetensors.torch import safe_open
+    from safetensors.torch import load
 
-    source = source or str(path)
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            metadata = fh.metadata() or {}
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
+        size = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or size > min(MAX_HEADER, len(data) - 8):
+            raise ValueError(f"header of {size} bytes in a file of {len(data)}")
+        metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
+        tensors = load(data)
+    except (SafetensorError, ValueError, AttributeError) as exc:
         raise ModelFileError(f"{source}: not a safetensors file ({str(exc).splitlines()[0]}); "
                              "a state_dict export is one .safetensors file written by "
                              "`autonn export --format state_dict`.") from None
     if MANIFEST_KEY not in metadata:
         raise ModelFileError(f"{source}: a safetensors file without an autonn manifest; export "
                              "the model with `autonn export --format state_dict`.")
+    signed = verify(metadata.get(SIGNATURE_KEY), KIND,
+                    tensor_parts(metadata[MANIFEST_KEY], tensors), source)
     check_digest(metadata.get(DIGEST_KEY), metadata[MANIFEST_KEY], tensors, source)
-    return Bundle.from_manifest(metadata[MANIFEST_KEY], tensors, source)
+    return metadata, tensors, signed
+
+
+def read_bundle(path: Path, source: str | None = None, data: bytes | None = None) -> Bundle:
+    """Parse a safetensors export and check its digest, whoever signed it (autonn's own saved
+    final models, and MLflow's loader, which has no key to check with)."""
+    return bundle_of(data if data is not None else read_once(path, source or str(path)),
+                     source or str(path))[0]
+
+
+def bundle_of(data: bytes, source: str) -> tuple[Bundle, Provenance]:
+    metadata, tensors, signed = parse(data, source)
+    return Bundle.from_manifest(metadata[MANIFEST_KEY], tensors, source), signed
+
+
+def provenance(path: Path, source: str) -> Provenance:
+    return parse(read_once(path, source), source)[2]
 
 
 def backend(bundle: Bundle, source: str) -> Backend:
@@ -50,7 +76,10 @@ def backend(bundle: Bundle, source: str) -> Backend:
     return numpy_backend(bundle.module(source))
 
 
-def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bundle, Backend]:
-    """The bundle and a backend that runs it (``trust`` is moot: nothing here runs code)."""
-    bundle = read_bundle(path, source)
-    return bundle, backend(bundle, source or str(path))
+def read(path: Path, trust: bool = False, source: str | None = None
+         ) -> tuple[Bundle, Backend, Provenance]:
+    """The bundle, a backend that runs it and who signed it (refused unless yours or trusted)."""
+    source = source or str(path)
+    bundle, signed = bundle_of(read_once(path, source), source)
+    admit(signed, trust, source)
+    return bundle, backend(bundle, source), signed

@@ -1,38 +1,45 @@
-"""The torchscript format: one .pt archive, the traced scoring module with the manifest inside.
+"""The torchscript format: one .pt archive, the traced scoring module with the manifest inside,
+signed with your key in the zip comment (``archives``).
 
-Loading runs TorchScript code, so an archive loads only when autonn exported exactly these bytes
-on this machine (``integrity.is_own_export``) or the caller trusts it.
+Loading runs TorchScript code, so an archive loads only when it carries your signature or the
+caller trusts it; the file is read once, checked, and loaded from those same bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import warnings
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 from autonn.errors import ModelFileError
+from autonn.export import archives
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import check_digest, digest, is_own_export
+from autonn.export.integrity import check_digest, digest, read_once
 from autonn.export.pipeline import Backend, numpy_backend
+from autonn.export.signing import Provenance, admit, sign, verify
 
-MANIFEST_FILE = "autonn.json"  # under extra/ in the archive
+MANIFEST_FILE = archives.MANIFEST_FILE
+KIND = "torchscript"
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
-    """Trace the scoring module and save it with the manifest and digest inside the archive."""
+    """Trace the scoring module, save it with the manifest and digest inside, and sign it."""
     module = bundle.module()
     example = torch.zeros(2, bundle.n_features)
     manifest = bundle.manifest_json()
     stored = {"manifest": manifest, "digest": digest(manifest, bundle.tensors)}
+    buffer = io.BytesIO()
     with _quiet():
         traced = torch.jit.trace(module, example,
                                  check_inputs=[(torch.zeros(7, bundle.n_features),)])
-        torch.jit.save(traced, str(path), _extra_files={MANIFEST_FILE: json.dumps(stored)})
+        torch.jit.save(traced, buffer, _extra_files={MANIFEST_FILE: json.dumps(stored)})
+    data = buffer.getvalue()
+    path.write_bytes(archives.attach(data, sign(KIND, [data])))
 
 
 @contextlib.contextmanager
@@ -44,26 +51,31 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bundle, Backend]:
-    """Check the archive without running it; load it only if autonn wrote it or it is trusted."""
+def checked(path: Path, source: str) -> tuple[bytes, dict | None, Provenance]:
+    """The file's bytes, its stored manifest and who signed it; nothing is run."""
+    data = read_once(path, source)
+    stored = archives.manifest(data, source, "TorchScript archive")
+    body, signature = archives.detach(data)
+    return data, stored, verify(signature, KIND, [body], source)
+
+
+def provenance(path: Path, source: str) -> Provenance:
+    return checked(path, source)[2]
+
+
+def read(path: Path, trust: bool = False, source: str | None = None
+         ) -> tuple[Bundle, Backend, Provenance]:
+    """Check the archive without running it; load it only if you signed it or trust it."""
     source = source or str(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if n.endswith(f"/extra/{MANIFEST_FILE}")]
-            stored = json.loads(archive.read(names[0])) if names else None
-    except (zipfile.BadZipFile, ValueError, KeyError):
-        raise ModelFileError(f"{source}: not a TorchScript archive autonn can read.") from None
-    if not trust and not is_own_export(path):
-        raise ModelFileError(
-            f"{source}: TorchScript runs code when loaded, and autonn did not export this file on "
-            "this machine (or it changed since). Load it only if you trust where it came from, "
-            "with --trust-model (Python: trust_model=True), or use a state_dict or ONNX export.")
+    data, stored, signed = checked(path, source)
+    admit(signed, trust, source, runs_code=True)
     if stored is None:
         raise ModelFileError(f"{source}: a TorchScript file without an autonn manifest; it was not "
                              "exported by autonn.")
     bundle = Bundle.from_manifest(stored["manifest"], source=source)
+    bundle.check_bounds(source)
     with _quiet():
-        module = torch.jit.load(str(path), map_location="cpu")
+        module = torch.jit.load(io.BytesIO(data), map_location="cpu")
     tensors = {k: v for k, v in module.state_dict().items()}
     check_digest(stored.get("digest"), stored["manifest"], tensors, source)
-    return bundle.with_tensors(tensors), numpy_backend(module.eval())
+    return bundle.with_tensors(tensors), numpy_backend(module.eval()), signed

@@ -21,7 +21,8 @@ from autonn.data.datasets import Dataset, example_rows, load_data
 from autonn.errors import AutonnError, ExportError, StudyError
 from autonn.export import state_dict
 from autonn.export.formats import FORMATS, get_format
-from autonn.export.integrity import atomic_path, record_export
+from autonn.export.integrity import atomic_path, record_export, sha256
+from autonn.export.loading import is_own_export
 from autonn.search.final import finish, make_bundle, replay
 from autonn.search.problem import Problem, make_problem
 from autonn.search.ranking import leading_trial, pick_pareto
@@ -49,14 +50,15 @@ class Exported:
 def export_model(fmt: str, out: str | Path | None = None, *, study: str | None = None,
                  trial: int | None = None, retrain: bool = False, storage: Any = None,
                  tracking_uri: str | None = None, pareto_rank: int | None = None,
-                 max_params: int | None = None) -> Exported:
+                 max_params: int | None = None, force: bool = False) -> Exported:
     """Export ``study``'s final model as ``fmt`` to ``out``: the model its last search ended with
     (saved beside the study), or, for a chosen trial (``trial``, the Pareto member of
     ``pareto_rank``, the best within ``max_params`` parameters), that trial replayed; ``retrain``
     refits it on every non-test row.
 
     ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256; None
-    logs nothing.
+    logs nothing. An existing ``out`` is replaced only if it is an export signed with your key,
+    or with ``force``.
     """
     writer = get_format(fmt)
     found = load_study(study, storage)
@@ -64,7 +66,7 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     if pareto_rank is not None or max_params is not None:
         chosen = pick_pareto(found, pareto_rank, max_params)
     out = Path(out) if out is not None else Path(f"{found.study_name}{writer.suffix}")
-    _check_target(out, fmt)
+    _check_target(out, fmt, force)
     saved = final_model_path(storage, found.study_name)
     searched = trial is None and pareto_rank is None and max_params is None and not retrain
     if searched and saved.is_file():
@@ -79,7 +81,10 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
         example = example_rows(problem.dataset, 5)
     with atomic_path(out) as staged:
         writer.write(bundle, staged, example)
-    digest = record_export(out, fmt)
+        # taken from the staged bytes: what lands at ``out`` later may be someone else's
+        digest = sha256(staged)
+        signed = writer.implementation().provenance(staged, str(out))
+    record_export(out, fmt, digest, signed.signature)
     info = bundle.info
     return Exported(out, fmt, digest, found.study_name, int(info["trial"]), info["metric"],
                     float(info["value"]), info["test_score"], bool(info.get("refit")),
@@ -118,7 +123,7 @@ def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.Fr
     return match[0]
 
 
-def _check_target(out: Path, fmt: str) -> None:
+def _check_target(out: Path, fmt: str, force: bool = False) -> None:
     if FORMATS[fmt].is_directory:
         if out.is_file():
             raise ExportError(f"--out {out} is a file; a {fmt} export is a directory, give a "
@@ -129,6 +134,13 @@ def _check_target(out: Path, fmt: str) -> None:
     elif out.is_dir():
         raise ExportError(f"--out {out} is a directory; give a file path such as "
                           f"{out / ('model' + FORMATS[fmt].suffix)}.")
+    if force or not (out.exists() or out.is_symlink()):
+        return
+    if out.is_dir() and not any(out.iterdir()):
+        return
+    if out.is_symlink() or not is_own_export(out):
+        raise ExportError(f"--out {out} exists and is not an export signed with your key; autonn "
+                          "will not replace it. Give a new path, or --force to replace it.")
 
 
 def _dataset(study: optuna.Study) -> Dataset:
