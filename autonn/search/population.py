@@ -34,7 +34,13 @@ from autonn.tracking.tracker import Tracker
 GROUP_KEY = ("family", "attention", "n_layers", "loss", "optimizer", "batch_size", "embedding",
              "embedding_dim")
 LEADER = "population_key"  # the user attribute a follower carries: its leader's key values
-CPU_POPULATION = 16  # members per pass on the CPU (see benchmarks/population.py)
+# Members per pass by default (benchmarks/RESULTS.md, "Populations"). On the CPU one at a time:
+# measured on 1-2 cores, a population of the default space's networks ran digits studies at 0.44x
+# the trials per minute of one at a time (the matrix products are already large enough to keep a
+# core busy, and a population lasts as long as its slowest member), and under --timeout a
+# population claimed at the start holds the whole budget. On CUDA, 64: step throughput grows ~18x
+# from 1 to 64 members and barely beyond.
+CPU_POPULATION = 1
 CUDA_POPULATION = 64
 
 
