@@ -40,7 +40,7 @@ def test_the_optimizer_steps_at_the_scheduled_rate(name):
     model = build_model(PARAMS, data.x_train.shape[1], h.n_outputs).to(data.x_train.device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     history = fit(model, h, optimizer, data, metric=metric_for("rmse", "regression"), epochs=3,
-                  batch_size=8, generator=torch.Generator().manual_seed(0),
+                  batch_size=8, generator=torch.Generator(data.x_train.device).manual_seed(0),
                   schedule=SCHEDULES[name], horizon=4)
     steps = len(batch_bounds(len(data.x_train), 8))
     last = 3 * steps - 1  # the last step of the third epoch of a four-epoch schedule

@@ -82,7 +82,7 @@ def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
         model = build_model({**PARAMS, "norm": "batch"}, 4, 3).to(iris_data.x_train.device)
         params = [flatten_parameters(model)] if flat else list(model.parameters())
         opt = make_optimizer("rmsprop", params, lr=0.01, weight_decay=1e-3)
-        gen = torch.Generator().manual_seed(0)
+        gen = torch.Generator(iris_data.x_train.device).manual_seed(0)
         history = fit(model, h, opt, iris_data, metric=METRICS["log_loss"], epochs=5,
                       batch_size=16, generator=gen)
         return history.train_loss, [p.detach().clone() for p in model.parameters()]
