@@ -97,7 +97,7 @@ def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
         expected = module(x).numpy()
         reloaded = state_dict.read_bundle(tmp_path / "m.safetensors").module()(x).numpy()
     np.testing.assert_allclose(reloaded, expected, atol=1e-6)
-    _, run = onnx_model.read(tmp_path / "m.onnx")
+    _, run, _ = onnx_model.read(tmp_path / "m.onnx")
     np.testing.assert_allclose(run(x.numpy()), expected, atol=1e-5)
 
 

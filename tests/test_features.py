@@ -62,7 +62,7 @@ def test_every_activation_exports_to_onnx(activation, tmp_path):
     bundle = Bundle("multiclass", params, 3, "softmax", identity_encoder(list("abcd")),
                     ["x", "y", "z"], tensors=state_tensors(module))
     onnx_model.write(bundle, tmp_path / "m.onnx")
-    _, run = onnx_model.read(tmp_path / "m.onnx")
+    _, run, _ = onnx_model.read(tmp_path / "m.onnx")
     x = torch.randn(7, 4)
     with torch.inference_mode():
         expected = module(x).numpy()
