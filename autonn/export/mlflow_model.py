@@ -50,6 +50,8 @@ def read_tree(path: Path, source: str) -> dict[str, bytes]:
     files, total = {}, 0
     for entry in sorted(path.rglob("*")):
         name = entry.relative_to(path).as_posix()
+        if "__pycache__" in entry.relative_to(path).parts:
+            continue  # bytecode Python writes beside code/ when MLflow serves the model
         if entry.is_symlink():
             raise ModelFileError(f"{source}: {name} is a symbolic link; an autonn MLflow export "
                                  "holds plain files only.")
