@@ -53,3 +53,33 @@ def test_ui_shows_the_study_and_a_trial_with_its_metric(tmp_path):
             expect(page.get_by_text("val_accuracy").first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui-trial-run.png"), full_page=True)
             browser.close()
+
+
+@pytest.mark.slow
+def test_ui_says_ready_only_once_it_answers_and_stops_within_seconds():
+    import signal
+    import subprocess
+    import time
+    import urllib.request
+
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--n-trials", "1", "--epochs",
+                                       "2", "--study", "quick-ui"])
+    assert result.exit_code == 0, result.output
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "autonn", "ui", "--port", str(port)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          start_new_session=True)
+    try:
+        line = ui.stdout.readline()
+        while line and "ready" not in line:
+            line = ui.stdout.readline()
+        assert "ready" in line
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+            assert answer.status == 200  # "ready" means it answers now, not in 30 s
+        start = time.monotonic()
+        ui.send_signal(signal.SIGTERM)
+        ui.wait(timeout=60)
+        assert time.monotonic() - start < 10
+    finally:
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGKILL)

@@ -57,3 +57,13 @@ def test_three_workers_on_postgresql(tmp_path):
         assert len(optuna.load_study(study_name=name, storage=POSTGRES).trials) == len(study.trials)
     finally:
         optuna.delete_study(study_name=name, storage=POSTGRES)
+
+
+@pytest.mark.slow
+def test_the_main_process_draws_one_study_wide_bar_for_all_workers(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "iris",
+                             "--n-trials", "6", "--workers", "2", "--epochs", "3", "--no-tracking"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    # the bar counts every worker's trials, to the study's total
+    assert "6/6 trials" in result.stderr, result.stderr[-2000:]
