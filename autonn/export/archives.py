@@ -10,10 +10,20 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
+import torch
+
 from autonn.errors import ModelFileError
-from autonn.export.signing import SCHEME, SIGNATURE_LENGTH
+from autonn.export.bundle import Bundle
+from autonn.export.integrity import check_digest, read_once
+from autonn.export.pipeline import Backend
+from autonn.export.signing import SCHEME, SIGNATURE_LENGTH, Provenance, admit, verify
+
+# loads an archive's bytes: its tensors by name and the backend that runs it
+Loader = Callable[[bytes], tuple[dict[str, torch.Tensor], Backend]]
 
 MANIFEST_FILE = "autonn.json"  # under extra/ in the archive
 MAX_MANIFEST = 1 << 20  # 1 MB: a manifest is a few kB
@@ -38,6 +48,31 @@ def detach(data: bytes) -> tuple[bytes, str | None]:
             or not tail.startswith(SCHEME.encode()):
         return data, None
     return data[:-SIGNATURE_LENGTH - 2] + b"\0\0", tail.decode("ascii", "replace")
+
+
+def checked(path: Path, source: str, kind: str, what: str
+            ) -> tuple[bytes, dict | None, Provenance]:
+    """The file's bytes, its stored manifest and who signed it; nothing is run."""
+    data = read_once(path, source)
+    stored = manifest(data, source, what)
+    body, signature = detach(data)
+    return data, stored, verify(signature, kind, [body], source)
+
+
+def read(path: Path, trust: bool, source: str, kind: str, what: str, load: Loader
+         ) -> tuple[Bundle, Backend, Provenance]:
+    """Check the archive without running it, then ``load`` the same bytes only if you signed
+    it or trust it; the loaded tensors must match the manifest's digest."""
+    data, stored, signed = checked(path, source, kind, what)
+    admit(signed, trust, source, runs_code=True)
+    if stored is None:
+        raise ModelFileError(f"{source}: a {what} without an autonn manifest; it was not "
+                             "exported by autonn.")
+    bundle = Bundle.from_manifest(stored["manifest"], source=source)
+    bundle.check_bounds(source)
+    tensors, backend = load(data)
+    check_digest(stored.get("digest"), stored["manifest"], tensors, source)
+    return bundle.with_tensors(tensors), backend, signed
 
 
 def manifest(data: bytes, source: str, what: str) -> dict[str, Any] | None:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import torch
 
-from autonn.errors import ModelFileError
 from autonn.export import archives
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import check_digest, digest, read_once
+from autonn.export.integrity import digest
 from autonn.export.pipeline import Backend, numpy_backend
-from autonn.export.signing import Provenance, admit, sign, verify
+from autonn.export.signing import Provenance, sign
 
 MANIFEST_FILE = archives.MANIFEST_FILE
 KIND = "exported_program"
+WHAT = ".pt2 archive"
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
@@ -38,30 +38,16 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
     path.write_bytes(archives.attach(data, sign(KIND, [data])))
 
 
-def checked(path: Path, source: str) -> tuple[bytes, dict | None, Provenance]:
-    """The file's bytes, its stored manifest and who signed it; nothing is run."""
-    data = read_once(path, source)
-    stored = archives.manifest(data, source, ".pt2 archive")
-    body, signature = archives.detach(data)
-    return data, stored, verify(signature, KIND, [body], source)
-
-
 def provenance(path: Path, source: str) -> Provenance:
-    return checked(path, source)[2]
+    return archives.checked(path, source, KIND, WHAT)[2]
 
 
 def read(path: Path, trust: bool = False, source: str | None = None
          ) -> tuple[Bundle, Backend, Provenance]:
     """Check the archive without loading it; load it only if you signed it or trust it."""
-    source = source or str(path)
-    data, stored, signed = checked(path, source)
-    admit(signed, trust, source, runs_code=True)
-    if stored is None:
-        raise ModelFileError(f"{source}: a .pt2 archive without an autonn manifest; it was not "
-                             "exported by autonn.")
-    bundle = Bundle.from_manifest(stored["manifest"], source=source)
-    bundle.check_bounds(source)
+    return archives.read(path, trust, source or str(path), KIND, WHAT, _load)
+
+
+def _load(data: bytes) -> tuple[dict[str, torch.Tensor], Backend]:
     program = torch.export.load(io.BytesIO(data))
-    tensors = {k: v for k, v in program.state_dict.items()}
-    check_digest(stored.get("digest"), stored["manifest"], tensors, source)
-    return bundle.with_tensors(tensors), numpy_backend(program.module()), signed
+    return dict(program.state_dict), numpy_backend(program.module())

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import torch
 
-from autonn.errors import ModelFileError
 from autonn.export import archives
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import check_digest, digest, read_once
+from autonn.export.integrity import digest
 from autonn.export.pipeline import Backend, numpy_backend
-from autonn.export.signing import Provenance, admit, sign, verify
+from autonn.export.signing import Provenance, sign
 
 MANIFEST_FILE = archives.MANIFEST_FILE
 KIND = "torchscript"
+WHAT = "TorchScript archive"
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
@@ -51,31 +51,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def checked(path: Path, source: str) -> tuple[bytes, dict | None, Provenance]:
-    """The file's bytes, its stored manifest and who signed it; nothing is run."""
-    data = read_once(path, source)
-    stored = archives.manifest(data, source, "TorchScript archive")
-    body, signature = archives.detach(data)
-    return data, stored, verify(signature, KIND, [body], source)
-
-
 def provenance(path: Path, source: str) -> Provenance:
-    return checked(path, source)[2]
+    return archives.checked(path, source, KIND, WHAT)[2]
 
 
 def read(path: Path, trust: bool = False, source: str | None = None
          ) -> tuple[Bundle, Backend, Provenance]:
     """Check the archive without running it; load it only if you signed it or trust it."""
-    source = source or str(path)
-    data, stored, signed = checked(path, source)
-    admit(signed, trust, source, runs_code=True)
-    if stored is None:
-        raise ModelFileError(f"{source}: a TorchScript file without an autonn manifest; it was not "
-                             "exported by autonn.")
-    bundle = Bundle.from_manifest(stored["manifest"], source=source)
-    bundle.check_bounds(source)
+    return archives.read(path, trust, source or str(path), KIND, WHAT, _load)
+
+
+def _load(data: bytes) -> tuple[dict[str, torch.Tensor], Backend]:
     with _quiet():
         module = torch.jit.load(io.BytesIO(data), map_location="cpu")
-    tensors = {k: v for k, v in module.state_dict().items()}
-    check_digest(stored.get("digest"), stored["manifest"], tensors, source)
-    return bundle.with_tensors(tensors), numpy_backend(module.eval()), signed
+    return dict(module.state_dict()), numpy_backend(module.eval())
