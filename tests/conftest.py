@@ -60,3 +60,18 @@ def working_dir(path):
         yield
     finally:
         os.chdir(previous)
+
+
+def iris_exports(root, formats):
+    """A two-trial iris study (3 epochs) searched in ``root``, its model exported in each of
+    ``formats`` as ``root/iris.<format>``: {format: path}."""
+    from autonn.config import make_config
+    from autonn.search.exporting import export_model
+    from autonn.search.problem import prepare
+    from autonn.search.run import run_search
+
+    with working_dir(root):
+        run_search(prepare(make_config(dataset="iris", n_trials=2, study="iris",
+                                       space={"epochs": 3})))
+        return {fmt: export_model(fmt, root / f"iris.{fmt}", study="iris").path
+                for fmt in formats}

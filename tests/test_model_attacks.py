@@ -17,17 +17,15 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import working_dir
+from conftest import iris_exports, working_dir
 from safetensors.torch import save_file
 
-from autonn import load, make_config
+from autonn import load
 from autonn.cli import main
 from autonn.errors import AutonnError, ModelFileError
 from autonn.export import archives, signing, state_dict
 from autonn.export.integrity import atomic_path, autonn_home, digest, sha256
 from autonn.search.exporting import export_model
-from autonn.search.problem import prepare
-from autonn.search.run import run_search
 
 LOADS = 200
 
@@ -54,11 +52,7 @@ class Hostile(torch.nn.Module):
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    with working_dir(root):
-        run_search(prepare(make_config(dataset="iris", n_trials=2, study="iris",
-                                       space={"epochs": 3})))
-        paths = {fmt: export_model(fmt, root / f"iris.{fmt}", study="iris").path
-                 for fmt in ("state_dict", "onnx", "torchscript", "mlflow")}
+    paths = iris_exports(root, ("state_dict", "onnx", "torchscript", "mlflow"))
     rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=[
         "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
     return root, paths, rows

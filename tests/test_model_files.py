@@ -12,15 +12,13 @@ import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import working_dir
+from conftest import iris_exports
 
-from autonn import load, make_config
+from autonn import load
 from autonn.cli import main
 from autonn.errors import ModelFileError
 from autonn.export.integrity import atomic_path
 from autonn.search.exporting import export_model
-from autonn.search.problem import prepare
-from autonn.search.run import run_search
 
 
 class WritesMarker:
@@ -36,11 +34,7 @@ class WritesMarker:
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("exports")
-    with working_dir(root):
-        run_search(prepare(make_config(dataset="iris", n_trials=2, study="iris",
-                                       space={"epochs": 3})))
-        paths = {fmt: export_model(fmt, root / f"iris.{fmt}", study="iris").path
-                 for fmt in ("state_dict", "onnx", "torchscript")}
+    paths = iris_exports(root, ("state_dict", "onnx", "torchscript"))
     rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=[
         "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
     return paths, rows

@@ -8,7 +8,7 @@ import venv
 
 import pandas as pd
 import pytest
-from conftest import working_dir
+from conftest import iris_exports, working_dir
 from mlflow.exceptions import MlflowException
 from test_tables import messy_frame
 
@@ -37,10 +37,7 @@ def churn(tmp_path_factory):
 @pytest.fixture(scope="module")
 def iris_onnx(tmp_path_factory):
     root = tmp_path_factory.mktemp("iris")
-    with working_dir(root):
-        run_search(prepare(make_config(dataset="iris", n_trials=2, study="iris",
-                                       space={"epochs": 3})))
-        return export_model("onnx", root / "iris.onnx", study="iris").path
+    return iris_exports(root, ("onnx",))["onnx"]
 
 
 def test_the_requirements_name_only_what_serving_imports(churn):
