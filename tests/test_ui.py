@@ -5,11 +5,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import optuna
 import pytest
 from click.testing import CliRunner
 from servers import free_port, running
 
 from autonn.cli import main
+from autonn.search.storage import open_storage
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent.parent / "test-artifacts"
@@ -23,9 +25,11 @@ needs_chromium = pytest.mark.skipif(
 def test_ui_shows_the_study_and_a_trial_with_its_metric(tmp_path):
     from playwright.sync_api import expect, sync_playwright
 
-    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--n-trials", "2", "--epochs",
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--n-trials", "4", "--epochs",
                                        "4", "--pruner", "none", "--study", "iris-ui"])
     assert result.exit_code == 0, result.output
+    study = optuna.load_study(study_name="iris-ui", storage=open_storage())
+    best_first = sorted(study.trials, key=lambda t: (-t.value, t.number))
     port = free_port()
     cmd = [sys.executable, "-m", "autonn", "ui", "--port", str(port), "--study", "iris-ui"]
     with running(cmd, f"http://127.0.0.1:{port}/health", tmp_path) as server:
@@ -46,9 +50,20 @@ def test_ui_shows_the_study_and_a_trial_with_its_metric(tmp_path):
             page.goto(runs_url)
             expect(page.get_by_text("iris-ui").first).to_be_visible(timeout=60_000)
             ARTIFACTS.mkdir(exist_ok=True)
-            # sorted by the study's metric, the UI lists the trials flat, best first
-            expect(page.get_by_text("trial-0001").first).to_be_visible(timeout=60_000)
+            # without a click: the machine-learning view, the objective as a column, sorted
+            # by it best first (the study's parent run, which has no value, comes last)
+            assert "workflowType=machine_learning" in runs_url
+            metric_cells = page.locator("[role=gridcell][col-id='metrics.`val_accuracy`']")
+            expect(metric_cells.first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui-runs-table.png"))
+            names = page.locator("[role=gridcell][col-id='attributes.`Run Name`']").all_inner_texts()
+            shown = [float(v) for v in metric_cells.all_inner_texts() if v.strip() != "-"]
+            assert len(shown) == 4
+            assert shown == sorted(shown, reverse=True)
+            assert shown == pytest.approx([t.value for t in best_first], abs=1e-4)
+            # ties may come in either order: each row's trial has the value shown beside it
+            trials = [int(n.split("trial-")[1][:4]) for n in names if "trial-" in n]
+            assert [study.trials[n].value for n in trials] == pytest.approx(shown, abs=1e-4)
             page.get_by_text("trial-0000").first.click(timeout=60_000)
             expect(page.get_by_text("val_accuracy").first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui-trial-run.png"), full_page=True)

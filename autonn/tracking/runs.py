@@ -6,6 +6,7 @@ mlflow is imported inside each function: the command line imports this module wi
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -17,6 +18,13 @@ from autonn.masking import mask
 STUDY_ROLE = "study"  # the autonn.role tag of a study's parent run
 SORT_KEY, SORT_ASCENDING = "autonn.sort_key", "autonn.sort_ascending"  # experiment tags: the
 # runs table's order, best trial first
+# MLflow's shared views: the runs page at ?viewStateShareKey=K reads its sort order and columns
+# from the experiment tag mlflow.sharedViewState.K (JSON), so the link autonn prints opens on the
+# trials sorted best first with the objective, its cost and the architecture as columns
+VIEW_NAME = "autonn"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_NAME}"
+VIEW_COLUMNS = ("metrics.`train_seconds`", "metrics.`n_params`", "params.`family`",
+                "params.`n_layers`", "params.`optimizer`", "params.`lr`", "tags.`autonn.state`")
 # Fail within seconds on an unreachable server instead of MLflow's default minutes of retries.
 HTTP_LIMITS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
@@ -46,15 +54,18 @@ def experiments(tracking_uri: str) -> dict[str, tuple[str, dict[str, str]]]:
 
 def sort_tags(metric: str, direction: str) -> dict[str, str]:
     """The experiment tags that order its runs table by the study's objective, best first."""
-    return {SORT_KEY: f"metrics.`val_{metric}`",
-            SORT_ASCENDING: str(direction == "minimize").lower()}
+    key, ascending = f"metrics.`val_{metric}`", direction == "minimize"
+    view = {"orderByKey": key, "orderByAsc": ascending, "selectedColumns": [key, *VIEW_COLUMNS]}
+    return {SORT_KEY: key, SORT_ASCENDING: str(ascending).lower(), VIEW_TAG: json.dumps(view)}
 
 
 def runs_url(base: str, experiment_id: str, tags: dict[str, str]) -> str:
     """An experiment's runs table in the MLflow UI at ``base``: the machine-learning view (not
     MLflow 3's GenAI overview), trials sorted best first by the study's objective."""
     url = f"{base}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
-    if SORT_KEY in tags:
+    if VIEW_TAG in tags:  # MLflow ignores a shared view when the URL has its own sort order
+        url += f"&viewStateShareKey={VIEW_NAME}"
+    elif SORT_KEY in tags:  # a study tracked before the shared view: its sort order only
         url += (f"&orderByKey={quote(tags[SORT_KEY])}"
                 f"&orderByAsc={'true' if tags.get(SORT_ASCENDING) == 'true' else 'false'}")
     return url
