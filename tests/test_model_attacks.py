@@ -52,7 +52,7 @@ class Hostile(torch.nn.Module):
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("attacks")
-    paths = iris_exports(root, ("state_dict", "onnx", "torchscript", "mlflow"))
+    paths = iris_exports(root, ("state_dict", "onnx", "torchscript", "exported_program", "mlflow"))
     rows = pd.DataFrame([[5.1, 3.5, 1.4, 0.2]], columns=[
         "sepal length (cm)", "sepal width (cm)", "petal length (cm)", "petal width (cm)"])
     return root, paths, rows
@@ -87,6 +87,85 @@ def flipping(link, *targets):
     while os.readlink(link) != str(targets[-1]) and time.monotonic() < deadline:
         time.sleep(0.01)  # until it runs
     return process
+
+
+REPLACER = """
+import os, shutil, sys
+target, source = sys.argv[1], sys.argv[2]
+tmp = target + ".attacker"
+while True:
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
+"""
+EXPORTS = 20
+
+
+def test_a_file_swapped_in_during_exports_is_never_registered_nor_loaded(exports, tmp_path):
+    # an attacker who can write to the folder exported into keeps putting a hostile archive,
+    # dressed as the user's own, where `autonn export --out shared/model.pt` writes
+    root, paths, rows = exports
+    hostile = tmp_path / "hostile.pt"
+    hostile_archive(paths["torchscript"].read_bytes(), hostile)
+    target = tmp_path / "shared" / "model.pt"
+    target.parent.mkdir()
+    shutil.copyfile(hostile, target)
+    attacker = subprocess.Popen([sys.executable, "-c", REPLACER, str(target), str(hostile)])
+    written, outcomes = [], {"verified": 0, "refused": 0}
+    try:
+        with working_dir(root):
+            for _ in range(EXPORTS):
+                written.append(export_model("torchscript", target, study="iris", force=True))
+                try:
+                    model = load(target)  # hostile code raises "hostile code ran" here
+                except ModelFileError:
+                    outcomes["refused"] += 1
+                else:
+                    assert not np.isclose(model.outputs(rows), 42.0).any()
+                    outcomes[model.provenance] += 1
+    finally:
+        attacker.kill()
+        attacker.wait()
+    registry = autonn_home() / "exports"
+    assert sha256(hostile) not in os.listdir(registry)  # never registered as the user's own
+    for exported in written:  # each registration is of the bytes autonn wrote
+        assert (registry / exported.sha256).is_file()
+    assert outcomes["refused"] > 0, outcomes  # the attacker did win the path: the race was run
+    with working_dir(root):
+        export_model("torchscript", target, study="iris", force=True)
+    assert load(target).provenance == "verified"  # and once it stops, exports load as before
+
+
+def _with_a_weight_changed(archive: bytes) -> bytes:
+    """The zip ``archive`` rewritten with one byte of its weights flipped."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(archive)) as src, zipfile.ZipFile(out, "w") as dst:
+        flipped = False
+        for info in src.infolist():
+            data = src.read(info)
+            if not flipped and "/data/" in info.filename and data:
+                data, flipped = bytes([data[0] ^ 0xFF]) + data[1:], True
+            dst.writestr(info, data)
+    assert flipped
+    return out.getvalue()
+
+
+def test_a_pt2_archive_is_signed_and_checked_before_torch_loads_it(exports, tmp_path):
+    _, paths, rows = exports
+    own = paths["exported_program"]
+    assert load(own).provenance == "verified"
+    body, signature = archives.detach(own.read_bytes())
+    tampered = tmp_path / "tampered.pt2"
+    tampered.write_bytes(archives.attach(_with_a_weight_changed(body), signature))
+    with pytest.raises(ModelFileError, match="changed after autonn exported it"):
+        load(tampered, trust_model=True)
+    unsigned = tmp_path / "unsigned.pt2"
+    unsigned.write_bytes(body)
+    with pytest.raises(ModelFileError, match=r"no autonn signature\). Loading it runs code from "
+                                             r"the file.*--trust-model"):
+        load(unsigned)
+    with pytest.warns(UserWarning, match="loaded because you trust it: unsigned"):
+        trusted = load(unsigned, trust_model=True)
+    assert trusted.predict(rows) == load(own).predict(rows)
 
 
 def test_a_symlink_flipped_during_loads_never_runs_the_hostile_archive(exports, tmp_path):
@@ -215,8 +294,9 @@ def test_a_huge_layer_width_is_refused_before_anything_is_allocated(exports, tmp
     assert grown < 50_000 and time.monotonic() - start < 10
 
 
-def test_a_zip_bomb_is_refused_without_inflating(tmp_path):
-    bomb = tmp_path / "bomb.pt"
+@pytest.mark.parametrize("suffix", [".pt", ".pt2"])
+def test_a_zip_bomb_is_refused_without_inflating(tmp_path, suffix):
+    bomb = tmp_path / f"bomb{suffix}"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("archive/code/__torch__.py", "")
         with archive.open("archive/extra/autonn.json", "w", force_zip64=True) as member:
@@ -226,7 +306,7 @@ def test_a_zip_bomb_is_refused_without_inflating(tmp_path):
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ModelFileError, match="zip bomb"):
         load(bomb, trust_model=True)
-    small = tmp_path / "small.pt"
+    small = tmp_path / f"small{suffix}"
     with zipfile.ZipFile(small, "w") as archive:  # stored, so no bomb: only too big a manifest
         archive.writestr("archive/code/__torch__.py", "")
         archive.writestr("archive/extra/autonn.json", b" " * (2 << 20))
