@@ -17,7 +17,7 @@ from test_tables import messy_frame
 from autonn import load, make_config
 from autonn.cli import main
 from autonn.cli.models import export
-from autonn.errors import DataError, StudyError
+from autonn.errors import ConfigError, DataError, StudyError
 from autonn.export.formats import FORMATS
 from autonn.export.integrity import sha256
 from autonn.search.exporting import export_model
@@ -73,9 +73,11 @@ def close_enough(got, expected):
 
 
 def _export(root, study, fmt, **kwargs):
+    # named after the format, so that loading tells formats by their content; ONNX files have
+    # no magic number and are known by their .onnx suffix
+    suffix = {"mlflow": "", "onnx_raw": ".onnx"}.get(fmt, "." + fmt)
     with working_dir(root):
-        return export_model(fmt, root / f"{study}-{fmt}{'' if fmt == 'mlflow' else '.' + fmt}",
-                            study=study, **kwargs)
+        return export_model(fmt, root / f"{study}-{fmt}{suffix}", study=study, **kwargs)
 
 
 def test_the_cli_offers_every_format_of_the_registry():
@@ -87,6 +89,10 @@ def test_the_cli_offers_every_format_of_the_registry():
 @pytest.mark.parametrize("case", ["churn", "diabetes"])
 def test_every_format_predicts_like_the_searchs_best_model(fmt, case, request):
     root, rows, reference = request.getfixturevalue(case)
+    if fmt == "onnx_raw" and case == "churn":  # its signup dates have no ONNX parser
+        with pytest.raises(ConfigError, match="hold dates"):
+            _export(root, case, fmt)
+        return
     done = _export(root, case, fmt)
     model = load(done.path)
     for n in BATCHES:

@@ -13,6 +13,7 @@ from mlflow.exceptions import MlflowException
 from test_tables import messy_frame
 
 from autonn import load, make_config
+from autonn.errors import ConfigError
 from autonn.search.exporting import export_model
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
@@ -134,3 +135,44 @@ def test_values_mlflow_lets_through_meet_autonns_own_checks(churn):
     bad = rows.assign(signup=["2021-01-01"] * (len(rows) - 1) + ["not a date"])
     with pytest.warns(Warning, match=r"1 of 9 rows .*'signup': 1"):
         mlflow.pyfunc.load_model(str(path)).predict(bad)
+
+
+def test_onnxruntime_alone_serves_raw_rows_from_the_onnx_raw_graph(tmp_path):
+    """Gaps, unseen levels and text columns encoded inside the graph: onnxruntime's answers on
+    raw columns equal autonn's on the same rows."""
+    import numpy as np
+    import onnxruntime as ort
+
+    frame = messy_frame().drop(columns=["signup"])  # no dates: ONNX has no date parsing
+    frame.to_csv(tmp_path / "churn.csv", index=False)
+    run_search(prepare(make_config(data=str(tmp_path / "churn.csv"), target="churn", n_trials=2,
+                                   seed=1, study="raw", space={"epochs": 3})))
+    path = export_model("onnx_raw", study="raw").path
+    assert path.name == "raw.raw.onnx"
+    rows = pd.read_csv(tmp_path / "churn.csv").drop(columns=["churn"]).head(12)
+    rows.loc[0, "city"], rows.loc[1, "age"] = "Marseille", float("nan")  # unseen level, a gap
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    kinds = {i.name: i.type for i in session.get_inputs()}
+    assert kinds == {"age": "tensor(float)", "income": "tensor(float)",
+                     "city": "tensor(string)", "plan": "tensor(string)",
+                     "member": "tensor(string)"}  # customer_id, constant, empty: not used
+    feeds = {c: (rows[[c]].astype(str).to_numpy().copy() if kind == "tensor(string)"
+                 else rows[[c]].to_numpy(np.float32)) for c, kind in kinds.items()}
+    feeds["city"][2, 0] = ""  # an empty text cell is a gap, as in a CSV
+    rows.loc[2, "city"] = None
+    probabilities = session.run(None, feeds)[0]
+    model = load(path)
+    assert model.provenance == "verified"
+    np.testing.assert_allclose(probabilities, model.predict_proba(rows), atol=1e-5)
+    meta = session.get_modelmeta()
+    assert json.loads(meta.custom_metadata_map["class_labels"]) == ["no", "yes"]
+    assert meta.custom_metadata_map["graph_input"] == "raw_columns"
+    assert "one input per raw column" in meta.description
+
+
+def test_a_table_with_dates_gets_no_raw_graph_and_is_told_what_to_do(churn):
+    root, _, _ = churn
+    with working_dir(root), pytest.raises(ConfigError, match=r"columns \['signup'\] hold dates.*"
+                                                            "--format onnx"):
+        export_model("onnx_raw", root / "churn.raw.onnx", study="churn")
+    assert not (root / "churn.raw.onnx").exists()

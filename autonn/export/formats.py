@@ -3,6 +3,7 @@
     state_dict   one .safetensors file: the tensors, the manifest in its metadata. Runs no code.
     onnx         one .onnx file: the network graph, the manifest in its metadata; onnxruntime
                  runs it, no Python code is involved.
+    onnx_raw     the same with the preprocessing in the graph: one input per raw column.
     torchscript  one .pt archive: the traced network, the manifest inside. Loading runs
                  TorchScript code.
 
@@ -79,6 +80,11 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("onnx", ".onnx", "autonn.export.onnx_model", False,
            "one .onnx file for onnxruntime; loading runs no Python code",
            lambda path, head: path.suffix.lower() == ".onnx"),
+    # read as onnx (its sniff never matches first): the onnx reader runs either graph
+    Format("onnx_raw", ".raw.onnx", "autonn.export.onnx_raw", False,
+           "one .onnx file whose graph takes the raw columns (encoding inside), so onnxruntime "
+           "alone serves raw rows; tables without date columns",
+           lambda path, head: False),
 )}
 
 

@@ -11,6 +11,7 @@ values:
     input_columns    JSON list: the raw table columns the whole pipeline takes (autonn.load)
     target           the target column, or a JSON list of them
     output           the graph's output: "probabilities" or "values"
+    graph_input      "features" (the encoded matrix) or "raw_columns" (the onnx_raw format)
     metric, validation_score, test_score   how the search scored the model ("" when unknown)
     autonn_version   the autonn that wrote the file
 
@@ -32,10 +33,14 @@ def describe(model: Any, bundle: Bundle) -> None:
     """Add the standard metadata to the ONNX ModelProto ``model`` (in place)."""
     model.producer_name, model.producer_version = "autonn", __version__
     kind = "classifier" if bundle.is_classifier else "regressor"
-    model.doc_string = (f"autonn {bundle.task} {kind}: input 'features' is a float32 "
-                        f"(batch, {bundle.n_features}) matrix, columns as in feature_names; "
-                        f"output '{output_name(bundle)}'.")
-    for key, value in standard_metadata(bundle).items():
+    raw = all(i.name != "features" for i in model.graph.input)
+    takes = ("one input per raw column it uses (named as the columns), (batch, 1) each: float32 for "
+             "numbers (NaN: a gap), strings for text columns ('': a gap)" if raw else
+             f"input 'features' is a float32 (batch, {bundle.n_features}) matrix, columns as "
+             "in feature_names")
+    model.doc_string = f"autonn {bundle.task} {kind}: {takes}; output '{output_name(bundle)}'."
+    values = {**standard_metadata(bundle), "graph_input": "raw_columns" if raw else "features"}
+    for key, value in values.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
 

@@ -16,7 +16,7 @@ import torch
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import check_digest, digest, read_once
-from autonn.export.onnx_metadata import describe
+from autonn.export.onnx_metadata import describe, output_name
 from autonn.export.pipeline import Backend
 from autonn.export.signing import Provenance, admit, sign, verify
 from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY, SIGNATURE_KEY
@@ -27,10 +27,11 @@ ONNX_OPSET = 17  # onnxruntime has run opset 17 since 1.14 (2023)
 ONNX_INPUT = "features"
 
 
-def write(bundle: Bundle, path: Path, example: object = None) -> None:
-    """Export the scoring module's graph (dynamic batch axis), the manifest in its metadata."""
+def write(bundle: Bundle, path: Path, example: object = None, before: Any = None) -> None:
+    """Export the scoring module's graph (dynamic batch axis), the manifest in its metadata;
+    ``before``, an ONNX model ending in ``features``, is joined in front of it (``onnx_raw``)."""
     onnx = _onnx()
-    output = "probabilities" if bundle.is_classifier else "values"
+    output = output_name(bundle)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
@@ -39,6 +40,9 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
                           output_names=[output],
                           dynamic_axes={ONNX_INPUT: {0: "batch"}, output: {0: "batch"}})
     model = onnx.load_from_string(buffer.getvalue())
+    if before is not None:
+        before.ir_version = model.ir_version
+        model = onnx.compose.merge_models(before, model, io_map=[(ONNX_INPUT, ONNX_INPUT)])
     manifest = bundle.manifest_json()
     _set_metadata(model, {MANIFEST_KEY: manifest,
                           DIGEST_KEY: digest(manifest, model.graph.SerializeToString())})
@@ -92,8 +96,19 @@ def read(path: Path, trust: bool = False, source: str | None = None
                  model.graph.SerializeToString(), source)
     bundle = Bundle.from_manifest(metadata[MANIFEST_KEY], source=source)
     bundle.check_bounds(source)
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    network = _network_part(model, output_name(bundle))
+    session = ort.InferenceSession(network.SerializeToString(), providers=["CPUExecutionProvider"])
     return bundle, lambda x: session.run(None, {ONNX_INPUT: x})[0], signed
+
+
+def _network_part(model: Any, output: str) -> Any:
+    """The graph from ``features`` on: a raw-column graph (``onnx_raw``) without its
+    preprocessing, which autonn does itself (and names bad values with their rows)."""
+    if any(i.name == ONNX_INPUT for i in model.graph.input):
+        return model
+    from onnx.utils import Extractor
+
+    return Extractor(model).extract_model([ONNX_INPUT], [output])
 
 
 def _no_external_data(model: Any, source: str) -> None:
