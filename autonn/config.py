@@ -192,9 +192,11 @@ class Config(_Frozen):
     builtin_starts: bool = True  # run a few architectures that do well on tables first
     warm_start: list[str] = []  # studies or MLflow run ids whose best trials run first
     init_from: str | None = None  # an exported autonn model whose weights start each trial
-    refit: bool = True  # train the final model(s) again on training + validation rows
-    ensemble: int = Field(5, ge=0)  # greedy ensemble selection rounds over the best trials;
-    # 0: one network
+    refit: bool | Literal["auto"] = "auto"  # train the final model(s) again on training +
+    # validation rows; auto: after a one-split search (a cross-validated one ships each trial's
+    # fold networks averaged)
+    ensemble: int = Field(5, ge=0)  # ensemble size: the mean of up to N best trials, then up to
+    # N greedy additions; 0: one trial
     population: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # trials trained together
     # in one batched pass (auto: 16 on a CPU, 64 on CUDA); 1: one at a time
     training: TrainingConfig = TrainingConfig()

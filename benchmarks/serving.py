@@ -4,7 +4,8 @@ it is meant for, and the size of the environment an MLflow export's requirements
 A small search on a bundled dataset, then every format exported. Each (format, runtime) runs in a
 fresh process with one thread: import time, load time, then the median seconds per row of batches
 of 1 and 256 rows. Runtimes: ``autonn.load`` (every format), ``mlflow.pyfunc.load_model`` (mlflow)
-and onnxruntime alone (onnx; the encoded matrix, which for a numeric dataset is the raw columns).
+and onnxruntime alone (onnx: the encoded matrix, which for a numeric dataset is the raw columns;
+onnx_raw: one input per raw column).
 The environment: a fresh virtualenv with the local CPU torch wheel and requirements.txt, `du -s`.
 
     taskset -c 1 env OMP_NUM_THREADS=1 python benchmarks/serving.py --write benchmarks/RESULTS.md
@@ -68,11 +69,19 @@ RUNTIMES = {  # name -> (its imports, the load that defines ``predict(rows)``)
                     "providers=['CPUExecutionProvider'])\n"
                     "predict = lambda rows: session.run(None, "
                     "{{'features': rows.to_numpy(np.float32)}})[0]"),
+    "onnxruntime, raw columns": (
+        "import onnxruntime as ort; import numpy as np",
+        "options = ort.SessionOptions(); options.intra_op_num_threads = 1\n"
+        "session = ort.InferenceSession({path!r}, options, providers=['CPUExecutionProvider'])\n"
+        "inputs = [(i.name, i.type == 'tensor(string)') for i in session.get_inputs()]\n"
+        "predict = lambda rows: session.run(None, {{name: rows[[name]].astype(str).to_numpy() "
+        "if text else rows[[name]].to_numpy(np.float32) for name, text in inputs}})[0]"),
 }
 PLAN = [("state_dict", "autonn.load"), ("onnx", "autonn.load"), ("onnx", "onnxruntime"),
+        ("onnx_raw", "onnxruntime, raw columns"),
         ("torchscript", "autonn.load"), ("exported_program", "autonn.load"),
         ("mlflow", "autonn.load"), ("mlflow", "mlflow.pyfunc")]
-SUFFIX = {"state_dict": ".safetensors", "onnx": ".onnx", "torchscript": ".pt",
+SUFFIX = {"state_dict": ".safetensors", "onnx": ".onnx", "onnx_raw": ".raw.onnx", "torchscript": ".pt",
           "exported_program": ".pt2", "mlflow": ".mlflow"}
 
 

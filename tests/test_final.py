@@ -16,7 +16,7 @@ from autonn.export.formats import FORMATS
 from autonn.export.pipeline import EnsembleModule, ScoringModule
 from autonn.metrics import metric_for
 from autonn.model import build_model
-from autonn.search.ensemble import greedy_selection
+from autonn.search.ensemble import ensemble_selection, scorer
 from autonn.search.exporting import export_model
 from autonn.search.final import finish, replay, score_test_split
 from autonn.search.problem import CV_FOLDS, CV_ROWS, make_problem, n_folds, prepare
@@ -27,24 +27,43 @@ from autonn.weights import state_tensors
 FAST = {"epochs": 4, "n_layers": 1, "width": 16, "embedding": "none"}
 
 
-def test_greedy_selection_adds_what_the_ensemble_lacks():
-    accuracy = metric_for("accuracy", "multiclass")
+def _select(predictions, y, metric_name, size):
+    metric = metric_for(metric_name, "regression" if metric_name == "rmse" else "multiclass")
+    score = scorer(metric, y, classifier=metric_name != "rmse")
+    return ensemble_selection(predictions, score, metric.direction, size)
+
+
+def test_ensemble_selection_starts_from_the_best_mean_and_adds_what_it_lacks():
     y = torch.tensor([0, 0, 1, 1])
     a = torch.tensor([[.9, .1], [.9, .1], [.6, .4], [.2, .8]])  # wrong on row 2
     b = torch.tensor([[.3, .7], [.9, .1], [.1, .9], [.1, .9]])  # wrong on row 0
     c = torch.tensor([[.6, .4], [.6, .4], [.6, .4], [.6, .4]])  # always class 0
-    counts, score = greedy_selection([a, b, c], y, accuracy, rounds=2)
-    assert counts == [1, 1, 0] and score == 1.0  # a alone: 0.75; a + b: 1.0
+    counts, (accuracy, _) = _select([a, b, c], y, "accuracy", size=2)
+    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] == 0 and accuracy == 1.0
+    assert _select([a, b, c], y, "accuracy", size=0) == ([1, 0, 0], scorer(
+        metric_for("accuracy", "multiclass"), y, True)(a))  # size 0: the best alone
 
 
-def test_greedy_selection_matches_a_brute_force_search_in_one_round():
+def test_equal_accuracy_is_decided_by_log_loss():
+    y = torch.tensor([0, 1])
+    sure = torch.tensor([[.99, .01], [.45, .55]])  # both right, one barely
+    other = torch.tensor([[.7, .3], [.1, .9]])  # both right too
+    counts, (accuracy, loss) = _select([sure, other], y, "accuracy", size=2)
+    assert accuracy == 1.0 and counts[1] >= 1  # same accuracy, lower log loss together
+    assert loss < _select([sure], y, "accuracy", size=2)[1][1]
+
+
+def test_a_weak_candidate_stays_out_and_one_round_matches_brute_force():
     rmse = metric_for("rmse", "regression")
     g = torch.Generator().manual_seed(0)
-    y = torch.randn(50, 1, generator=g)
-    preds = [y + torch.randn(50, 1, generator=g) * s for s in (0.5, 0.3, 0.9)]
-    counts, score = greedy_selection(preds, y, rmse, rounds=1)
-    best = min(range(3), key=lambda i: rmse.fn(y, preds[i]))
-    assert counts[best] == 1 and sum(counts) == 1 and score == pytest.approx(rmse.fn(y, preds[best]))
+    y = torch.randn(200, 1, generator=g)
+    preds = [y + torch.randn(200, 1, generator=g) * s for s in (0.3, 0.35, 5.0)]
+    counts, (score, _) = _select(preds, y, "rmse", size=3)
+    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] == 0
+    assert score < rmse.fn(y, preds[0])  # the mean beats the best alone
+    counts, (score, _) = _select(preds, y, "rmse", size=1)  # no mean to start; one addition
+    options = [rmse.fn(y, preds[0])] + [rmse.fn(y, (preds[0] + p) / 2) for p in preds]
+    assert score == pytest.approx(min(options))
 
 
 def test_small_tables_are_cross_validated_and_large_ones_split_once():
@@ -69,7 +88,9 @@ def test_a_cross_validated_trial_scores_the_mean_of_its_folds():
     for trial in study.trials:
         folds = trial.user_attrs["fold_values"]
         assert len(folds) == CV_FOLDS and trial.value == pytest.approx(np.mean(folds))
-    assert final.refit and final.test_score is not None
+    # the fold networks ship averaged (a bag over every non-test row), not refitted
+    assert not final.refit and final.folds == CV_FOLDS and final.test_score is not None
+    assert len(final.members) == CV_FOLDS * len(final.trials)
 
 
 def test_only_the_first_fold_is_pruned_and_a_pruned_trial_trains_no_more_folds():
@@ -196,7 +217,9 @@ def test_the_estimator_predicts_with_the_final_model():
 
 
 @pytest.mark.parametrize("flags, says", [
-    ([], "refitted on every non-test row"),
+    ([], "its 5 fold networks averaged"),
+    (["--refit"], "refitted on every non-test row"),
+    (["--cv-folds", "0"], "refitted on every non-test row"),  # one split: refitted by default
     (["--no-refit", "--ensemble", "0", "--cv-folds", "0"], "as searched"),
 ])
 def test_the_command_line_sets_refit_ensembles_and_folds(flags, says):

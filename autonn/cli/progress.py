@@ -17,12 +17,18 @@ from autonn.tracking.runs import runs_url, sort_tags
 
 
 def describe_final(final: Any) -> str:
-    """``trial 12, refitted`` or ``ensemble of trials 12 x3, 7 x2, refitted``."""
+    """``trial 12, refitted ...`` or ``ensemble of trials 12 x3, 7 x2, each its 5 fold ...``."""
     if final.is_ensemble:
         what = "ensemble of trials " + ", ".join(f"{n} x{c}" for n, c in final.trials.items())
     else:
         what = f"trial {final.trial_number}"
-    return what + (", refitted on every non-test row" if final.refit else ", as searched")
+    if final.refit:
+        return what + ", refitted on every non-test row"
+    if final.folds > 1:
+        each = "each " if final.is_ensemble else ""
+        return what + f", {each}its {final.folds} fold networks averaged (a bag that trained on " \
+                      "every non-test row)"
+    return what + ", as searched"
 
 
 class Progress:

@@ -61,10 +61,13 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
               help="Trials trained together in one batched pass (default: 16 on a CPU, 64 on "
                    "CUDA); 1: one at a time.")
 @click.option("--refit/--no-refit", default=None,
-              help="Train the final model again on training + validation rows (default: on).")
+              help="Train the final model again on training + validation rows. Default: after a "
+                   "one-split search; a cross-validated one ships each trial's fold networks "
+                   "averaged, which together trained on every non-test row.")
 @click.option("--ensemble", type=click.IntRange(min=0),
-              help="Rounds of greedy ensemble selection over the best trials; the ensemble ships "
-                   "when it validates better than the best trial. 0: one network. Default: 5.")
+              help="Ensemble size: the mean of up to N best trials, then up to N greedy additions "
+                   "with replacement; it ships when it validates better than the best trial. "
+                   "0: one trial. Default: 5.")
 @click.option("--cv-folds", type=click.IntRange(min=0),
               help="Cross-validation folds for the objective (0 or 1: one validation split). "
                    "Default: 5 below 2000 training + validation rows.")

@@ -1,6 +1,12 @@
-"""The final model of a search: the best trial, or a greedy ensemble of the best trials when it
-validates better; refitted on every non-test row (unless ``refit`` is off); scored on the test
-split, which nothing else sees; and packaged as an exportable bundle.
+"""The final model of a search: the best trial, or an ensemble of the best trials when it
+validates better; each chosen trial either refitted on every non-test row or shipped as its fold
+networks (``refit``); scored on the test split, which nothing else sees; and packaged as an
+exportable bundle.
+
+``refit`` "auto" refits after a one-split search. A cross-validated search ships each chosen
+trial's k fold networks averaged instead (bagging, as AutoGluon does): together they trained on
+every non-test row, and their mean beat one refitted network on the test rows of the benchmark
+tables (benchmarks/RESULTS.md).
 
 Also replays a stored trial (its seed, its folds) for exports and for leaders that ran elsewhere.
 """
@@ -19,9 +25,8 @@ from autonn.data.features import from_column_transformer, identity_encoder
 from autonn.export.bundle import Bundle, Member
 from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
 from autonn.losses import Head
-from autonn.metrics import is_better
 from autonn.params import Params
-from autonn.search.ensemble import greedy_selection
+from autonn.search.ensemble import better, ensemble_selection, scorer
 from autonn.search.objective import out_of_training
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.tasks import REGRESSION
@@ -43,6 +48,7 @@ class FinalModel:
     selection_score: float  # the shipped model's score on the selection rows
     refit: bool
     test_score: float | None = None
+    folds: int = 1  # fold networks per trial when not refitted (a bag when more than one)
 
     @property
     def is_ensemble(self) -> bool:
@@ -50,10 +56,14 @@ class FinalModel:
         return len(self.trials) > 1
 
 
-def finish(problem: Problem, candidates: list[Winner], ensemble: int, refit: bool) -> FinalModel:
-    """The final model from the trials kept in memory (best first), scored on the test split."""
+def finish(problem: Problem, candidates: list[Winner], ensemble: int,
+           refit: bool | str = "auto") -> FinalModel:
+    """The final model from the trials kept in memory (best first), scored on the test split.
+    ``refit`` "auto": refit after a one-split search, ship the fold networks after a
+    cross-validated one."""
     ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
     chosen, score = _choose(problem, ranked, ensemble)
+    refit = len(problem.folds) == 1 if refit == "auto" else bool(refit)
     networks = _refit(problem, chosen) if refit else _as_trained(chosen)
     members = [Member(dict(params), head.n_outputs, head.output, weight)
                for params, head, _, weight in networks]
@@ -62,7 +72,8 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int, refit: boo
         modules, [m.weight for m in members])
     best = ranked[0]
     final = FinalModel(module.eval(), members, {w.trial_number: n for w, n in chosen},
-                       best.trial_number, best.value, best.params, score, refit)
+                       best.trial_number, best.value, best.params, score, refit,
+                       folds=1 if refit else len(chosen[0][0].fits))
     final.test_score = score_test_split(problem, final.module)
     return final
 
@@ -71,17 +82,20 @@ def _sort_key(problem: Problem, value: float) -> float:
     return -value if problem.metric.direction == "maximize" else value
 
 
-def _choose(problem: Problem, ranked: list[Winner], rounds: int
+def _choose(problem: Problem, ranked: list[Winner], size: int
             ) -> tuple[list[tuple[Winner, int]], float]:
-    """The trials to ship with their counts: an ensemble only when it beats the best alone."""
-    y, metric = problem.selection_y, problem.metric
-    single = float(metric.fn(y, ranked[0].predictions))
-    if rounds < 1 or len(ranked) < 2:
-        return [(ranked[0], 1)], single
-    counts, score = greedy_selection([w.predictions for w in ranked], y, metric, rounds)
-    if not is_better(score, single, metric.direction) or sum(c > 0 for c in counts) < 2:
-        return [(ranked[0], 1)], single
-    return [(w, c) for w, c in zip(ranked, counts) if c], score
+    """The trials to ship with their counts: an ensemble only when it beats the best alone on
+    the selection rows (by the metric, then by log loss for classifiers)."""
+    metric = problem.metric
+    score = scorer(metric, problem.selection_y, problem.config.task != REGRESSION)
+    single = score(ranked[0].predictions)
+    if size < 1 or len(ranked) < 2:
+        return [(ranked[0], 1)], single[0]
+    counts, together = ensemble_selection([w.predictions for w in ranked], score,
+                                          metric.direction, size)
+    if not better(together, single, metric.direction) or sum(c > 0 for c in counts) < 2:
+        return [(ranked[0], 1)], single[0]
+    return [(w, c) for w, c in zip(ranked, counts) if c], together[0]
 
 
 Network = tuple[Params, Head, ScoringModule, float]  # parameters, head, module, weight
