@@ -161,7 +161,8 @@ class TrainingConfig(_Frozen):
     test_fraction: float = 0.2
     clip: float = Field(3.0, ge=0)  # soft clip of standardised features at +-clip; 0: none
     cv_folds: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # k-fold objective; auto: 5 folds below 2000
-    # training + validation rows, else one validation split (0 or 1 turns it off)
+    # training + validation rows or below 10000 rows of at most 2M values (search.problem), else
+    # one validation split (0 or 1 turns it off)
 
     def patience_for(self, epochs: int) -> int:
         """Epochs without improvement that stop a trial whose epoch cap is ``epochs``."""

@@ -19,7 +19,15 @@ from autonn.model import build_model
 from autonn.search.ensemble import ensemble_selection, scorer
 from autonn.search.exporting import export_model
 from autonn.search.final import finish, replay, score_test_split
-from autonn.search.problem import CV_FOLDS, CV_ROWS, make_problem, n_folds, prepare
+from autonn.search.problem import (
+    CV_FOLDS,
+    CV_MAX_CELLS,
+    CV_MAX_ROWS,
+    CV_ROWS,
+    make_problem,
+    n_folds,
+    prepare,
+)
 from autonn.search.run import run_search
 from autonn.search.study import load_study
 from autonn.weights import state_tensors
@@ -75,9 +83,16 @@ def test_small_tables_are_cross_validated_and_large_ones_split_once():
         assert torch.equal(fold.y_val.cpu(), iris.selection_y[torch.as_tensor(val_rows)])
     digits = prepare(make_config(dataset="digits", training={"cv_folds": 0}))
     assert len(digits.folds) == 1 and len(digits.selection_y) == len(digits.data.y_val)
-    big = Splits(*(np.zeros((n, 2)) if i % 2 == 0 else np.zeros(n) for i, n in enumerate(
-        (CV_ROWS, CV_ROWS, 1, 1, 10, 10))))
-    assert n_folds(make_config(), big) == 1  # CV_ROWS + 1 training + validation rows
+    def table(rows, features):  # rows - 1 training rows and one validation row
+        return Splits(*(np.zeros((n, features)) if i % 2 == 0 else np.zeros(n)
+                        for i, n in enumerate((rows - 1, rows - 1, 1, 1, 10, 10))))
+
+    assert n_folds(make_config(), table(CV_ROWS - 1, 5000)) == CV_FOLDS  # few rows: always
+    assert n_folds(make_config(), table(CV_MAX_ROWS - 1, 8)) == CV_FOLDS  # cheap: still
+    wide = CV_MAX_CELLS // 3000 + 1
+    assert n_folds(make_config(), table(3000, wide)) == 1  # 3000 x wide > CV_MAX_CELLS values
+    assert n_folds(make_config(), table(CV_MAX_ROWS, 2)) == 1
+    big = table(CV_MAX_ROWS, 2)
     assert n_folds(make_config(training={"cv_folds": 3}), big) == 3
     assert n_folds(make_config(training={"cv_folds": 0}), iris.splits) == 1
 

@@ -70,7 +70,8 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
                    "0: one trial. Default: 5.")
 @click.option("--cv-folds", type=click.IntRange(min=0),
               help="Cross-validation folds for the objective (0 or 1: one validation split). "
-                   "Default: 5 below 2000 training + validation rows.")
+                   "Default: 5 below 2000 training + validation rows, or below 10000 rows of at most "
+                   "2 million values (rows x encoded features).")
 @click.option("--metric", help="Validation metric to optimise (accuracy, f1, roc_auc, rmse, r2, ...).")
 @click.option("--sampler", envvar="AUTONN_SAMPLER", show_envvar=True,
               type=click.Choice(list(SAMPLERS)), help="Optuna sampler.")
