@@ -7,7 +7,8 @@ finished as:
     shipped        what ``autonn search`` ships (autonn.search.final.finish, refit "auto")
     old rule       greedy selection by the metric alone, 5 rounds, refitted (before this change)
     best refit     the best trial, refitted on every non-test row
-    best bag       the best trial's fold networks averaged (no refit)
+    best bag       the best trial's fold networks averaged (no refit; after a one-split search,
+                   the one network as the search trained it)
     top3/5 refit   the mean of the 3 / 5 best trials, each refitted
     top3/5 bag     the mean of the 3 / 5 best trials, each as its fold networks
 
@@ -89,6 +90,8 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
                                                  storage=optuna.storages.InMemoryStorage())
     finally:
         search_run.finish = finish
+    if not captured.get("candidates"):
+        raise SystemExit(f"{name}: no trial completed within {budget} s; give a longer --budget.")
     ranked = sorted(captured["candidates"],
                     key=lambda w: (F._sort_key(problem, w.value), w.trial_number))
     old = old_greedy([w.predictions for w in ranked], problem.selection_y, problem.metric, 5)
@@ -101,7 +104,8 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
     for label, (chosen, refit) in picks.items():
         networks = F._refit(problem, chosen) if refit else F._as_trained(chosen)
         scores[label] = _score(problem, networks)
-    return {"dataset": name, "seed": seed, "metric": problem.metric_name,
+    return {"dataset": name, "seed": seed, "budget": budget, "cv_folds": folds,
+            "metric": problem.metric_name,
             "trials": len(study.trials), "folds": len(problem.folds),
             "shipped_trials": len(final.trials), "test_rows": len(problem.splits.y_test),
             "scores": scores}
@@ -145,8 +149,10 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     out = Path(args.out)
-    done = {(r["dataset"], r["seed"]) for r in map(json.loads, out.read_text().splitlines())} \
-        if out.exists() else set()
+    rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    if any((r["budget"], r["cv_folds"]) != (args.budget, args.cv_folds) for r in rows):
+        raise SystemExit(f"{out} holds runs of another --budget or --cv-folds; give a new --out.")
+    done = {(r["dataset"], r["seed"]) for r in rows}
     for seed in map(int, args.seeds.split(",")):
         for name in args.datasets.split(","):
             if (name, seed) not in done:

@@ -74,7 +74,7 @@ RUNTIMES = {  # name -> (its imports, the load that defines ``predict(rows)``)
         "options = ort.SessionOptions(); options.intra_op_num_threads = 1\n"
         "session = ort.InferenceSession({path!r}, options, providers=['CPUExecutionProvider'])\n"
         "inputs = [(i.name, i.type == 'tensor(string)') for i in session.get_inputs()]\n"
-        "predict = lambda rows: session.run(None, {{name: rows[[name]].astype(str).to_numpy() "
+        "predict = lambda rows: session.run(None, {{name: rows[[name]].fillna('').astype(str).to_numpy() "
         "if text else rows[[name]].to_numpy(np.float32) for name, text in inputs}})[0]"),
 }
 PLAN = [("state_dict", "autonn.load"), ("onnx", "autonn.load"), ("onnx", "onnxruntime"),

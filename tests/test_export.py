@@ -20,6 +20,7 @@ from autonn.cli.models import export
 from autonn.errors import ConfigError, DataError, StudyError
 from autonn.export.formats import FORMATS
 from autonn.export.integrity import sha256
+from autonn.export.onnx_raw import raw_inputs
 from autonn.search.exporting import export_model
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
@@ -98,6 +99,12 @@ def test_every_format_predicts_like_the_searchs_best_model(fmt, case, request):
     for n in BATCHES:
         got = model.predict_proba(rows[:n]) if case == "churn" else model.outputs(rows[:n])
         close_enough(got, reference(rows[:n]))
+    if fmt == "onnx_raw":  # onnxruntime alone, on the raw columns, gives the same
+        import onnxruntime as ort
+
+        session = ort.InferenceSession(str(done.path), providers=["CPUExecutionProvider"])
+        close_enough(session.run(None, raw_inputs(rows, model.bundle.encoder))[0],
+                     reference(rows))
     expected = reference(rows)
     if case == "churn":  # labels in the user's own terms, from the same probabilities
         assert set(model.predict(rows)) <= {"yes", "no"}

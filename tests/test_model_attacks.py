@@ -24,6 +24,7 @@ from autonn import load
 from autonn.cli import main
 from autonn.errors import AutonnError, ModelFileError
 from autonn.export import archives, signing, state_dict
+from autonn.export.formats import FORMATS
 from autonn.export.integrity import atomic_path, autonn_home, digest, sha256
 from autonn.search.exporting import export_model
 
@@ -297,18 +298,23 @@ def test_a_huge_layer_width_is_refused_before_anything_is_allocated(exports, tmp
 @pytest.mark.parametrize("suffix", [".pt", ".pt2"])
 def test_a_zip_bomb_is_refused_without_inflating(tmp_path, suffix):
     bomb = tmp_path / f"bomb{suffix}"
+    # the member that makes autonn read it as TorchScript (code/) or as a .pt2 (archive_format)
+    marker = "archive/code/__torch__.py" if suffix == ".pt" else "archive/archive_format"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("archive/code/__torch__.py", "")
+        archive.writestr(marker, "")
         with archive.open("archive/extra/autonn.json", "w", force_zip64=True) as member:
             for _ in range(256):  # 256 MB of zeros, a few hundred kB packed
                 member.write(bytes(1 << 20))
     assert bomb.stat().st_size < 2_000_000
+    head = bomb.read_bytes()[:16]
+    read_as = next(name for name, fmt in FORMATS.items() if fmt.matches(bomb, head))
+    assert read_as == {".pt": "torchscript", ".pt2": "exported_program"}[suffix]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(ModelFileError, match="zip bomb"):
         load(bomb, trust_model=True)
     small = tmp_path / f"small{suffix}"
     with zipfile.ZipFile(small, "w") as archive:  # stored, so no bomb: only too big a manifest
-        archive.writestr("archive/code/__torch__.py", "")
+        archive.writestr(marker, "")
         archive.writestr("archive/extra/autonn.json", b" " * (2 << 20))
     with pytest.raises(ModelFileError, match="member archive/extra/autonn.json is 2097152 bytes"):
         load(small, trust_model=True)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 import venv
+import warnings
 
 import pandas as pd
 import pytest
@@ -14,6 +15,7 @@ from test_tables import messy_frame
 
 from autonn import load, make_config
 from autonn.errors import ConfigError
+from autonn.export.onnx_raw import raw_inputs
 from autonn.search.exporting import export_model
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
@@ -150,20 +152,25 @@ def test_onnxruntime_alone_serves_raw_rows_from_the_onnx_raw_graph(tmp_path):
     path = export_model("onnx_raw", study="raw").path
     assert path.name == "raw.raw.onnx"
     rows = pd.read_csv(tmp_path / "churn.csv").drop(columns=["churn"]).head(12)
+    rows["member"] = rows["member"].astype(object)
     rows.loc[0, "city"], rows.loc[1, "age"] = "Marseille", float("nan")  # unseen level, a gap
+    rows.loc[2, "city"], rows.loc[3, "city"] = None, None  # gaps: "" and "(missing)" below
+    rows.loc[4, "plan"], rows.loc[5, "member"] = "enterprise", None  # no "other" level for these
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     kinds = {i.name: i.type for i in session.get_inputs()}
     assert kinds == {"age": "tensor(float)", "income": "tensor(float)",
                      "city": "tensor(string)", "plan": "tensor(string)",
                      "member": "tensor(string)"}  # customer_id, constant, empty: not used
-    feeds = {c: (rows[[c]].astype(str).to_numpy().copy() if kind == "tensor(string)"
-                 else rows[[c]].to_numpy(np.float32)) for c, kind in kinds.items()}
-    feeds["city"][2, 0] = ""  # an empty text cell is a gap, as in a CSV
-    rows.loc[2, "city"] = None
-    probabilities = session.run(None, feeds)[0]
     model = load(path)
     assert model.provenance == "verified"
-    np.testing.assert_allclose(probabilities, model.predict_proba(rows), atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # autonn counts the unseen levels in a warning
+        expected = model.predict_proba(rows)
+    feeds = raw_inputs(rows, model.bundle.encoder)  # gaps as autonn reads them: "(missing)"
+    assert feeds["city"][3, 0] == "(missing)"
+    feeds["city"][2, 0] = ""  # an empty text cell is a gap too, as in a CSV
+    probabilities = session.run(None, feeds)[0]
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     meta = session.get_modelmeta()
     assert json.loads(meta.custom_metadata_map["class_labels"]) == ["no", "yes"]
     assert meta.custom_metadata_map["graph_input"] == "raw_columns"

@@ -46,7 +46,7 @@ def test_ui_shows_the_study_and_a_trial_with_its_metric(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--no-first-run"])
-            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            page = browser.new_page(viewport={"width": 2400, "height": 1000})  # every column
             page.goto(runs_url)
             expect(page.get_by_text("iris-ui").first).to_be_visible(timeout=60_000)
             ARTIFACTS.mkdir(exist_ok=True)
@@ -56,14 +56,24 @@ def test_ui_shows_the_study_and_a_trial_with_its_metric(tmp_path):
             metric_cells = page.locator("[role=gridcell][col-id='metrics.`val_accuracy`']")
             expect(metric_cells.first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui-runs-table.png"))
-            names = page.locator("[role=gridcell][col-id='attributes.`Run Name`']").all_inner_texts()
-            shown = [float(v) for v in metric_cells.all_inner_texts() if v.strip() != "-"]
-            assert len(shown) == 4
-            assert shown == sorted(shown, reverse=True)
+            # rows as displayed: each cell's row-index ties the pinned name to its metric
+            cells = page.locator("[role=gridcell]").evaluate_all(
+                "els => els.map(e => [e.closest('[role=row]').getAttribute('row-index'), "
+                "e.getAttribute('col-id'), e.innerText])")
+            table = {}
+            for row, column, text in cells:
+                table.setdefault(int(row), {})[column] = text.strip()
+            rows = [table[i] for i in sorted(table)]
+            trials = [(int(r["attributes.`Run Name`"].split("trial-")[1][:4]),
+                       float(r["metrics.`val_accuracy`"]))
+                      for r in rows if "trial-" in r.get("attributes.`Run Name`", "")]
+            shown = [value for _, value in trials]
+            assert len(shown) == 4 and shown == sorted(shown, reverse=True)
             assert shown == pytest.approx([t.value for t in best_first], abs=1e-4)
             # ties may come in either order: each row's trial has the value shown beside it
-            trials = [int(n.split("trial-")[1][:4]) for n in names if "trial-" in n]
-            assert [study.trials[n].value for n in trials] == pytest.approx(shown, abs=1e-4)
+            assert [study.trials[n].value for n, _ in trials] == pytest.approx(shown, abs=1e-4)
+            for column in ("metrics.`train_seconds`", "params.`family`", "params.`n_layers`"):
+                assert all(r.get(column, "-") != "-" for r in rows if "trial-" in str(r)), column
             page.get_by_text("trial-0000").first.click(timeout=60_000)
             expect(page.get_by_text("val_accuracy").first).to_be_visible(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "ui-trial-run.png"), full_page=True)

@@ -66,7 +66,8 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
                    "averaged, which together trained on every non-test row.")
 @click.option("--ensemble", type=click.IntRange(min=0),
               help="Ensemble size: the mean of up to N best trials, then up to N greedy additions "
-                   "with replacement; it ships when it validates better than the best trial. "
+                   "with replacement; it ships when it validates better than the best trial (by "
+                   "the metric, then by log loss for classifiers). "
                    "0: one trial. Default: 5.")
 @click.option("--cv-folds", type=click.IntRange(min=0),
               help="Cross-validation folds for the objective (0 or 1: one validation split). "

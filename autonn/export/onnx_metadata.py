@@ -28,18 +28,21 @@ from autonn.data.features import DATE_PARTS
 from autonn.export.bundle import Bundle
 from autonn.version import __version__
 
+ONNX_INPUT = "features"  # the network graph's input: the encoded (batch, n_features) matrix
+
 
 def describe(model: Any, bundle: Bundle) -> None:
     """Add the standard metadata to the ONNX ModelProto ``model`` (in place)."""
     model.producer_name, model.producer_version = "autonn", __version__
     kind = "classifier" if bundle.is_classifier else "regressor"
-    raw = all(i.name != "features" for i in model.graph.input)
-    takes = ("one input per raw column it uses (named as the columns), (batch, 1) each: float32 for "
-             "numbers (NaN: a gap), strings for text columns ('': a gap)" if raw else
+    raw = all(i.name != ONNX_INPUT for i in model.graph.input)
+    takes = ("one input per raw column it uses (named as the columns), (batch, 1) each: float32 "
+             "for numbers (NaN: a gap, where the model was trained on a table with gaps), "
+             "strings for text columns ('': a gap)" if raw else
              f"input 'features' is a float32 (batch, {bundle.n_features}) matrix, columns as "
              "in feature_names")
     model.doc_string = f"autonn {bundle.task} {kind}: {takes}; output '{output_name(bundle)}'."
-    values = {**standard_metadata(bundle), "graph_input": "raw_columns" if raw else "features"}
+    values = {**standard_metadata(bundle), "graph_input": "raw_columns" if raw else ONNX_INPUT}
     for key, value in values.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from autonn.errors import ModelFileError
+from autonn.errors import ConfigError, ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import check_digest, digest, read_once
-from autonn.export.onnx_metadata import describe, output_name
+from autonn.export.onnx_metadata import ONNX_INPUT, describe, output_name
 from autonn.export.pipeline import Backend
 from autonn.export.signing import Provenance, admit, sign, verify
 from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY, SIGNATURE_KEY
@@ -24,7 +24,6 @@ from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY, SIGNATURE_KEY
 KIND = "onnx"
 
 ONNX_OPSET = 17  # onnxruntime has run opset 17 since 1.14 (2023)
-ONNX_INPUT = "features"
 
 
 def write(bundle: Bundle, path: Path, example: object = None, before: Any = None) -> None:
@@ -42,7 +41,12 @@ def write(bundle: Bundle, path: Path, example: object = None, before: Any = None
     model = onnx.load_from_string(buffer.getvalue())
     if before is not None:
         before.ir_version = model.ir_version
-        model = onnx.compose.merge_models(before, model, io_map=[(ONNX_INPUT, ONNX_INPUT)])
+        try:
+            model = onnx.compose.merge_models(before, model, io_map=[(ONNX_INPUT, ONNX_INPUT)])
+        except ValueError as exc:  # a column named like one of the network graph's tensors
+            raise ConfigError(f"onnx_raw: the raw columns cannot be joined to the network "
+                              f"graph ({exc}); rename the columns it names in the data, or "
+                              "export with --format onnx.") from None
     manifest = bundle.manifest_json()
     _set_metadata(model, {MANIFEST_KEY: manifest,
                           DIGEST_KEY: digest(manifest, model.graph.SerializeToString())})
@@ -96,19 +100,24 @@ def read(path: Path, trust: bool = False, source: str | None = None
                  model.graph.SerializeToString(), source)
     bundle = Bundle.from_manifest(metadata[MANIFEST_KEY], source=source)
     bundle.check_bounds(source)
-    network = _network_part(model, output_name(bundle))
+    network = _network_part(model, output_name(bundle), source)
     session = ort.InferenceSession(network.SerializeToString(), providers=["CPUExecutionProvider"])
     return bundle, lambda x: session.run(None, {ONNX_INPUT: x})[0], signed
 
 
-def _network_part(model: Any, output: str) -> Any:
+def _network_part(model: Any, output: str, source: str) -> Any:
     """The graph from ``features`` on: a raw-column graph (``onnx_raw``) without its
     preprocessing, which autonn does itself (and names bad values with their rows)."""
     if any(i.name == ONNX_INPUT for i in model.graph.input):
         return model
     from onnx.utils import Extractor
 
-    return Extractor(model).extract_model([ONNX_INPUT], [output])
+    try:
+        return Extractor(model).extract_model([ONNX_INPUT], [output])
+    except Exception as exc:  # onnx raises KeyError or ValueError for missing tensors
+        raise ModelFileError(f"{source}: the graph has no '{ONNX_INPUT}' tensor leading to "
+                             f"'{output}' ({type(exc).__name__}); it is not an autonn export.") \
+            from None
 
 
 def _no_external_data(model: Any, source: str) -> None:

@@ -5,7 +5,8 @@ The preprocessing fitted in the search becomes plain ONNX operators in front of 
 of the onnx format (``onnx_model``), joined at the tensor ``features``:
 
     numeric columns   float32 (batch, 1) each; NaN is a gap: median fill (Where), missing-value
-                      indicators (Gather + Cast), then (x - mean) / scale
+                      indicators (Gather + Cast), then (x - mean) / scale. A model trained on
+                      a numeric array (a bundled dataset) has no fill: NaN comes out as NaN
     text columns      string (batch, 1) each; ai.onnx.ml LabelEncoder to the level's index (-1
                       for a level training never held, which goes to the "other" column), then
                       one-hot (Equal + Cast); an empty string is a gap, as an empty CSV cell is
@@ -30,6 +31,7 @@ from autonn.export.onnx_model import ONNX_INPUT, ONNX_OPSET
 from autonn.export.signing import Provenance
 
 ML_DOMAIN, ML_OPSET = "ai.onnx.ml", 2  # LabelEncoder with string keys and int64 values
+PREFIX = "autonn_pre/"  # of the graph's own tensors, apart from the columns' names
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
@@ -56,6 +58,11 @@ def preprocessing_model(encoder: FeatureEncoder) -> Any:
         raise ConfigError(f"onnx_raw: the columns {dates} hold dates, which ONNX cannot parse; "
                           "export with --format onnx (a graph over the encoded features) and "
                           "encode rows with autonn, or drop the date columns from the data.")
+    clashes = [c for c in encoder.used if c in (ONNX_INPUT, "probabilities", "values")
+               or c.startswith(PREFIX)]
+    if clashes:
+        raise ConfigError(f"onnx_raw: the columns {clashes} have names the graph uses itself; "
+                          "rename them in the data (or export with --format onnx).")
     graph = _Graph()
     parts = [_BLOCKS[b.kind](graph, b, i) for i, b in enumerate(encoder.blocks)]
     graph.node("Concat", parts, [ONNX_INPUT], axis=1)
@@ -95,33 +102,36 @@ class _Graph:
 
 def _numbers(g: _Graph, b: Block, i: int) -> str:
     """Columns used as they are: (batch, len(columns))."""
-    return g.node("Concat", [g.column(c, text=False) for c in b.columns], [f"b{i}_x"], axis=1)
+    n = f"{PREFIX}b{i}_"
+    return g.node("Concat", [g.column(c, text=False) for c in b.columns], [f"{n}x"], axis=1)
 
 
 def _numeric(g: _Graph, b: Block, i: int) -> str:
     """Median fill, indicators of the ``indicate`` columns' gaps, then scaling."""
+    n = f"{PREFIX}b{i}_"
     x = _numbers(g, b, i)
-    gaps = g.node("IsNaN", [x], [f"b{i}_gaps"])
-    pieces = [g.node("Where", [gaps, g.constant(f"b{i}_fill", [b.fill], np.float32), x],
-                     [f"b{i}_filled"])]
+    gaps = g.node("IsNaN", [x], [f"{n}gaps"])
+    pieces = [g.node("Where", [gaps, g.constant(f"{n}fill", [b.fill], np.float32), x],
+                     [f"{n}filled"])]
     if b.indicate:
-        chosen = g.node("Gather", [gaps, g.constant(f"b{i}_indicate", b.indicate, np.int64)],
-                        [f"b{i}_chosen"], axis=1)
-        pieces.append(g.node("Cast", [chosen], [f"b{i}_indicators"], to=1))  # float32
-    joined = g.node("Concat", pieces, [f"b{i}_joined"], axis=1)
-    centred = g.node("Sub", [joined, g.constant(f"b{i}_mean", [b.mean], np.float32)],
-                     [f"b{i}_centred"])
-    return g.node("Div", [centred, g.constant(f"b{i}_scale", [b.scale], np.float32)],
-                  [f"b{i}_scaled"])
+        chosen = g.node("Gather", [gaps, g.constant(f"{n}indicate", b.indicate, np.int64)],
+                        [f"{n}chosen"], axis=1)
+        pieces.append(g.node("Cast", [chosen], [f"{n}indicators"], to=1))  # float32
+    joined = g.node("Concat", pieces, [f"{n}joined"], axis=1)
+    centred = g.node("Sub", [joined, g.constant(f"{n}mean", [b.mean], np.float32)],
+                     [f"{n}centred"])
+    return g.node("Div", [centred, g.constant(f"{n}scale", [b.scale], np.float32)],
+                  [f"{n}scaled"])
 
 
 def _onehot(g: _Graph, b: Block, i: int) -> str:
     """Per column: the level's index (-1: other), then one column per level and the other's."""
     pieces = []
     for j, (column, levels, other) in enumerate(zip(b.columns, b.levels, b.other)):
-        name = f"b{i}_c{j}"
-        keys = list(levels) + ([""] if MISSING_LEVEL in levels else [])  # "" is a gap too
-        values = list(range(len(levels))) + ([levels.index(MISSING_LEVEL)] if "" in keys else [])
+        name = f"{PREFIX}b{i}_c{j}"  # this column's tensors
+        gap = MISSING_LEVEL in levels and "" not in levels  # "" is a gap too, unless a level
+        keys = list(levels) + ([""] if gap else [])
+        values = list(range(len(levels))) + ([levels.index(MISSING_LEVEL)] if gap else [])
         index = g.node("LabelEncoder", [g.column(column, text=True)], [f"{name}_index"],
                        keys_strings=keys or ["\0"], values_int64s=values or [-1],
                        default_int64=-1)
@@ -133,14 +143,15 @@ def _onehot(g: _Graph, b: Block, i: int) -> str:
             unseen = g.node("Less", [index, g.constant(f"{name}_zero", [[0]], np.int64)],
                             [f"{name}_unseen"])
             pieces.append(g.node("Cast", [unseen], [f"{name}_other"], to=1))
-    return g.node("Concat", pieces, [f"b{i}_onehot"], axis=1)
+    return g.node("Concat", pieces, [f"{PREFIX}b{i}_onehot"], axis=1)
 
 
 _BLOCKS = {"numbers": _numbers, "numeric": _numeric, "onehot": _onehot}
 
 
 def raw_inputs(frame: Any, encoder: FeatureEncoder) -> dict[str, np.ndarray]:
-    """A pandas table as this graph's inputs: float32 or string (batch, 1) per used column."""
+    """A pandas table as this graph's inputs: float32 or string (batch, 1) per used column, gaps
+    as NaN and as the text autonn reads them as."""
     from autonn.data.features import as_text
 
     text = {c for b in encoder.blocks if b.kind == "onehot" for c in b.columns}

@@ -22,7 +22,7 @@ from torch import nn
 
 from autonn.callbacks import EarlyStopping
 from autonn.data.features import from_column_transformer, identity_encoder
-from autonn.export.bundle import Bundle, Member
+from autonn.export.bundle import LIMITS, Bundle, Member
 from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
 from autonn.losses import Head
 from autonn.params import Params
@@ -62,8 +62,12 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     ``refit`` "auto": refit after a one-split search, ship the fold networks after a
     cross-validated one."""
     ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
-    chosen, score = _choose(problem, ranked, ensemble)
     refit = len(problem.folds) == 1 if refit == "auto" else bool(refit)
+    per_trial = 1 if refit else len(ranked[0].fits)
+    # an ensemble holds at most 2 x size trials (the mean, then the additions), each shipping
+    # per_trial networks: keep it within the members an export may hold
+    ensemble = min(ensemble, LIMITS["members"] // (2 * per_trial))
+    chosen, score = _choose(problem, ranked, ensemble)
     networks = _refit(problem, chosen) if refit else _as_trained(chosen)
     members = [Member(dict(params), head.n_outputs, head.output, weight)
                for params, head, _, weight in networks]

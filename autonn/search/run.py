@@ -40,8 +40,8 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
                callbacks: Sequence[Callable] = (), workers: int = 1
                ) -> tuple[optuna.Study, FinalModel | None]:
     """Run the study to ``n_trials`` finished trials (or the timeout), then build the final model
-    (``search.final``: the best trial or an ensemble, refitted), score it on the test split, save
-    it beside the study and log it.
+    (``search.final``: the best trial or an ensemble, as fold networks or refitted), score it on
+    the test split, save it beside the study and log it.
 
     With ``workers`` > 1 the trials run in that many processes (``search.workers``); a best trial
     that ran in another process is replayed here, with its seed.
