@@ -12,6 +12,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from autonn.errors import ConfigError
+
 
 def flatten_parameters(model: nn.Module) -> nn.Parameter:
     """Make every trainable parameter of ``model`` a view of one flat buffer, gradients too.
@@ -44,6 +46,10 @@ def transferable(tensors: dict[str, Any], classes: list, new_classes: list,
     is ``members.0.network.``) to start from; without its output layer when the classes differ
     (a new head is trained)."""
     network = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+    if not network:
+        raise ConfigError(f"init_from: the model holds no network tensors under '{prefix}'; "
+                          "start from a state_dict, TorchScript, ExportedProgram or MLflow export "
+                          "that autonn wrote.")
     if list(classes) != list(new_classes):
         last = max(int(k.split(".")[0]) for k in network)
         network = {k: v for k, v in network.items() if not k.startswith(f"{last}.")}

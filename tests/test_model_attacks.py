@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -286,8 +287,9 @@ def test_a_huge_layer_width_is_refused_before_anything_is_allocated(exports, tmp
     _, paths, _ = exports
     bundle = load(paths["state_dict"]).bundle
     params = {**bundle.params, "width_0": 2147483648}
-    huge = tmp_path / "huge.safetensors"
-    state_dict.write(bundle.__class__(**{**bundle.__dict__, "params": params}), huge)
+    members = [replace(m, params={**m.params, "width_0": 2147483648}) for m in bundle.members]
+    huge = tmp_path / "huge.safetensors"  # one network or each of an ensemble's members
+    state_dict.write(replace(bundle, params=params, members=members), huge)
     before, start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
     with pytest.raises(ModelFileError, match="width_0 = 2147483648 is out of bounds"):
         load(huge)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from autonn.data.features import MISSING_LEVEL, Block, FeatureEncoder
+from autonn.data.features import MISSING_LEVEL, Block, FeatureEncoder, as_text
 from autonn.errors import ConfigError
 from autonn.export import onnx_model
 from autonn.export.bundle import Bundle
@@ -152,8 +152,6 @@ _BLOCKS = {"numbers": _numbers, "numeric": _numeric, "onehot": _onehot}
 def raw_inputs(frame: Any, encoder: FeatureEncoder) -> dict[str, np.ndarray]:
     """A pandas table as this graph's inputs: float32 or string (batch, 1) per used column, gaps
     as NaN and as the text autonn reads them as."""
-    from autonn.data.features import as_text
-
     text = {c for b in encoder.blocks if b.kind == "onehot" for c in b.columns}
     return {c: (as_text(frame[[c]]).astype(str) if c in text
                 else frame[[c]].to_numpy(dtype=np.float32, na_value=np.nan))
