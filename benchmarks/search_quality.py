@@ -140,7 +140,7 @@ def _table(rows: list[dict], budget: float) -> str:
             "mean, and min-max over seeds)", "",
             "| dataset | metric | autonn | trials | " + " | ".join(PEERS) +
             " | autonn rank | at least the best peer |", "|---" * (6 + len(PEERS)) + "|"]
-    ranks = []
+    ranks, every = [], {}
     for name in names:
         mine = [r for r in runs if r["dataset"] == name]
         if not mine:
@@ -153,16 +153,21 @@ def _table(rows: list[dict], budget: float) -> str:
                   **{p: statistics.fmean(v) for p, v in peers.items() if v}}
         order = sorted(scores, key=lambda m: -sign * scores[m])
         ranks.append(order.index("autonn") + 1)
+        for method in scores:  # every method's rank, ties sharing the better one
+            every.setdefault(method, []).append(
+                1 + sum(sign * scores[m] > sign * scores[method] for m in scores))
         best_peer = max((scores[p] for p in peers if p in scores), key=lambda v: sign * v)
         row_value = 1 / mine[0]["test_rows"] if sign > 0 else 0.0  # one test row of accuracy
-        holds = sign * scores["autonn"] >= sign * best_peer - row_value
+        holds = sign * scores["autonn"] >= sign * best_peer - row_value - 1e-9  # float k/n
         cells = [_cell([r["score"] for r in mine])] + [
             _cell(peers[p]) if peers[p] else "-" for p in PEERS]
         head.append(f"| {name} | {metric_name} | " + f"{cells[0]} | "
                     f"{round(statistics.fmean(r['trials'] for r in mine))} | "
                     + " | ".join(cells[1:]) + f" | {ranks[-1]} | {'yes' if holds else 'NO'} |")
     head += ["", f"Mean rank of autonn among the {len(PEERS) + 1} (1 = best): "
-             f"{statistics.fmean(ranks):.2f} over {len(ranks)} datasets."]
+             f"{statistics.fmean(ranks):.2f} over {len(ranks)} datasets. With ties sharing the "
+             "better rank, every method: " + ", ".join(
+                 f"{m} {statistics.fmean(v):.2f}" for m, v in every.items()) + "."]
     return "\n".join(head)
 
 
