@@ -85,3 +85,14 @@ def test_shipped_experiment_configs_are_valid():
     for path in configs:
         assert load_config(path).dataset
     assert load_config(root / "template.yaml") == make_config({"dataset": "iris"})
+
+
+def test_several_bad_keys_are_all_reported_in_file_order(tmp_path):
+    text = "metric: acuracy\nspace:\n  activaton: relu\n  optimizer: adm\nn_trails: 3\n"
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, text))
+    message = str(err.value)
+    found = [message.find(s) for s in ("exp.yaml:1:", "exp.yaml:3:", "exp.yaml:4:", "exp.yaml:5:")]
+    assert -1 not in found and found == sorted(found), message  # every one, lines in order
+    assert "'acuracy'" in message and "'space.activaton'" in message and "'adm'" in message
+    assert "'n_trails'" in message

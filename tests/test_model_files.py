@@ -172,3 +172,17 @@ def test_an_old_mlflow_export_serves_through_mlflow_pyfunc():
     proba = served.predict(rows, params={"proba": True}).to_numpy()
     np.testing.assert_allclose(proba, np.loadtxt(OLD_EXPORTS / "proba.csv", delimiter=","),
                                atol=1e-5)
+
+
+def test_torchscript_export_and_load_say_nothing_about_torch_jit(exports, tmp_path):
+    import warnings
+
+    from autonn.export import torchscript
+
+    paths, rows = exports
+    bundle = load(paths["state_dict"]).bundle
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torchscript.write(bundle, tmp_path / "quiet.pt")
+        load(tmp_path / "quiet.pt").predict(rows)
+    assert not [w for w in caught if "jit" in str(w.message)], [str(w.message) for w in caught]
