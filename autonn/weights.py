@@ -40,16 +40,18 @@ def state_tensors(module: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone().contiguous() for k, v in module.state_dict().items()}
 
 
-def transferable(tensors: dict[str, Any], classes: list, new_classes: list,
-                 prefix: str = "network.") -> dict[str, Any]:
-    """An exported model's network tensors (those under ``prefix``: an ensemble's first member
-    is ``members.0.network.``) to start from; without its output layer when the classes differ
-    (a new head is trained)."""
-    network = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
-    if not network:
-        raise ConfigError(f"init_from: the model holds no network tensors under '{prefix}'; "
-                          "start from a state_dict, TorchScript, ExportedProgram or MLflow export "
-                          "that autonn wrote.")
+def transferable(tensors: dict[str, Any], classes: list, new_classes: list) -> dict[str, Any]:
+    """An exported model's network tensors to start from (``network.``; of an ensemble or a bag,
+    its first member's, ``members.0.network.``); without its output layer when the classes
+    differ (a new head is trained)."""
+    for prefix in ("network.", "members.0.network."):
+        network = {k.removeprefix(prefix): v for k, v in tensors.items() if k.startswith(prefix)}
+        if network:
+            break
+    else:
+        raise ConfigError("init_from: the model holds no network tensors; start from a "
+                          "state_dict, TorchScript, ExportedProgram or MLflow export that autonn "
+                          "wrote.")
     if list(classes) != list(new_classes):
         last = max(int(k.split(".")[0]) for k in network)
         network = {k: v for k, v in network.items() if not k.startswith(f"{last}.")}

@@ -75,9 +75,8 @@ def test_init_from_reuses_matching_layers_and_retrains_the_head(tmp_path):
     exported = export_model("state_dict", tmp_path / "iris.safetensors", study="iris",
                             storage="sqlite:///s.db")
     bundle = load(exported.path).bundle
-    prefix = "members.0.network." if bundle.members else "network."  # a bag: its first fold's
-    same = transferable(bundle.tensors, bundle.classes, bundle.classes, prefix)
-    other = transferable(bundle.tensors, bundle.classes, ["class_0", "class_1", "class_2"], prefix)
+    same = transferable(bundle.tensors, bundle.classes, bundle.classes)  # a bag: its first fold's
+    other = transferable(bundle.tensors, bundle.classes, ["class_0", "class_1", "class_2"])
     assert len(other) == len(same) - 2  # the output layer's weight and bias
     torch.manual_seed(0)
     wine_net = build_model(bundle.params, 13, 3)

@@ -177,6 +177,5 @@ def _init_from(path: str, space: SpaceConfig, dataset: Dataset) -> tuple[dict, S
                           "MLflow export of it.")
     architecture = {k: v for k, v in bundle.params.items() if dimension(k) in ARCHITECTURE}
     fixed = {**architecture, **space.fixed}
-    prefix = "members.0.network." if bundle.members else "network."  # an ensemble: its best
-    state = transferable(bundle.tensors, bundle.classes, list(dataset.classes), prefix)
+    state = transferable(bundle.tensors, bundle.classes, list(dataset.classes))
     return state, space.model_copy(update={"fixed": fixed, "family": fixed.get("family", DEFAULT_FAMILY)})
