@@ -33,7 +33,6 @@ from tables import load
 
 from autonn import make_config
 from autonn.data.split import split
-from autonn.export.pipeline import EnsembleModule
 from autonn.metrics import METRICS, is_better
 from autonn.search import final as F
 from autonn.search import run as search_run
@@ -62,10 +61,7 @@ def old_greedy(predictions, y, metric, rounds):
 
 
 def _score(problem, networks) -> float:
-    modules = [m for _, _, m, _ in networks]
-    module = modules[0] if len(modules) == 1 else EnsembleModule(
-        modules, [w for *_, w in networks]).eval()
-    return F.score_test_split(problem, module)
+    return F.score_test_split(problem, F.assemble(networks))
 
 
 def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dict:

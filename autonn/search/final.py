@@ -71,13 +71,10 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     networks = _refit(problem, chosen) if refit else _as_trained(chosen)
     members = [Member(dict(params), head.n_outputs, head.output, weight)
                for params, head, _, weight in networks]
-    modules = [module for _, _, module, _ in networks]
-    module = modules[0] if len(modules) == 1 else EnsembleModule(
-        modules, [m.weight for m in members])
     best = ranked[0]
-    final = FinalModel(module.eval(), members, {w.trial_number: n for w, n in chosen},
+    final = FinalModel(assemble(networks), members, {w.trial_number: n for w, n in chosen},
                        best.trial_number, best.value, best.params, score, refit,
-                       folds=1 if refit else len(chosen[0][0].fits))
+                       folds=per_trial)
     final.test_score = score_test_split(problem, final.module)
     return final
 
@@ -103,6 +100,14 @@ def _choose(problem: Problem, ranked: list[Winner], size: int
 
 
 Network = tuple[Params, Head, ScoringModule, float]  # parameters, head, module, weight
+
+
+def assemble(networks: list[Network]) -> ScoringModule | EnsembleModule:
+    """One network's module, or the weighted mean of several (evaluation mode)."""
+    modules = [module for _, _, module, _ in networks]
+    if len(modules) == 1:
+        return modules[0].eval()
+    return EnsembleModule(modules, [weight for *_, weight in networks]).eval()
 
 
 def _refit(problem: Problem, chosen: list[tuple[Winner, int]]) -> list[Network]:
