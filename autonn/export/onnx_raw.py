@@ -28,7 +28,6 @@ from autonn.errors import ConfigError
 from autonn.export import onnx_model
 from autonn.export.bundle import Bundle
 from autonn.export.onnx_model import ONNX_INPUT, ONNX_OPSET
-from autonn.export.signing import Provenance
 
 ML_DOMAIN, ML_OPSET = "ai.onnx.ml", 2  # LabelEncoder with string keys and int64 values
 PREFIX = "autonn_pre/"  # of the graph's own tensors, apart from the columns' names
@@ -40,13 +39,8 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
     onnx_model.write(bundle, path, example, before=preprocessing)
 
 
-def read(path: Path, trust: bool = False, source: str | None = None) -> tuple[Bundle, Any, Provenance]:
-    """As an onnx export (``onnx_model.read`` runs the network part of the graph)."""
-    return onnx_model.read(path, trust, source)
-
-
-def provenance(path: Path, source: str) -> Provenance:
-    return onnx_model.provenance(path, source)
+# read as an onnx export: the onnx reader runs the network part of the graph
+read, provenance = onnx_model.read, onnx_model.provenance
 
 
 def preprocessing_model(encoder: FeatureEncoder) -> Any:

@@ -16,8 +16,8 @@ from autonn.errors import TrackingError
 from autonn.masking import mask
 
 STUDY_ROLE = "study"  # the autonn.role tag of a study's parent run
-SORT_KEY, SORT_ASCENDING = "autonn.sort_key", "autonn.sort_ascending"  # experiment tags: the
-# runs table's order, best trial first
+SORT_KEY, SORT_ASCENDING = "autonn.sort_key", "autonn.sort_ascending"  # experiment tags of
+# studies tracked before the shared view below: the runs table's order, best trial first
 # MLflow's shared views: the runs page at ?viewStateShareKey=K reads its sort order and columns
 # from the experiment tag mlflow.sharedViewState.K (JSON), so the link autonn prints opens on the
 # trials sorted best first with the objective, its cost and the architecture as columns
@@ -53,10 +53,12 @@ def experiments(tracking_uri: str) -> dict[str, tuple[str, dict[str, str]]]:
 
 
 def sort_tags(metric: str, direction: str) -> dict[str, str]:
-    """The experiment tags that order its runs table by the study's objective, best first."""
-    key, ascending = f"metrics.`val_{metric}`", direction == "minimize"
-    view = {"orderByKey": key, "orderByAsc": ascending, "selectedColumns": [key, *VIEW_COLUMNS]}
-    return {SORT_KEY: key, SORT_ASCENDING: str(ascending).lower(), VIEW_TAG: json.dumps(view)}
+    """The experiment tag whose shared view orders its runs table by the study's objective,
+    best first, with the objective, cost and architecture as columns."""
+    key = f"metrics.`val_{metric}`"
+    view = {"orderByKey": key, "orderByAsc": direction == "minimize",
+            "selectedColumns": [key, *VIEW_COLUMNS]}
+    return {VIEW_TAG: json.dumps(view)}
 
 
 def runs_url(base: str, experiment_id: str, tags: dict[str, str]) -> str:
