@@ -20,6 +20,8 @@ from autonn.metrics import metric_for
 from autonn.population.fit import Member, fit_population
 from autonn.population.losses import BATCHED
 from autonn.population.optim import UPDATES
+from autonn.population.packing import STEP_COSTS, packs, parameters
+from autonn.search.population import LEADER
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.tasks import TASKS
@@ -102,6 +104,29 @@ def test_norms_and_activations_differ_by_member_in_one_population(optimizer):
     assert_matches_alone(mixed)
 
 
+def test_members_far_apart_in_size_train_in_separate_packs_and_still_match_alone():
+    sizes = [[6, 4, 5, 3], [6, 5, 3, 3], [6, 2000, 1000, 3]]  # inputs, widths, outputs
+    cpu = packs(sizes, batch_rows=8, cost=STEP_COSTS["cpu"])  # one thread
+    assert sorted(map(sorted, cpu)) == [[0, 1], [2]]  # padding to 2000 units costs more than a pass
+    assert packs(sizes, batch_rows=8, cost=STEP_COSTS["cuda"]) == [[0, 1, 2]]  # launches dominate
+    # momentum, not Adam: Adam scales a big net's float noise in near-zero gradients up to steps
+    params = [{**p, "width_0": w0, "width_1": w1} for p, (_, w0, w1, _) in zip(
+        _variants(optimizer="momentum", momentum=0.9, nesterov=False), sizes)]
+    assert_matches_alone(params)
+
+
+def test_packs_cover_every_member_once_and_cut_only_where_a_pass_saves_time():
+    rng = torch.Generator().manual_seed(0)
+    sizes = [[40, *torch.randint(16, 257, (2,), generator=rng).tolist(), 10] for _ in range(16)]
+    cost = STEP_COSTS["cpu"]
+    chosen = packs(sizes, 128, cost)
+    assert sorted(k for pack in chosen for k in pack) == list(range(16))
+    seconds = lambda pack: cost.overhead + len(pack) * parameters(
+        [max(sizes[k][i] for k in pack) for i in range(4)]) * 128 * cost.per_parameter_row
+    total = sum(map(seconds, chosen))
+    assert total <= seconds(list(range(16))) and total <= sum(seconds([k]) for k in range(16))
+
+
 def test_per_layer_activations_and_embeddings():
     layered = [{**p, "activation_0": a, "activation_1": b} for p, (a, b) in zip(
         _variants(), [("relu", "tanh"), ("prelu", "softplus"), ("sigmoid", "leaky_relu")])]
@@ -154,3 +179,6 @@ def test_a_population_study_counts_prunes_and_reproduces_like_one_at_a_time():
     groups = {tuple(t.params[k] for k in ("n_layers", "optimizer", "batch_size", "loss"))
               for t in first.trials}
     assert len(groups) <= 3  # a claim of 8 shares its leader's group: 20 trials, 3 claims
+    followers = [t for t in first.trials if LEADER in t.user_attrs]
+    assert followers and all(t.params[k] == t.user_attrs[LEADER][k] for t in followers
+                             for k in ("norm", "activation"))  # on the CPU, these too

@@ -27,8 +27,9 @@ from autonn.metrics import Metric, is_better
 from autonn.model import build_model
 from autonn.params import Params
 from autonn.population.losses import BATCHED
-from autonn.population.network import PopulationNet
+from autonn.population.network import PopulationNet, member_order
 from autonn.population.optim import PopulationOptimizer
+from autonn.population.packing import cost_of, packs
 from autonn.schedules import schedule as lr_schedule
 from autonn.tasks import REGRESSION
 from autonn.train import Callback, History, batch_bounds
@@ -52,11 +53,21 @@ class Member:
 def fit_population(members: list[Member], data: DeviceData, metric: Metric, *,
                    grad_clip: float | None = None, init_state: dict | None = None) -> None:
     """Train ``members`` together on ``data``; each ends with its best epoch's weights in
-    ``member.network`` and its curves in ``member.history``."""
-    start = time.perf_counter()
+    ``member.network`` and its curves in ``member.history``. Members of very different sizes
+    train in separate passes (``packing.packs``), one after another."""
     for m in members:
         _build(m, data, init_state)
-    run = _Run(members, data, grad_clip)
+    shapes = [_layer_sizes(m.network) for m in members]
+    rows = min(members[0].params["batch_size"], len(data.x_train))
+    for pack in packs(shapes, rows, cost_of(data.device)):
+        _fit_pack([members[k] for k in pack], data, metric, grad_clip)
+
+
+def _fit_pack(members: list[Member], data: DeviceData, metric: Metric,
+              grad_clip: float | None) -> None:
+    """Train ``members`` in one batched pass until each has stopped."""
+    start = time.perf_counter()
+    run = _Run([members[k] for k in member_order([m.params for m in members])], data, grad_clip)
     for epoch in range(max(m.params["epochs"] for m in members)):
         losses = run.train_epoch()
         values = run.validate(metric)
@@ -67,6 +78,12 @@ def fit_population(members: list[Member], data: DeviceData, metric: Metric, *,
         run.drop(stopped)
         if not run.members:
             return
+
+
+def _layer_sizes(network: nn.Sequential) -> list[int]:
+    """[inputs, each dense layer's width ..., outputs] of an mlp network."""
+    linears = [m for m in network if isinstance(m, nn.Linear)]
+    return [linears[0].in_features, *(m.out_features for m in linears)]
 
 
 def _build(m: Member, data: DeviceData, init_state: dict | None) -> None:

@@ -4,7 +4,10 @@ Member k's dense layer l is ``w{l}[k]`` (in, out), zero-padded to the widest mem
 batched matrix product computes every member: (K, B, in) @ (K, in, out) -> (K, B, out). Padded
 units are multiplied by a 0/1 mask after their activation, so they stay exactly zero and get no
 gradient: each member computes exactly its own network. Norms and activations differ by member;
-each kind present is applied to its own members' rows. Every member starts from the weights
+each run of consecutive members sharing a kind is applied as one slice (callers order members so
+that runs are few: ``member_order``); slices are split off and concatenated back, one copy each
+way, where gathering each kind's rows by index copied the whole batch once per kind. Every member
+starts from the weights
 ``build_model`` gave its own network (its seed and initializer), and ``member_state`` hands them
 back in that network's state-dict layout.
 """
@@ -144,9 +147,8 @@ class PopulationNet:
                 mask[k, 0, :widths[l]] = 1
             self.masks.append(mask)  # (K, 1, out)
         self.counts = [m.sum(-1, keepdim=True) for m in self.masks]  # (K, 1, 1) own widths
-        self.norm_groups = _groups(self.norms, device)
-        self.act_groups = [_groups([a[l] for a in self.activations], device)
-                           for l in range(self.depth)]
+        self.norm_runs = _runs(self.norms)
+        self.act_runs = [_runs([a[l] for a in self.activations]) for l in range(self.depth)]
         self.keep = torch.tensor([1 - p for p in self.dropouts], device=device).view(K, 1, 1)
         self.functions = {name: ACTIVATIONS[name].build(1) for acts in self.activations
                           for name in acts}
@@ -188,15 +190,15 @@ class PopulationNet:
     def _norm(self, l: int, z: torch.Tensor, training: bool) -> torch.Tensor:
         """Each member's norm over its own rows: none, batch (over the batch) or layer (over its
         own units)."""
-        return _by_group(z, self.norm_groups, lambda kind, idx, part: _NORMS[kind](
-            self, l, idx, part, training))
+        return _by_run(z, self.norm_runs, lambda kind, rows, part: _NORMS[kind](
+            self, l, rows, part, training))
 
     def _activate(self, l: int, z: torch.Tensor) -> torch.Tensor:
-        return _by_group(z, self.act_groups[l], lambda name, idx, part: self._act(
-            name, l, idx, part))
+        return _by_run(z, self.act_runs[l], lambda name, rows, part: self._act(
+            name, l, rows, part))
 
-    def _act(self, name: str, l: int, idx: torch.Tensor | None, z: torch.Tensor) -> torch.Tensor:
-        pick = (lambda t: t) if idx is None else (lambda t: t.index_select(0, idx))
+    def _act(self, name: str, l: int, rows: slice, z: torch.Tensor) -> torch.Tensor:
+        pick = lambda t: t[rows]
         if name == "prelu":  # one learned slope per unit and member
             return torch.where(z >= 0, z, pick(self.tensors[f"a{l}"]) * z)
         if name == "softmax":  # over the member's own units only
@@ -229,26 +231,37 @@ class PopulationNet:
         return state
 
 
-def _groups(kinds: list[str], device: torch.device) -> list[tuple[str, torch.Tensor | None]]:
-    """(kind, member indices) for each kind present; indices None when every member shares it."""
-    if len(set(kinds)) == 1:
-        return [(kinds[0], None)]
-    return [(kind, torch.tensor([k for k, x in enumerate(kinds) if x == kind], device=device))
-            for kind in dict.fromkeys(kinds)]
+def member_order(params: list[Params]) -> list[int]:
+    """An order of members in which those sharing a norm, then activations, are consecutive, so
+    each norm and activation applies to few slices."""
+    key = lambda k: (params[k].get("norm", "none"), tuple(layer_activations(params[k])))
+    return sorted(range(len(params)), key=key)
 
 
-def _by_group(z: torch.Tensor, groups, apply) -> torch.Tensor:
-    """``apply(kind, idx, rows)`` on each group's rows of ``z``, put back in member order."""
-    if groups[0][1] is None:
-        return apply(groups[0][0], None, z)
-    out = z
-    for kind, idx in groups:
-        out = out.index_copy(0, idx, apply(kind, idx, z.index_select(0, idx)))
-    return out
+Run = tuple[str, slice]  # a kind and the consecutive members that have it
 
 
-def _batch_norm(net: PopulationNet, l: int, idx, z: torch.Tensor, training: bool) -> torch.Tensor:
-    pick = (lambda t: t) if idx is None else (lambda t: t.index_select(0, idx))
+def _runs(kinds: list[str]) -> list[Run]:
+    """(kind, members) for each run of consecutive members of one kind."""
+    runs, start = [], 0
+    for k in range(1, len(kinds) + 1):
+        if k == len(kinds) or kinds[k] != kinds[start]:
+            runs.append((kinds[start], slice(start, k)))
+            start = k
+    return runs
+
+
+def _by_run(z: torch.Tensor, runs: list[Run], apply) -> torch.Tensor:
+    """``apply(kind, members, rows)`` on each run's rows of ``z`` (K, B, W), in member order."""
+    if len(runs) == 1:
+        return apply(runs[0][0], slice(None), z)
+    parts = z.split([r.stop - r.start for _, r in runs])  # views; the backward is one cat
+    return torch.cat([apply(kind, rows, part) for (kind, rows), part in zip(runs, parts)])
+
+
+def _batch_norm(net: PopulationNet, l: int, rows: slice, z: torch.Tensor,
+                training: bool) -> torch.Tensor:
+    pick = lambda t: t[rows]
     mean_run, var_run = net.running[f"running_mean{l}"], net.running[f"running_var{l}"]
     if training:
         mean = z.mean(1, keepdim=True)  # (K, 1, out) over each member's own batch
@@ -257,16 +270,17 @@ def _batch_norm(net: PopulationNet, l: int, idx, z: torch.Tensor, training: bool
             n = z.shape[1]
             new_mean = (1 - MOMENTUM) * pick(mean_run) + MOMENTUM * mean
             new_var = (1 - MOMENTUM) * pick(var_run) + MOMENTUM * var * n / max(n - 1, 1)
-            _put(mean_run, idx, new_mean)
-            _put(var_run, idx, new_var)
+            mean_run[rows] = new_mean
+            var_run[rows] = new_var
     else:
         mean, var = pick(mean_run), pick(var_run)
     return (z - mean) / torch.sqrt(var + EPS) * pick(net.tensors[f"g{l}"]) + pick(
         net.tensors[f"c{l}"])
 
 
-def _layer_norm(net: PopulationNet, l: int, idx, z: torch.Tensor, training: bool) -> torch.Tensor:
-    pick = (lambda t: t) if idx is None else (lambda t: t.index_select(0, idx))
+def _layer_norm(net: PopulationNet, l: int, rows: slice, z: torch.Tensor,
+                training: bool) -> torch.Tensor:
+    pick = lambda t: t[rows]
     mask, count = pick(net.masks[l]), pick(net.counts[l])
     mean = (z * mask).sum(-1, keepdim=True) / count  # over the member's own units
     var = (((z - mean) * mask) ** 2).sum(-1, keepdim=True) / count
@@ -274,11 +288,4 @@ def _layer_norm(net: PopulationNet, l: int, idx, z: torch.Tensor, training: bool
         net.tensors[f"c{l}"])
 
 
-def _put(target: torch.Tensor, idx, value: torch.Tensor) -> None:
-    if idx is None:
-        target.copy_(value)
-    else:
-        target.index_copy_(0, idx, value)
-
-
-_NORMS = {"none": lambda net, l, idx, z, training: z, "batch": _batch_norm, "layer": _layer_norm}
+_NORMS = {"none": lambda net, l, rows, z, training: z, "batch": _batch_norm, "layer": _layer_norm}

@@ -4,7 +4,9 @@ The first trial of a claim (the leader) is sampled freely; the others (followers
 leader's values of ``GROUP_KEY`` (family, depth, loss, optimizer, batch size, embedding) through
 ``PopulationSampler`` and are sampled freely in every other dimension (widths, activations,
 initializer, norm, dropout, learning rate, weight decay, schedule, label smoothing, epochs), so
-a claim can train as one population. Trials that still cannot share a pass (a family or block
+a claim can train as one population. On the CPU followers also take the leader's norm and
+activations (``CPU_GROUP_KEY``): each kind in a pass is its own slice of kernels, and a CPU
+step pays for every kernel where a GPU step hides them (benchmarks/RESULTS.md). Trials that still cannot share a pass (a family or block
 the population network does not batch, an enqueued start of another key) train one at a time.
 Every member keeps everything a trial has: its seed, MLflow run, pruning, early stopping,
 heartbeat, failure report, and place in the exact trial count.
@@ -33,6 +35,7 @@ from autonn.tracking.tracker import Tracker
 
 GROUP_KEY = ("family", "attention", "n_layers", "loss", "optimizer", "batch_size", "embedding",
              "embedding_dim")
+CPU_GROUP_KEY = ("norm", "activation")  # and per-layer activations: activation_0, ...
 LEADER = "population_key"  # the user attribute a follower carries: its leader's key values
 # Members per pass by default (benchmarks/RESULTS.md, "Populations"). On the CPU one at a time:
 # measured on 1-2 cores, a population of the default space's networks ran digits studies at 0.44x
@@ -58,6 +61,14 @@ def populations(problem: Problem, tracker: Tracker, keep: Callable[[Winner], Non
     if size == 1:
         return {}
     return {"population": size, "run_batch": make_population_runner(problem, tracker, keep)}
+
+
+def group_key(params: Params, device: Any) -> tuple[str, ...]:
+    """The parameters that members of one population share on ``device``."""
+    if getattr(device, "type", "cpu") != "cpu":
+        return GROUP_KEY
+    layered = sorted(k for k in params if k.startswith("activation_"))
+    return GROUP_KEY + CPU_GROUP_KEY + tuple(layered)
 
 
 def batchable(params: Params) -> bool:
@@ -112,7 +123,7 @@ def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[W
     def run(trials: list[optuna.Trial]) -> list[Outcome]:
         params = _sample(problem, trials)
         outcomes: list[Outcome] = [None] * len(trials)
-        for group in _groups(params):
+        for group in _groups(params, group_key(params[0], problem.data.device)):
             if len(group) > 1 and batchable(params[group[0]]):
                 for i, outcome in zip(group, _train(problem, [trials[i] for i in group],
                                                     [params[i] for i in group], tracker, keep)):
@@ -133,17 +144,17 @@ def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[W
 def _sample(problem: Problem, trials: list[optuna.Trial]) -> list[Params]:
     """The leader's parameters first; each follower then takes the leader's group key."""
     leader = suggest(trials[0], problem.config.space)
-    key = {k: leader[k] for k in GROUP_KEY if k in leader}
+    key = {k: leader[k] for k in group_key(leader, problem.data.device) if k in leader}
     for trial in trials[1:]:
         trial.set_user_attr(LEADER, key)
     return [leader] + [suggest(t, problem.config.space) for t in trials[1:]]
 
 
-def _groups(params: list[Params]) -> list[list[int]]:
-    """Trials of one group key, in claim order."""
+def _groups(params: list[Params], key: tuple[str, ...]) -> list[list[int]]:
+    """Trials that share ``key``'s values, in claim order."""
     groups: dict[tuple, list[int]] = {}
     for i, p in enumerate(params):
-        groups.setdefault(tuple(p.get(k) for k in GROUP_KEY), []).append(i)
+        groups.setdefault(tuple(p.get(k) for k in key), []).append(i)
     return list(groups.values())
 
 
