@@ -15,6 +15,7 @@ from conftest import tiny
 
 from autonn import make_config
 from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
+from autonn.errors import StudyError
 from autonn.losses import LOSSES_FOR_TASK
 from autonn.metrics import metric_for
 from autonn.population.fit import Member, fit_population
@@ -182,3 +183,13 @@ def test_a_population_study_counts_prunes_and_reproduces_like_one_at_a_time():
     followers = [t for t in first.trials if LEADER in t.user_attrs]
     assert followers and all(t.params[k] == t.user_attrs[LEADER][k] for t in followers
                              for k in ("norm", "activation"))  # on the CPU, these too
+
+
+def test_a_cross_validated_population_that_all_fails_on_the_first_fold_ends_cleanly():
+    config = make_config(dataset="iris", n_trials=4, population=4, seed=0, builtin_starts=False,
+                         pruner="none", space={"optimizer": "sgd", "lr": 1e30, "epochs": 2,
+                                               "n_layers": 1, "embedding": "none"})
+    problem = prepare(config)
+    assert len(problem.folds) > 1  # iris is cross-validated: fold 2 must not start empty
+    with pytest.raises(StudyError, match="failed trials in a row .*TrialDiverged"):
+        run_search(problem, storage=optuna.storages.InMemoryStorage())  # the designed stop

@@ -7,9 +7,8 @@ gradient: each member computes exactly its own network. Norms and activations di
 each run of consecutive members sharing a kind is applied as one slice (callers order members so
 that runs are few: ``member_order``); slices are split off and concatenated back, one copy each
 way, where gathering each kind's rows by index copied the whole batch once per kind. Every member
-starts from the weights
-``build_model`` gave its own network (its seed and initializer), and ``member_state`` hands them
-back in that network's state-dict layout.
+starts from the weights ``build_model`` gave its own network (its seed and initializer), and
+``member_state`` hands them back in that network's state-dict layout.
 """
 
 from __future__ import annotations

@@ -175,6 +175,8 @@ def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], t
     errors: list[BaseException | None] = [None] * len(trials)
     alive = list(range(len(trials)))
     for index, data in enumerate(problem.folds):
+        if not alive:  # every member failed or was pruned on an earlier fold
+            break
         members = [Member(params[i], seeds[i], _callbacks(problem, trials[i], params[i],
                                                            prunings[i] if index == 0 else None))
                    for i in alive]
