@@ -196,8 +196,8 @@ class Config(_Frozen):
     refit: bool | Literal["auto"] = "auto"  # train the final model(s) again on training +
     # validation rows; auto: after a one-split search (a cross-validated one ships each trial's
     # fold networks averaged)
-    ensemble: int = Field(5, ge=0)  # ensemble size: the mean of up to N best trials, then up to
-    # N greedy additions; 0: one trial
+    ensemble: int = Field(5, ge=0)  # ensemble size: the mean of the N best trials, then up to
+    # N greedy additions; 0: the best trial alone
     population: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # trials trained together
     # in one batched pass (auto: 16 on a CPU, 64 on CUDA); 1: one at a time
     training: TrainingConfig = TrainingConfig()

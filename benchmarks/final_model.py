@@ -11,6 +11,8 @@ finished as:
                    the one network as the search trained it)
     top3/5 refit   the mean of the 3 / 5 best trials, each refitted
     top3/5 bag     the mean of the 3 / 5 best trials, each as its fold networks
+    validated test what ships, but only when it beats the best trial on the out-of-fold rows
+                   (else the best trial alone)
 
 Every variant sees the same candidates, so differences come from the finishing alone. The
 candidates are taken by wrapping ``autonn.search.run.finish`` (the search itself is untouched).
@@ -36,10 +38,11 @@ from autonn.data.split import split
 from autonn.metrics import METRICS, is_better
 from autonn.search import final as F
 from autonn.search import run as search_run
+from autonn.search.ensemble import better, scorer
 from autonn.search.problem import make_problem
 
 VARIANTS = ("shipped", "old rule", "best refit", "best bag", "top3 refit", "top3 bag",
-            "top5 refit", "top5 bag")
+            "top5 refit", "top5 bag", "validated test")
 
 
 def old_greedy(predictions, y, metric, rounds):
@@ -58,6 +61,12 @@ def old_greedy(predictions, y, metric, rounds):
     if not is_better(score, single, metric.direction) or sum(c > 0 for c in counts) < 2:
         return [1] + [0] * (len(predictions) - 1)
     return counts
+
+
+def _mean_of(trials: dict[int, int], ranked) -> torch.Tensor:
+    """The out-of-fold predictions of an ensemble of ``trials`` (number -> count)."""
+    by_number = {w.trial_number: w for w in ranked}
+    return sum(n * by_number[t].predictions for t, n in trials.items()) / sum(trials.values())
 
 
 def _score(problem, networks) -> float:
@@ -96,10 +105,15 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
     for k in (3, 5):
         picks[f"top{k} refit"] = ([(w, 1) for w in ranked[:k]], True)
         picks[f"top{k} bag"] = ([(w, 1) for w in ranked[:k]], False)
+    score = scorer(problem.metric, problem.selection_y, problem.config.task != "regression")
+    alone = score(ranked[0].predictions)
+    if not better(score(_mean_of(final.trials, ranked)), alone, problem.metric.direction):
+        picks["validated test"] = ([(ranked[0], 1)], final.refit)
     scores = {"shipped": final.test_score}
     for label, (chosen, refit) in picks.items():
         networks = F._refit(problem, chosen) if refit else F._as_trained(chosen)
         scores[label] = _score(problem, networks)
+    scores.setdefault("validated test", final.test_score)  # it validated better: what shipped
     return {"dataset": name, "seed": seed, "budget": budget, "cv_folds": folds,
             "metric": problem.metric_name,
             "trials": len(study.trials), "folds": len(problem.folds),
@@ -108,29 +122,31 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
 
 
 def report(rows: list[dict]) -> str:
+    """A Markdown table of the variants every row has (files of earlier runs hold others)."""
+    variants = [v for v in rows[0]["scores"] if all(v in r["scores"] for r in rows)]
     lines = ["### Finishing one search several ways: test score per variant", "",
-             "| dataset | seed | folds | trials | " + " | ".join(VARIANTS) + " |",
-             "|---" * (4 + len(VARIANTS)) + "|"]
-    wins = {v: 0 for v in VARIANTS}
+             "| dataset | seed | folds | trials | " + " | ".join(variants) + " |",
+             "|---" * (4 + len(variants)) + "|"]
+    wins = {v: 0 for v in variants}
     for r in rows:
         sign = 1 if METRICS[r["metric"]].direction == "maximize" else -1
         best = max(sign * s for s in r["scores"].values())
-        for v in VARIANTS:
+        for v in variants:
             wins[v] += sign * r["scores"][v] == best
         cells = [f"**{r['scores'][v]:.4g}**" if sign * r["scores"][v] == best
-                 else f"{r['scores'][v]:.4g}" for v in VARIANTS]
+                 else f"{r['scores'][v]:.4g}" for v in variants]
         lines.append(f"| {r['dataset']} | {r['seed']} | {r['folds']} | {r['trials']} | "
                      + " | ".join(cells) + " |")
-    ranks = {v: [] for v in VARIANTS}
+    ranks = {v: [] for v in variants}
     for r in rows:
         sign = 1 if METRICS[r["metric"]].direction == "maximize" else -1
         ordered = sorted({sign * s for s in r["scores"].values()}, reverse=True)
-        for v in VARIANTS:
+        for v in variants:
             ranks[v].append(ordered.index(sign * r["scores"][v]) + 1)
     lines += ["", "Best (bold, ties included) per variant: " + ", ".join(
-        f"{v} {wins[v]}" for v in VARIANTS) + f" of {len(rows)}.",
+        f"{v} {wins[v]}" for v in variants) + f" of {len(rows)}.",
         "Mean rank (dense, 1 = best): " + ", ".join(
-            f"{v} {statistics.fmean(ranks[v]):.2f}" for v in VARIANTS) + "."]
+            f"{v} {statistics.fmean(ranks[v]):.2f}" for v in variants) + "."]
     return "\n".join(lines)
 
 

@@ -66,9 +66,11 @@ def test_a_weak_candidate_stays_out_and_one_round_matches_brute_force():
     g = torch.Generator().manual_seed(0)
     y = torch.randn(200, 1, generator=g)
     preds = [y + torch.randn(200, 1, generator=g) * s for s in (0.3, 0.35, 5.0)]
-    counts, (score, _) = _select(preds, y, "rmse", size=3)
-    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] == 0
+    counts, (score, _) = _select(preds, y, "rmse", size=2)
+    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] == 0  # the mean of 2, no weak one
     assert score < rmse.fn(y, preds[0])  # the mean beats the best alone
+    counts, _ = _select(preds, y, "rmse", size=3)
+    assert min(counts) >= 1  # size 3: the mean starts from the 3 best, the weak one too
     counts, (score, _) = _select(preds, y, "rmse", size=1)  # no mean to start; one addition
     options = [rmse.fn(y, preds[0])] + [rmse.fn(y, (preds[0] + p) / 2) for p in preds]
     assert score == pytest.approx(min(options))
@@ -150,16 +152,18 @@ def test_the_final_model_is_refitted_on_every_non_test_row(wine):
     assert refit_rows == len(problem.splits.y_train) + len(problem.splits.y_val) == 142
 
 
-def test_an_ensemble_ships_only_when_it_validates_better(wine):
+def test_the_ensemble_starts_from_the_n_best_and_ships_what_it_scored(wine):
     _, problem, study, _ = wine
     winners = _winners(problem, study, 4)
-    final = finish(problem, winners, ensemble=8, refit=False)
-    single = float(problem.metric.fn(problem.selection_y, winners[0].predictions))
-    if final.is_ensemble:
-        assert final.selection_score > single and len(final.trials) >= 2
-        assert sum(final.trials.values()) == 8
-    else:
-        assert final.selection_score == single and list(final.trials) == [winners[0].trial_number]
+    final = finish(problem, winners, ensemble=3, refit=False)
+    assert final.is_ensemble and {w.trial_number for w in winners[:3]} <= set(final.trials)
+    by_number = {w.trial_number: w for w in winners}
+    mean = sum(n * by_number[t].predictions for t, n in final.trials.items()) / sum(
+        final.trials.values())
+    assert final.selection_score == pytest.approx(
+        float(problem.metric.fn(problem.selection_y, mean)))
+    assert final.members[0].weight == pytest.approx(
+        final.trials[winners[0].trial_number] / len(winners[0].fits))
     alone = finish(problem, winners, ensemble=0, refit=False)
     assert list(alone.trials) == [winners[0].trial_number]
 
@@ -241,7 +245,7 @@ def test_the_command_line_sets_refit_ensembles_and_folds(flags, says):
     result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--n-trials", "2",
                                        "--epochs", "3", "--no-tracking", *flags])
     assert result.exit_code == 0, result.output
-    assert "Final model: trial" in result.output and says in result.output
+    assert "Final model: " in result.output and says in result.output
     study = load_study("iris")
     folds = study.trials[0].user_attrs.get("fold_values")
     assert (folds is None) == ("--cv-folds" in flags)

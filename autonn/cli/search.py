@@ -65,10 +65,10 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
                    "one-split search; a cross-validated one ships each trial's fold networks "
                    "averaged, which together trained on every non-test row.")
 @click.option("--ensemble", type=click.IntRange(min=0),
-              help="Ensemble size: the mean of up to N best trials, then up to N greedy additions "
-                   "with replacement; it ships when it validates better than the best trial (by "
-                   "the metric, then by log loss for classifiers). "
-                   "0: one trial. Default: 5.")
+              help="Ensemble size: the mean of the N best trials, then up to N greedy additions "
+                   "with replacement, each kept when it improves the out-of-fold score (by the "
+                   "metric, then by log loss for classifiers). 0: the best trial alone. "
+                   "Default: 5.")
 @click.option("--cv-folds", type=click.IntRange(min=0),
               help="Cross-validation folds for the objective (0 or 1: one validation split). "
                    "Default: 5 below 2000 training + validation rows, or below 10000 rows of at most "

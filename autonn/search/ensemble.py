@@ -1,11 +1,14 @@
 """Ensemble selection (Caruana et al., 2004): sorted initialization, then greedy additions with
 replacement.
 
-The ensemble starts as the uniform mean of the best ``n`` candidates, ``n`` up to ``size``, chosen
-on the selection rows (the paper's "sorted ensemble initialization", which keeps the greedy steps
-from overfitting small selection sets). Each later round adds the candidate whose inclusion makes
-the mean prediction score best, and is kept only when the score improves; a candidate may be added
-again, which raises its weight. The result is a weight (a count) per candidate.
+The ensemble starts as the uniform mean of the ``size`` best candidates (the paper's "sorted
+ensemble initialization", which keeps the greedy steps from overfitting the selection rows). The
+count is fixed, not chosen on those rows: the best candidates won their places by their scores on
+the very same rows, so a single one looks better there than it is, and choosing the count there
+chose too few (benchmarks/RESULTS.md, "Finishing one search several ways"). Each later round
+adds the candidate whose inclusion makes the mean prediction score best, and is kept only when
+the score improves; a candidate may be added again, which raises its weight. The result is a
+weight (a count) per candidate.
 
 Scores compare by the metric first, then, for classifiers, by log loss: accuracy on a few hundred
 rows ties often, and a proper scoring rule tells the tied ensembles apart.
@@ -43,14 +46,11 @@ def ensemble_selection(predictions: list[torch.Tensor], score: Callable[[torch.T
         predictions: each candidate's (N, K) probabilities or (N, T) values of the same rows,
             best candidate first.
         score: ``scorer`` of those rows.
-        size: at most this many candidates in the initial mean, and at most this many greedy
-            additions after it.
+        size: the initial mean holds this many best candidates (all, when fewer; the best
+            alone for 0), and at most this many greedy additions follow it.
     """
-    n, best = 1, score(predictions[0])
-    for k in range(2, min(size, len(predictions)) + 1):  # ties go to the larger mean
-        s = score(sum(predictions[:k]) / k)
-        if not better(best, s, direction):
-            n, best = k, s
+    n = max(1, min(size, len(predictions)))
+    best = score(sum(predictions[:n]) / n)
     counts = [1] * n + [0] * (len(predictions) - n)
     total = sum(predictions[:n])
     for _ in range(size):
