@@ -58,8 +58,8 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
               help="Architecture family: " + "; ".join(f"{n} ({f.help})" for n, f in FAMILIES.items())
                    + f"; or {AUTO} (every family the data allows).")
 @click.option("--population", type=click.IntRange(min=1),
-              help="Trials trained together in one batched pass (default: 16 on a CPU, 64 on "
-                   "CUDA); 1: one at a time.")
+              help="Trials trained together in one batched pass (default: 64 on CUDA, one at a "
+                   "time on a CPU); 1: one at a time.")
 @click.option("--refit/--no-refit", default=None,
               help="Train the final model again on training + validation rows. Default: after a "
                    "one-split search; a cross-validated one ships each trial's fold networks "
