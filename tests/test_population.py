@@ -22,7 +22,7 @@ from autonn.population.fit import Member, fit_population
 from autonn.population.losses import BATCHED
 from autonn.population.optim import UPDATES
 from autonn.population.packing import STEP_COSTS, packs, parameters
-from autonn.search.population import LEADER
+from autonn.search.population import GROUP_KEY, LEADER, group_key
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.tasks import TASKS
@@ -193,3 +193,10 @@ def test_a_cross_validated_population_that_all_fails_on_the_first_fold_ends_clea
     assert len(problem.folds) > 1  # iris is cross-validated: fold 2 must not start empty
     with pytest.raises(StudyError, match="failed trials in a row .*TrialDiverged"):
         run_search(problem, storage=optuna.storages.InMemoryStorage())  # the designed stop
+
+
+def test_cpu_followers_share_norm_and_every_layer_activation_and_gpu_followers_do_not():
+    leader = {**BASE, "activation_0": "tanh", "activation_1": "relu"}
+    cpu = group_key(leader, torch.device("cpu"))
+    assert {"norm", "activation", "activation_0", "activation_1"} <= set(cpu)
+    assert set(cpu) >= set(GROUP_KEY) and group_key(leader, torch.device("cuda")) == GROUP_KEY
