@@ -41,9 +41,6 @@ from autonn.search import run as search_run
 from autonn.search.ensemble import better, scorer
 from autonn.search.problem import make_problem
 
-VARIANTS = ("shipped", "old rule", "best refit", "best bag", "top3 refit", "top3 bag",
-            "top5 refit", "top5 bag", "validated test")
-
 
 def old_greedy(predictions, y, metric, rounds):
     """The selection before this change: greedy by the metric alone, from an empty ensemble."""

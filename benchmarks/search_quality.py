@@ -1,8 +1,8 @@
 """Search quality: autonn at a fixed wall-clock budget against tuned-default peers.
 
 On each dataset and seed, in one process and on the same rows (autonn's own seeded split): autonn
-searches for ``--budget`` seconds (default space; its final model refitted, an ensemble when it
-validates better) and its final model is scored on the held-out test rows. The peers fit the same
+searches for ``--budget`` seconds (default space and final model: an ensemble of the best trials,
+each its fold networks or refitted) and its final model is scored on the held-out test rows. The peers fit the same
 training + validation rows, encoded by the same ColumnTransformer, and are scored on the same test
 rows: scikit-learn's MLP (defaults, after a StandardScaler), HistGradientBoosting (defaults), and
 pytabkit's RealMLP-TD and TabM-D (their tuned defaults, CPU). Every result is appended to a JSON

@@ -16,7 +16,7 @@ from autonn.export.formats import FORMATS
 from autonn.export.pipeline import EnsembleModule, ScoringModule
 from autonn.metrics import metric_for
 from autonn.model import build_model
-from autonn.search.ensemble import ensemble_selection, scorer
+from autonn.search.ensemble import clearly_worse, ensemble_selection, row_loss, scorer
 from autonn.search.exporting import export_model
 from autonn.search.final import finish, replay, score_test_split
 from autonn.search.problem import (
@@ -35,10 +35,11 @@ from autonn.weights import state_tensors
 FAST = {"epochs": 4, "n_layers": 1, "width": 16, "embedding": "none"}
 
 
-def _select(predictions, y, metric_name, size):
-    metric = metric_for(metric_name, "regression" if metric_name == "rmse" else "multiclass")
-    score = scorer(metric, y, classifier=metric_name != "rmse")
-    return ensemble_selection(predictions, score, metric.direction, size)
+def _select(predictions, y, metric_name, size, guard=True):
+    classifier = metric_name != "rmse"
+    metric = metric_for(metric_name, "multiclass" if classifier else "regression")
+    return ensemble_selection(predictions, scorer(metric, y, classifier), metric.direction, size,
+                              row_loss(y, classifier) if guard else None)
 
 
 def test_ensemble_selection_starts_from_the_best_mean_and_adds_what_it_lacks():
@@ -61,19 +62,30 @@ def test_equal_accuracy_is_decided_by_log_loss():
     assert loss < _select([sure], y, "accuracy", size=2)[1][1]
 
 
-def test_a_weak_candidate_stays_out_and_one_round_matches_brute_force():
+def test_a_clearly_worse_candidate_stays_out_of_the_start_and_one_round_matches_brute_force():
     rmse = metric_for("rmse", "regression")
     g = torch.Generator().manual_seed(0)
     y = torch.randn(200, 1, generator=g)
     preds = [y + torch.randn(200, 1, generator=g) * s for s in (0.3, 0.35, 5.0)]
-    counts, (score, _) = _select(preds, y, "rmse", size=2)
-    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] == 0  # the mean of 2, no weak one
+    counts, (score, _) = _select(preds, y, "rmse", size=3)
+    assert counts[0] >= 1 and counts[1] >= 1 and counts[2] == 0  # the paired test keeps it out
     assert score < rmse.fn(y, preds[0])  # the mean beats the best alone
-    counts, _ = _select(preds, y, "rmse", size=3)
-    assert min(counts) >= 1  # size 3: the mean starts from the 3 best, the weak one too
+    assert clearly_worse(row_loss(y, False), preds[0], preds[2])
+    assert not clearly_worse(row_loss(y, False), preds[0], preds[1])
+    unguarded, _ = _select(preds, y, "rmse", size=3, guard=False)
+    assert min(unguarded) >= 1  # without the test the 3 best start the mean, the weak one too
     counts, (score, _) = _select(preds, y, "rmse", size=1)  # no mean to start; one addition
     options = [rmse.fn(y, preds[0])] + [rmse.fn(y, (preds[0] + p) / 2) for p in preds]
     assert score == pytest.approx(min(options))
+
+
+def test_a_failed_classifier_stays_out_of_a_small_study_ensemble():
+    y = torch.arange(60) % 3
+    right = torch.nn.functional.one_hot(y, 3).float() * 0.8 + 0.2 / 3
+    also = right.roll(1, dims=1) * 0.03 + right * 0.97  # nearly as sure, still right
+    chance = torch.full((60, 3), 1 / 3)  # a trial that learned nothing
+    counts, _ = _select([right, also, chance], y, "accuracy", size=5)
+    assert counts[2] == 0 and counts[0] >= 1 and counts[1] >= 1
 
 
 def test_small_tables_are_cross_validated_and_large_ones_split_once():
@@ -156,7 +168,10 @@ def test_the_ensemble_starts_from_the_n_best_and_ships_what_it_scored(wine):
     _, problem, study, _ = wine
     winners = _winners(problem, study, 4)
     final = finish(problem, winners, ensemble=3, refit=False)
-    assert final.is_ensemble and {w.trial_number for w in winners[:3]} <= set(final.trials)
+    loss = row_loss(problem.selection_y, classifier=True)
+    start = [winners[0]] + [w for w in winners[1:] if not clearly_worse(
+        loss, winners[0].predictions, w.predictions)][:2]
+    assert {w.trial_number for w in start} <= set(final.trials)
     by_number = {w.trial_number: w for w in winners}
     mean = sum(n * by_number[t].predictions for t, n in final.trials.items()) / sum(
         final.trials.values())
@@ -247,6 +262,9 @@ def test_the_command_line_sets_refit_ensembles_and_folds(flags, says):
     assert result.exit_code == 0, result.output
     assert "Final model: " in result.output and says in result.output
     study = load_study("iris")
+    complete = sum(t.state.name == "COMPLETE" for t in study.trials)
+    if "--ensemble" in flags or complete < 2:  # --ensemble 0, or nothing to average
+        assert "Final model: trial " in result.output
     folds = study.trials[0].user_attrs.get("fold_values")
     assert (folds is None) == ("--cv-folds" in flags)
 

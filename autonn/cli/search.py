@@ -58,14 +58,15 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
               help="Architecture family: " + "; ".join(f"{n} ({f.help})" for n, f in FAMILIES.items())
                    + f"; or {AUTO} (every family the data allows).")
 @click.option("--population", type=click.IntRange(min=1),
-              help="Trials trained together in one batched pass (default: 64 on CUDA, one at a "
+              help="Trials trained together in batched passes (default: 64 on CUDA, one at a "
                    "time on a CPU); 1: one at a time.")
 @click.option("--refit/--no-refit", default=None,
               help="Train the final model again on training + validation rows. Default: after a "
                    "one-split search; a cross-validated one ships each trial's fold networks "
                    "averaged, which together trained on every non-test row.")
 @click.option("--ensemble", type=click.IntRange(min=0),
-              help="Ensemble size: the mean of the N best trials, then up to N greedy additions "
+              help="Ensemble size: the mean of the N best trials (less any clearly worse than "
+                   "the best), then up to N greedy additions "
                    "with replacement, each kept when it improves the out-of-fold score (by the "
                    "metric, then by log loss for classifiers). 0: the best trial alone. "
                    "Default: 5.")

@@ -26,7 +26,7 @@ from autonn.export.bundle import LIMITS, Bundle, Member
 from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
 from autonn.losses import Head
 from autonn.params import Params
-from autonn.search.ensemble import ensemble_selection, scorer
+from autonn.search.ensemble import ensemble_selection, row_loss, scorer
 from autonn.search.objective import out_of_training
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.tasks import REGRESSION
@@ -85,7 +85,8 @@ def _sort_key(problem: Problem, value: float) -> float:
 
 def _choose(problem: Problem, ranked: list[Winner], size: int
             ) -> tuple[list[tuple[Winner, int]], float]:
-    """The trials to ship with their counts: ``ensemble_selection`` over the ranked trials.
+    """The trials to ship with their counts: ``ensemble_selection`` over the ranked trials
+    (trials clearly worse than the best stay out of its initial mean).
 
     The ensemble ships even where the best trial alone scores better on the selection rows:
     that trial was picked for its score on those rows, so there it looks better than it is, and
@@ -95,8 +96,10 @@ def _choose(problem: Problem, ranked: list[Winner], size: int
     score = scorer(metric, problem.selection_y, problem.config.task != REGRESSION)
     if size < 1 or len(ranked) < 2:
         return [(ranked[0], 1)], score(ranked[0].predictions)[0]
+    classifier = problem.config.task != REGRESSION
     counts, together = ensemble_selection([w.predictions for w in ranked], score,
-                                          metric.direction, size)
+                                          metric.direction, size,
+                                          row_loss(problem.selection_y, classifier))
     return [(w, c) for w, c in zip(ranked, counts) if c], together[0]
 
 
