@@ -58,8 +58,12 @@ class Heartbeat:
         self.trial, self.every, self.last = trial, every, time.time()
 
     def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        self.beat()
+        return None
+
+    def beat(self) -> None:
+        """Record the heartbeat if ``every`` seconds have passed since the last."""
         now = time.time()
         if now - self.last >= self.every:
             self.trial.set_user_attr("heartbeat", now)
             self.last = now
-        return None

@@ -199,7 +199,7 @@ class Config(_Frozen):
     ensemble: int = Field(5, ge=0)  # ensemble size: the mean of the N best trials, then up to
     # N greedy additions; 0: the best trial alone
     population: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"  # trials trained together
-    # in one batched pass (auto: 64 on CUDA, one at a time on a CPU); 1: one at a time
+    # in batched passes (auto: 64 on CUDA, one at a time on a CPU); 1: one at a time
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
 

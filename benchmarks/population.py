@@ -131,8 +131,8 @@ def main() -> None:
              f"({device}, {os.cpu_count()} cores)", "",
              "| dataset | run | trials | trials per minute | vs one at a time | best validation "
              "accuracy | best of the first N trials |", "|---|---|---|---|---|---|---|"]
-    size = args.population if args.population == "auto" else int(args.population)
-    runs = {f"population {size}": (size, 1), "population 1": (1, 1)}
+    chosen = args.population if args.population == "auto" else int(args.population)
+    runs = {f"population {chosen}": (chosen, 1), "population 1": (1, 1)}
     if device.type == "cpu":
         runs["workers 2 (one at a time each)"] = (1, 2)
     with tempfile.TemporaryDirectory() as tmp:

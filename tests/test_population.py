@@ -14,14 +14,16 @@ import torch
 from conftest import tiny
 
 from autonn import make_config
+from autonn.callbacks import Heartbeat
 from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from autonn.errors import StudyError
 from autonn.losses import LOSSES_FOR_TASK
 from autonn.metrics import metric_for
+from autonn.population import fit
 from autonn.population.fit import Member, fit_population
 from autonn.population.losses import BATCHED
 from autonn.population.optim import UPDATES
-from autonn.population.packing import STEP_COSTS, packs, parameters
+from autonn.population.packing import STEP_COSTS, pack_seconds, packs
 from autonn.search.population import GROUP_KEY, LEADER, group_key
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
@@ -105,7 +107,7 @@ def test_norms_and_activations_differ_by_member_in_one_population(optimizer):
     assert_matches_alone(mixed)
 
 
-def test_members_far_apart_in_size_train_in_separate_packs_and_still_match_alone():
+def test_members_far_apart_in_size_train_in_separate_packs_and_still_match_alone(monkeypatch):
     sizes = [[6, 4, 5, 3], [6, 5, 3, 3], [6, 2000, 1000, 3]]  # inputs, widths, outputs
     cpu = packs(sizes, batch_rows=8, cost=STEP_COSTS["cpu"])  # one thread
     assert sorted(map(sorted, cpu)) == [[0, 1], [2]]  # padding to 2000 units costs more than a pass
@@ -113,7 +115,33 @@ def test_members_far_apart_in_size_train_in_separate_packs_and_still_match_alone
     # momentum, not Adam: Adam scales a big net's float noise in near-zero gradients up to steps
     params = [{**p, "width_0": w0, "width_1": w1} for p, (_, w0, w1, _) in zip(
         _variants(optimizer="momentum", momentum=0.9, nesterov=False), sizes)]
+    passes, train_pack = [], fit._fit_pack
+    monkeypatch.setattr(fit, "cost_of", lambda device: STEP_COSTS["cpu"])  # any thread count
+    monkeypatch.setattr(fit, "_fit_pack", lambda members, *rest: passes.append(len(members))
+                        or train_pack(members, *rest))
     assert_matches_alone(params)
+    assert sorted(passes) == [1, 2]
+
+
+def test_a_member_waiting_for_its_pack_keeps_its_trials_heartbeat(monkeypatch):
+    class Counting(Heartbeat):  # the real heartbeat, on a real trial, counting its beats
+        beats = 0
+
+        def beat(self):
+            self.beats += 1
+            super().beat()
+
+    trial = optuna.create_study().ask()
+    heart = Counting(trial, every=0.0)
+    params = [{**p, "width_0": w0, "width_1": w1} for p, (w0, w1) in zip(
+        _variants(optimizer="sgd"), [(4, 5), (5, 3), (2000, 1000)])]
+    members = [Member(p, seed=s) for p, s in zip(params, (1, 2, 3))]
+    members[2].callbacks = [heart]
+    monkeypatch.setattr(fit, "cost_of", lambda device: STEP_COSTS["cpu"])
+    fit_population(members, tiny("multiclass", n=72, features=6), metric_for("accuracy",
+                                                                            "multiclass"))
+    assert heart.beats == 3 + 3  # 3 epochs waiting for the small pack, then its own 3
+    assert "heartbeat" in trial.user_attrs
 
 
 def test_packs_cover_every_member_once_and_cut_only_where_a_pass_saves_time():
@@ -121,11 +149,10 @@ def test_packs_cover_every_member_once_and_cut_only_where_a_pass_saves_time():
     sizes = [[40, *torch.randint(16, 257, (2,), generator=rng).tolist(), 10] for _ in range(16)]
     cost = STEP_COSTS["cpu"]
     chosen = packs(sizes, 128, cost)
-    assert sorted(k for pack in chosen for k in pack) == list(range(16))
-    seconds = lambda pack: cost.overhead + len(pack) * parameters(
-        [max(sizes[k][i] for k in pack) for i in range(4)]) * 128 * cost.per_parameter_row
+    assert sorted(k for pack in chosen for k in pack) == list(range(16)) and len(chosen) > 1
+    seconds = lambda pack: pack_seconds([sizes[k] for k in pack], 128, cost)
     total = sum(map(seconds, chosen))
-    assert total <= seconds(list(range(16))) and total <= sum(seconds([k]) for k in range(16))
+    assert total < seconds(list(range(16))) and total < sum(seconds([k]) for k in range(16))
 
 
 def test_per_layer_activations_and_embeddings():

@@ -1,4 +1,4 @@
-"""Train a population: K members of one depth, loss, optimizer and batch size in one batched pass.
+"""Train a population: K members of one depth, loss, optimizer and batch size in batched passes.
 
 Each member is what ``train.train_params`` would train alone: its network built from its seed, its
 own batch order (a generator seeded like the one-network core's), learning rate, schedule, weight
@@ -6,7 +6,8 @@ decay, label smoothing, dropout and epoch cap. Every epoch each member is valida
 best weights, and asks its own callbacks (early stopping, pruning, heartbeat) whether to stop; a
 member that stops (or diverges) leaves the computation, and its network gets its best weights.
 Dropout masks come from one population generator, so with dropout a member matches its lone run
-in distribution, not bit for bit.
+in distribution, not bit for bit. Members of far-apart sizes train in separate passes (packs, one
+after another); those waiting for their pass keep their trials' heartbeats going.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from autonn.callbacks import Heartbeat
 from autonn.data.tensors import DeviceData
 from autonn.errors import TrialDiverged
 from autonn.losses import Head
@@ -55,17 +57,22 @@ def fit_population(members: list[Member], data: DeviceData, metric: Metric, *,
     """Train ``members`` together on ``data``; each ends with its best epoch's weights in
     ``member.network`` and its curves in ``member.history``. Members of very different sizes
     train in separate passes (``packing.packs``), one after another."""
+    if not members:
+        return
     for m in members:
         _build(m, data, init_state)
     shapes = [_layer_sizes(m.network) for m in members]
     rows = min(members[0].params["batch_size"], len(data.x_train))
-    for pack in packs(shapes, rows, cost_of(data.device)):
-        _fit_pack([members[k] for k in pack], data, metric, grad_clip)
+    chosen = packs(shapes, rows, cost_of(data.device))
+    for index, pack in enumerate(chosen):
+        waiting = [members[k] for later in chosen[index + 1:] for k in later]
+        _fit_pack([members[k] for k in pack], data, metric, grad_clip, waiting)
 
 
 def _fit_pack(members: list[Member], data: DeviceData, metric: Metric,
-              grad_clip: float | None) -> None:
-    """Train ``members`` in one batched pass until each has stopped."""
+              grad_clip: float | None, waiting: Sequence[Member] = ()) -> None:
+    """Train ``members`` in one batched pass until each has stopped; the ``waiting`` members'
+    heartbeats go on every epoch (their trials are alive, only queued)."""
     start = time.perf_counter()
     run = _Run([members[k] for k in member_order([m.params for m in members])], data, grad_clip)
     for epoch in range(max(m.params["epochs"] for m in members)):
@@ -76,6 +83,10 @@ def _fit_pack(members: list[Member], data: DeviceData, metric: Metric,
         for i in stopped:
             run.members[i].history.seconds = time.perf_counter() - start
         run.drop(stopped)
+        for m in waiting:
+            for callback in m.callbacks:
+                if isinstance(callback, Heartbeat):
+                    callback.beat()
         if not run.members:
             return
 

@@ -1,4 +1,4 @@
-"""Trials in populations: K trials claimed at once, trained together in one batched pass.
+"""Trials in populations: K trials claimed at once, trained together in batched passes.
 
 The first trial of a claim (the leader) is sampled freely; the others (followers) take the
 leader's values of ``GROUP_KEY`` (family, depth, loss, optimizer, batch size, embedding) through
@@ -6,8 +6,9 @@ leader's values of ``GROUP_KEY`` (family, depth, loss, optimizer, batch size, em
 initializer, norm, dropout, learning rate, weight decay, schedule, label smoothing, epochs), so
 a claim can train as one population. On the CPU followers also take the leader's norm and
 activations (``CPU_GROUP_KEY``): each kind in a pass is its own slice of kernels, and a CPU
-step pays for every kernel where a GPU step hides them (benchmarks/RESULTS.md). Trials that still cannot share a pass (a family or block
-the population network does not batch, an enqueued start of another key) train one at a time.
+step pays for every kernel where a GPU step hides them (benchmarks/RESULTS.md). Trials that
+still cannot share a pass (a family or block the population network does not batch, an enqueued
+start of another key) train one at a time.
 Every member keeps everything a trial has: its seed, MLflow run, pruning, early stopping,
 heartbeat, failure report, and place in the exact trial count.
 """
@@ -78,7 +79,7 @@ def batchable(params: Params) -> bool:
 
 
 class PopulationSampler(BaseSampler):
-    """``base``, except that a follower trial takes its leader's values of ``GROUP_KEY``."""
+    """``base``, except that a follower trial takes its leader's values of ``group_key``."""
 
     def __init__(self, base: BaseSampler) -> None:
         self.base = base
