@@ -13,6 +13,8 @@ finished as:
     top3/5 bag     the mean of the 3 / 5 best trials, each as its fold networks
     validated test what ships, but only when it beats the best trial on the out-of-fold rows
                    (else the best trial alone)
+    unguarded      what ships, without the guard that keeps clearly worse trials out of the
+                   initial mean
 
 Every variant sees the same candidates, so differences come from the finishing alone. The
 candidates are taken by wrapping ``autonn.search.run.finish`` (the search itself is untouched).
@@ -38,7 +40,7 @@ from autonn.data.split import split
 from autonn.metrics import METRICS, is_better
 from autonn.search import final as F
 from autonn.search import run as search_run
-from autonn.search.ensemble import better, scorer
+from autonn.search.ensemble import better, ensemble_selection, scorer
 from autonn.search.problem import make_problem
 
 
@@ -106,15 +108,22 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
     alone = score(ranked[0].predictions)
     if not better(score(_mean_of(final.trials, ranked)), alone, problem.metric.direction):
         picks["validated test"] = ([(ranked[0], 1)], final.refit)
+    counts, _ = ensemble_selection([w.predictions for w in ranked], score,
+                                   problem.metric.direction, config.ensemble)  # no guard
+    unguarded = {w.trial_number: c for w, c in zip(ranked, counts) if c}
+    if unguarded != final.trials:
+        picks["unguarded"] = ([(w, c) for w, c in zip(ranked, counts) if c], final.refit)
     scores = {"shipped": final.test_score}
     for label, (chosen, refit) in picks.items():
         networks = F._refit(problem, chosen) if refit else F._as_trained(chosen)
         scores[label] = _score(problem, networks)
     scores.setdefault("validated test", final.test_score)  # it validated better: what shipped
+    scores.setdefault("unguarded", final.test_score)  # the guard kept nobody out
     return {"dataset": name, "seed": seed, "budget": budget, "cv_folds": folds,
             "metric": problem.metric_name,
             "trials": len(study.trials), "folds": len(problem.folds),
-            "shipped_trials": len(final.trials), "test_rows": len(problem.splits.y_test),
+            "shipped_trials": len(final.trials), "guard_changed": unguarded != final.trials,
+            "test_rows": len(problem.splits.y_test),
             "scores": scores}
 
 
