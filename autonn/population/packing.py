@@ -51,7 +51,11 @@ def parameters(sizes: list[int]) -> int:
 def pack_seconds(shapes: list[list[int]], batch_rows: int, cost: StepCost) -> float:
     """The modelled seconds of one step of ``shapes`` trained as one pass."""
     widest = [max(s[i] for s in shapes) for i in range(len(shapes[0]))]
-    return cost.overhead + len(shapes) * parameters(widest) * batch_rows * cost.per_parameter_row
+    return _pass_seconds(len(shapes), widest, batch_rows, cost)
+
+
+def _pass_seconds(members: int, widest: list[int], batch_rows: int, cost: StepCost) -> float:
+    return cost.overhead + members * parameters(widest) * batch_rows * cost.per_parameter_row
 
 
 def packs(shapes: list[list[int]], batch_rows: int, cost: StepCost) -> list[list[int]]:
@@ -67,21 +71,20 @@ def packs(shapes: list[list[int]], batch_rows: int, cost: StepCost) -> list[list
         return []
     if pack_seconds(shapes, batch_rows, cost) - cost.overhead <= cost.overhead:
         return [list(range(len(shapes)))]
-    groups = [([k], list(shapes[k])) for k in range(len(shapes))]
+    # each pack: its members, its widest sizes, its modelled seconds
+    groups = [([k], list(s), _pass_seconds(1, s, batch_rows, cost)) for k, s in enumerate(shapes)]
     while len(groups) > 1:
         saving, pair = 0.0, None
-        for i, (a, wa) in enumerate(groups):
+        for i, (a, wa, sa) in enumerate(groups):
             for j in range(i + 1, len(groups)):
-                b, wb = groups[j]
+                b, wb, sb = groups[j]
                 merged = [max(x, y) for x, y in zip(wa, wb)]
-                gain = (pack_seconds([wa] * len(a), batch_rows, cost)
-                        + pack_seconds([wb] * len(b), batch_rows, cost)
-                        - pack_seconds([merged] * (len(a) + len(b)), batch_rows, cost))
-                if gain > saving:
-                    saving, pair = gain, (i, j, merged)
+                seconds = _pass_seconds(len(a) + len(b), merged, batch_rows, cost)
+                if sa + sb - seconds > saving:
+                    saving, pair = sa + sb - seconds, (i, j, merged, seconds)
         if pair is None:
             break
-        i, j, merged = pair
-        groups[i] = (groups[i][0] + groups[j][0], merged)
+        i, j, merged, seconds = pair
+        groups[i] = (groups[i][0] + groups[j][0], merged, seconds)
         del groups[j]
-    return [sorted(members) for members, _ in groups]
+    return [sorted(members) for members, _, _ in groups]
