@@ -92,12 +92,9 @@ def _choose(problem: Problem, ranked: list[Winner], size: int
     that trial was picked for its score on those rows, so there it looks better than it is, and
     shipping the ensemble only when it beat it there lost on the test rows (benchmarks/RESULTS.md).
     """
-    metric = problem.metric
-    score = scorer(metric, problem.selection_y, problem.config.task != REGRESSION)
-    if size < 1 or len(ranked) < 2:
-        return [(ranked[0], 1)], score(ranked[0].predictions)[0]
-    classifier = problem.config.task != REGRESSION
-    counts, together = ensemble_selection([w.predictions for w in ranked], score,
+    metric, classifier = problem.metric, problem.config.task != REGRESSION
+    counts, together = ensemble_selection([w.predictions for w in ranked],
+                                          scorer(metric, problem.selection_y, classifier),
                                           metric.direction, size,
                                           row_loss(problem.selection_y, classifier))
     return [(w, c) for w, c in zip(ranked, counts) if c], together[0]
