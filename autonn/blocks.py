@@ -7,8 +7,8 @@ class token joins them, and one pre-norm self-attention + feed-forward block mix
 token's vector goes on (a small FT-Transformer).
 ``ConvBlock``: conv -> norm -> activation -> pooling over a 1-D signal or a 2-D image.
 ``Reshape``: flat rows as images or signals.
-``PeriodicEmbedding``: each numeric feature as cos/sin of learned frequencies, then its own linear
-map (and ReLU: "PLR", Gorishniy et al. 2022), flattened.
+``PeriodicEmbedding``: each continuous feature as cos/sin of learned frequencies, then its own
+linear map (and ReLU: "PLR", Gorishniy et al. 2022), flattened; binary features pass as they are.
 Blocks take their norm and activation modules built; the families initialise the weights that the
 search chooses an initializer for. All are plain tensor operations that TorchScript tracing and
 ONNX export take.
@@ -99,23 +99,39 @@ class ConvBlock(nn.Module):
 
 
 class PeriodicEmbedding(nn.Module):
-    """(N, F) features -> (N, F * dim): per feature, [cos, sin](2 pi c x) with ``dim`` learned
-    frequencies c ~ N(0, scale^2), then a linear map of its own to ``dim`` values (and a ReLU
-    when ``relu``)."""
+    """(N, F) features -> (N, E * dim + F - E): per embedded feature, [cos, sin](2 pi c x) with
+    ``dim`` learned frequencies c ~ N(0, scale^2), then a linear map of its own to ``dim`` values
+    (and a ReLU when ``relu``); the other F - E features follow as they are.
 
-    def __init__(self, n_features: int, dim: int, scale: float, relu: bool) -> None:
+    ``columns`` are the E embedded features (None: all F). Binary and constant columns gain
+    nothing from an embedding and would multiply the next layer's inputs by ``dim``."""
+
+    def __init__(self, n_features: int, dim: int, scale: float, relu: bool,
+                 columns: list[int] | None = None) -> None:
         super().__init__()
-        self.frequencies = nn.Parameter(torch.randn(n_features, dim) * scale)  # (F, D)
+        embedded = n_features if columns is None else len(columns)
+        self.frequencies = nn.Parameter(torch.randn(embedded, dim) * scale)  # (E, D)
         bound = 1 / math.sqrt(2 * dim)  # nn.Linear's default for 2D inputs
-        self.weight = nn.Parameter(torch.empty(n_features, 2 * dim, dim).uniform_(-bound, bound))
-        self.bias = nn.Parameter(torch.empty(n_features, dim).uniform_(-bound, bound))
+        self.weight = nn.Parameter(torch.empty(embedded, 2 * dim, dim).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(embedded, dim).uniform_(-bound, bound))
         self.relu = relu
+        self.columns = None if columns is None else [int(c) for c in columns]
+        if self.columns is not None:  # not in the state dict: the builder knows the columns
+            passed = sorted(set(range(n_features)) - set(self.columns))
+            self.register_buffer("embedded", torch.tensor(self.columns, dtype=torch.long),
+                                 persistent=False)
+            self.register_buffer("passed", torch.tensor(passed, dtype=torch.long),
+                                 persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        angles = 2 * math.pi * x.unsqueeze(-1) * self.frequencies  # (N, F, D)
-        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (N, F, 2D)
-        out = torch.einsum("nfk,fkd->nfd", periodic, self.weight) + self.bias  # (N, F, D)
-        return (torch.relu(out) if self.relu else out).flatten(1)  # (N, F * D)
+        inner = x if self.columns is None else x.index_select(1, self.embedded)  # (N, E)
+        angles = 2 * math.pi * inner.unsqueeze(-1) * self.frequencies  # (N, E, D)
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (N, E, 2D)
+        out = torch.einsum("nfk,fkd->nfd", periodic, self.weight) + self.bias  # (N, E, D)
+        out = (torch.relu(out) if self.relu else out).flatten(1)  # (N, E * D)
+        if self.columns is None:
+            return out
+        return torch.cat([out, x.index_select(1, self.passed)], dim=1)  # (N, E * D + F - E)
 
 
 class Reshape(nn.Module):

@@ -112,16 +112,17 @@ POOLS: dict[str, Callable[[int], Any]] = {  # pooling by 2
 }
 
 
-def _periodic(relu: bool) -> Callable[[int, int, float], Any]:
-    def build(n_features: int, dim: int, scale: float) -> Any:
+def _periodic(relu: bool) -> Callable[[int, int, float, list[int] | None], Any]:
+    def build(n_features: int, dim: int, scale: float, columns: list[int] | None) -> Any:
         from autonn.blocks import PeriodicEmbedding  # an nn.Module: torch loads on first use
 
-        return PeriodicEmbedding(n_features, dim, scale, relu)
+        return PeriodicEmbedding(n_features, dim, scale, relu, columns)
     return build
 
 
-# Numeric-feature embeddings: (features, width per feature, frequency scale) -> module, or None.
-EMBEDDINGS: dict[str, Callable[[int, int, float], Any] | None] = {
+# Numeric-feature embeddings: (features, width per feature, frequency scale, embedded columns or
+# None for all) -> module, or None.
+EMBEDDINGS: dict[str, Callable[[int, int, float, list[int] | None], Any] | None] = {
     "none": None,
     "periodic": _periodic(relu=False),  # PL: periodic, then linear
     "plr": _periodic(relu=True),  # PLR: periodic, linear, ReLU

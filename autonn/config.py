@@ -113,7 +113,7 @@ class SpaceConfig(_Frozen):
     attention: bool | list[bool] = False  # mlp/resmlp: a feature self-attention block in front
     attention_dim: Number = [8, 16, 32]  # width of each feature token
     attention_heads: Number = [1, 2, 4]
-    embedding: Choice = ["none", "plr"]  # mlp/resmlp: numeric features as periodic embeddings
+    embedding: Choice = ["none", "plr"]  # mlp/resmlp: continuous features as periodic embeddings
     embedding_dim: Number = [8, 16]  # each feature's embedding width
     embedding_scale: Number = [0.01, 0.1, 1.0]  # initial frequency scale of periodic embeddings
     fixed: dict[str, Any] = {}  # parameters held at these values (--init-from fixes the model's)

@@ -14,13 +14,15 @@ from autonn.params import Params
 
 
 def build_model(params: Params, n_inputs: int, n_outputs: int,
-                input_shape: tuple[int, ...] | None = None) -> nn.Sequential:
-    """Build the network ``params`` describe, for ``n_inputs`` features and ``n_outputs`` outputs.
+                input_shape: tuple[int, ...] | None = None,
+                continuous: tuple[int, ...] | None = None) -> nn.Sequential:
+    """Build the network ``params`` describe, for ``n_inputs`` features and ``n_outputs`` outputs
+    (embeddings embed the ``continuous`` columns; None: every column).
 
     Weights are initialised with ``params["init"]`` at the gain of the activation that follows
     each layer; biases start at zero. Call ``torch.manual_seed`` first for reproducible weights.
     """
-    body, width = family_of(params).build(params, n_inputs, input_shape)
+    body, width = family_of(params).build(params, n_inputs, input_shape, continuous)
     head = nn.Linear(width, n_outputs)
     initialize(head, params["init"], "identity")
     return nn.Sequential(*body, head)

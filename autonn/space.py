@@ -66,18 +66,20 @@ def suggest(trial: Any, space: SpaceConfig) -> Params:
     return p
 
 
-EMBED_MAX_FEATURES = 256  # wider rows train without embeddings: F * dim inputs grow too large
+# Rows with more continuous columns train without embeddings: E * dim inputs grow too large.
+EMBED_MAX_FEATURES = 256
 
 
-def resolve_space(space: SpaceConfig, task: str, input_shape: Any, n_features: int,
+def resolve_space(space: SpaceConfig, task: str, input_shape: Any, n_continuous: int,
                   source: str = "config") -> SpaceConfig:
     """The space a problem searches: its task's losses, the families its rows allow, no label
-    smoothing for regression, no embeddings for rows of more than ``EMBED_MAX_FEATURES``."""
+    smoothing for regression, no embeddings for rows with no continuous columns (more than two
+    values: only those are embedded) or more than ``EMBED_MAX_FEATURES`` of them."""
     space = resolve_family(resolve_losses(space, task, source), input_shape, source)
     update: dict[str, Any] = {}
     if task == REGRESSION:
         update["label_smoothing"] = 0.0
-    if n_features > EMBED_MAX_FEATURES:
+    if not 0 < n_continuous <= EMBED_MAX_FEATURES:
         update["embedding"] = "none"
     return space.model_copy(update=update)
 

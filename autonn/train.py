@@ -163,7 +163,8 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     the layers whose names and shapes match (transfer learning)."""
     torch.manual_seed(seed)
     head = bind_head(params["loss"], data.task, data.n_outputs, params.get("label_smoothing", 0.0))
-    model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape)
+    model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape,
+                        data.continuous)
     if init_state:
         load_matching(model, init_state)
     model = model.to(data.device)

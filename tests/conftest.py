@@ -37,10 +37,12 @@ def iris_data():
     return to_device(split(ds, 0.2, 0.2, seed=0), ds.task, TEST_DEVICE, len(ds.classes))
 
 
-def tiny(task: str, n: int = 64, features: int = 5, seed: int = 0):
-    """A small separable/learnable problem of the given task, as DeviceData on TEST_DEVICE."""
+def tiny(task: str, n: int = 64, features: int = 5, seed: int = 0, binary: int = 0):
+    """A small separable/learnable problem of the given task, as DeviceData on TEST_DEVICE; its
+    last ``binary`` features are 0/1 columns (one-hot levels, say)."""
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, features)).astype(np.float32)
+    X[:, features - binary:] = X[:, features - binary:] > 0
     if task == "regression":
         y = (X @ rng.normal(size=features)).astype(np.float32)
     else:

@@ -81,15 +81,17 @@ def test_cnn_pools_only_while_the_image_is_big_enough():
     assert model(torch.randn(2, 64)).shape == (2, 10)  # 8 -> 4 -> 2 -> 1, then no more pooling
 
 
-@pytest.mark.parametrize("option", ["mlp+attention", "cnn-2d", "resmlp", "mlp+plr"])
+@pytest.mark.parametrize("option", ["mlp+attention", "cnn-2d", "resmlp", "mlp+plr",
+                                    "resmlp+periodic"])
 def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
     params = {**BASE, **OPTIONS[option]}
     torch.manual_seed(0)
     shape = SHAPES.get(option)
-    module = ScoringModule(build_model(params, 16, 3, shape), "softmax", 16).eval()
+    continuous = [0, 2, 5, 11] if "periodic" in option else None  # the others: 0/1 columns
+    module = ScoringModule(build_model(params, 16, 3, shape, continuous), "softmax", 16).eval()
     bundle = Bundle("multiclass", params, 3, "softmax", identity_encoder(
         [f"x{i}" for i in range(16)]), ["a", "b", "c"], input_shape=list(shape) if shape else None,
-        tensors=state_tensors(module))
+        tensors=state_tensors(module), continuous=continuous)
     state_dict.write(bundle, tmp_path / "m.safetensors")
     onnx_model.write(bundle, tmp_path / "m.onnx")
     x = torch.randn(7, 16)
@@ -188,8 +190,31 @@ def test_periodic_embeddings_give_each_feature_its_own_frequencies_and_map():
     assert changed[4:8].any() and not changed[:4].any() and not changed[8:].any()
 
 
+def test_embeddings_embed_continuous_columns_and_pass_binary_ones_on():
+    from autonn.blocks import PeriodicEmbedding
+
+    torch.manual_seed(0)
+    embed = PeriodicEmbedding(5, 4, scale=0.1, relu=True, columns=[0, 3])
+    x = torch.randn(6, 5)
+    out = embed(x)
+    assert out.shape == (6, 2 * 4 + 3) and embed.frequencies.shape == (2, 4)
+    torch.testing.assert_close(out[:, 8:], x[:, [1, 2, 4]])  # as they are, in column order
+    x2 = x.clone()
+    x2[:, 3] += 1.0  # the second embedded column changes only its own four outputs
+    changed = (embed(x2) != out).any(dim=0)
+    assert changed[4:8].any() and not changed[:4].any() and not changed[8:].any()
+    assert set(embed.state_dict()) == {"frequencies", "weight", "bias"}  # columns: the builder's
+    data = tiny("multiclass", n=96, features=16, binary=12)
+    assert data.continuous == (0, 1, 2, 3)
+    params = {**BASE, **OPTIONS["mlp+plr"]}
+    model, _, _ = train_params(params, data, metric_for("accuracy", "multiclass"), seed=0)
+    assert model[0].columns == [0, 1, 2, 3] and model[1].in_features == 4 * 4 + 12
+
+
 def test_wide_rows_and_regression_targets_narrow_the_space():
     wide = resolve_space(make_config().space, "multiclass", None, 300)
     assert wide.embedding == "none" and wide.label_smoothing == [0.0, 0.1]
+    only_binary = resolve_space(make_config().space, "multiclass", None, 0)
+    assert only_binary.embedding == "none"
     regression = resolve_space(make_config().space, "regression", None, 10)
     assert regression.label_smoothing == 0.0 and regression.embedding == ["none", "plr"]

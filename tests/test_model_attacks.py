@@ -297,6 +297,18 @@ def test_a_huge_layer_width_is_refused_before_anything_is_allocated(exports, tmp
     assert grown < 50_000 and time.monotonic() - start < 10
 
 
+@pytest.mark.parametrize("columns", [[0, 9], [2, 1], [-1], "0,1", [True], [0.5]])
+def test_embedded_columns_outside_the_rows_are_refused_before_anything_is_built(exports, tmp_path,
+                                                                               columns):
+    _, paths, _ = exports
+    bundle = load(paths["state_dict"]).bundle  # iris: 4 features
+    forged = tmp_path / "forged.safetensors"
+    state_dict.write(replace(bundle, continuous=columns), forged)
+    with pytest.raises(ModelFileError, match="manifest field continuous is not a list of "
+                                             "distinct column numbers in increasing order below 4"):
+        load(forged)
+
+
 @pytest.mark.parametrize("suffix", [".pt", ".pt2"])
 def test_a_zip_bomb_is_refused_without_inflating(tmp_path, suffix):
     bomb = tmp_path / f"bomb{suffix}"

@@ -44,8 +44,8 @@ def _variants(**common):
              "label_smoothing": 0.1}]
 
 
-def assert_matches_alone(params_list, task="multiclass", seeds=None):
-    data = tiny(task, n=72, features=6)
+def assert_matches_alone(params_list, task="multiclass", seeds=None, binary=0):
+    data = tiny(task, n=72, features=6, binary=binary)
     metric = metric_for(METRIC[task], task)
     seeds = seeds or [11 + i for i in range(len(params_list))]
     members = [Member(p, seed=s) for p, s in zip(params_list, seeds)]
@@ -161,6 +161,8 @@ def test_per_layer_activations_and_embeddings():
     assert_matches_alone(layered)
     embedded = _variants(embedding="plr", embedding_dim=3, embedding_scale=0.5)
     assert_matches_alone(embedded)
+    members = assert_matches_alone(embedded, binary=2)  # 4 embedded columns, 2 passed on
+    assert members[0].network[0].columns == [0, 1, 2, 3]
 
 
 def test_each_member_stops_on_its_own():

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from autonn.data.split import Splits
-from autonn.data.tensors import Standardizer, to_device
+from autonn.data.tensors import Standardizer, continuous_columns, to_device
 from autonn.export.pipeline import ScoringModule
 
 
@@ -17,6 +17,20 @@ def test_binary_and_constant_columns_keep_their_values_and_others_are_standardis
     assert z[:, 0].mean() == pytest.approx(0, abs=1e-6) and z[:, 0].std() == pytest.approx(1, rel=1e-5)
     np.testing.assert_array_equal(z[:, 1], X[:, 1])
     np.testing.assert_array_equal(z[:, 2], X[:, 2])
+
+
+def test_continuous_columns_are_those_with_a_third_value_in_training_or_validation_rows():
+    rng = np.random.default_rng(2)
+    X = np.column_stack([rng.normal(size=30), rng.integers(0, 2, 30), np.full(30, 4.0),
+                         rng.integers(0, 2, 30) * 5.0, np.r_[np.zeros(29), 1.0]]).astype(np.float32)
+    assert continuous_columns(X) == (0,)  # 0/1, constant, 0/5 and a rare 1 are two-valued
+    third = X[:1].copy()
+    third[0, 3] = 2.5  # a third value of column 3 in another block of rows (validation)
+    assert continuous_columns(X, third) == (0, 3) and continuous_columns(X[:0]) == ()
+    y = rng.integers(0, 2, 30)
+    data = to_device(Splits(X, y, third, y[:1], X[:4] + 0.5, y[:4]), "binary", torch.device("cpu"),
+                     n_classes=2)
+    assert data.continuous == (0, 3)  # the test rows' values (0.5 in every column) are not looked at
 
 
 def test_the_soft_clip_bounds_far_rows_and_leaves_near_ones_almost_alone():

@@ -63,12 +63,29 @@ class DeviceData:
     target_scaler: Standardizer | None
     device: torch.device
     input_shape: tuple[int, ...] | None = None  # what the cnn family reshapes rows into
+    continuous: tuple[int, ...] | None = None  # the columns embeddings embed (None: all)
+
+
+def continuous_columns(*parts: np.ndarray) -> tuple[int, ...]:
+    """The columns that hold more than two distinct values over the row blocks ``parts`` (N_i, F):
+    numbers an embedding can say more about. One-hot levels, indicators and constants (two values
+    or fewer) are left out: a linear layer already tells their two values apart."""
+    parts = tuple(p for p in parts if len(p))
+    if not parts:
+        return ()
+    low = np.min([p.min(axis=0) for p in parts], axis=0)  # (F,)
+    high = np.max([p.max(axis=0) for p in parts], axis=0)
+    between = np.zeros(parts[0].shape[1], dtype=bool)  # a third value, strictly inside the range
+    for p in parts:
+        between |= ((p != low) & (p != high)).any(axis=0)
+    return tuple(int(j) for j in np.flatnonzero(between))
 
 
 def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 0,
               input_shape: tuple[int, ...] | None = None, clip: float = 0.0) -> DeviceData:
     """Standardise on the training split (features soft-clipped at ``clip``) and move every split
-    to ``device`` once."""
+    to ``device`` once. The continuous columns are found on the training and validation rows
+    together: every fold of one search and its refit on all those rows then agree."""
     fs = Standardizer.fit(splits.X_train, clip)
     ys = [splits.y_train, splits.y_val, splits.y_test]
     ts = None
@@ -83,4 +100,5 @@ def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 
     t = lambda a: torch.as_tensor(a).to(device)  # noqa: E731
     return DeviceData(task, n_outputs, t(fs.transform(splits.X_train)), t(ys[0]),
                       t(fs.transform(splits.X_val)), t(ys[1]), t(fs.transform(splits.X_test)),
-                      t(ys[2]), fs, ts, device, input_shape)
+                      t(ys[2]), fs, ts, device, input_shape,
+                      continuous_columns(splits.X_train, splits.X_val))

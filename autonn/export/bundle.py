@@ -55,6 +55,8 @@ class Bundle:
     feature_clip: float = 0.0  # the soft clip of standardised features (0 in files before it)
     members: list[Member] = field(default_factory=list)  # an ensemble's networks (params, ...
     # n_outputs and output above are then its first member's)
+    continuous: list[int] | None = None  # the columns embeddings embed (None, and in files
+    # before it: every column)
 
     @property
     def n_features(self) -> int:
@@ -73,7 +75,7 @@ class Bundle:
                     "n_targets": self.n_targets, "input_shape": self.input_shape,
                     "classes": self.classes, "target": self.target,
                     "encoder": self.encoder.to_json(), "info": self.info,
-                    "feature_clip": self.feature_clip}
+                    "feature_clip": self.feature_clip, "continuous": self.continuous}
         if self.members:
             manifest.update(format_version=ENSEMBLE_VERSION,
                             members=[asdict(m) for m in self.members])
@@ -104,7 +106,7 @@ class Bundle:
                        data.get("target"), int(data.get("n_targets", 1)),
                        data.get("input_shape"), data.get("info", {}), dict(tensors or {}),
                        float(data.get("feature_clip", 0.0)),
-                       [Member(**m) for m in data.get("members", [])])
+                       [Member(**m) for m in data.get("members", [])], data.get("continuous"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{source}: the autonn manifest is incomplete ({exc}); the file "
                                  "is damaged.") from None
@@ -156,10 +158,15 @@ class Bundle:
                 raise ModelFileError(f"{source}: manifest field {field_name} = {value!r} is out of "
                                      f"bounds (0 to {LIMITS[kind]}); the file is not a model "
                                      "autonn wrote.")
+        if self.continuous is not None and not _column_list(self.continuous, self.n_features):
+            raise ModelFileError(f"{source}: manifest field continuous is not a list of distinct "
+                                 f"column numbers in increasing order below {self.n_features}; "
+                                 "the file is not a model autonn wrote.")
 
     def _scorer(self, member: Member) -> ScoringModule:
         shape = tuple(self.input_shape) if self.input_shape else None
-        network = build_model(member.params, self.n_features, member.n_outputs, shape)
+        continuous = tuple(self.continuous) if self.continuous is not None else None
+        network = build_model(member.params, self.n_features, member.n_outputs, shape, continuous)
         return ScoringModule(network, member.output, self.n_features, self.n_targets,
                              self.feature_clip)
 
@@ -172,6 +179,13 @@ LIMITS = {"n_layers": 256, "conv_blocks": 32, "width": 1 << 16, "channels": 1 <<
           "kernel_size": 64, "attention_dim": 4096, "attention_heads": 256,
           "embedding_dim": 4096, "n_features": 1 << 20, "n_targets": 1 << 16,
           "n_outputs": 1 << 16, "members": 1024}
+
+
+def _column_list(value: Any, n_features: int) -> bool:
+    """Whether ``value`` is a list of column numbers, increasing, each below ``n_features``."""
+    return (isinstance(value, list) and all(type(c) is int for c in value)
+            and all(a < b for a, b in zip(value, value[1:]))  # increasing: the ends bound all
+            and all(0 <= c < n_features for c in value[:1] + value[-1:]))
 
 
 def _same_shapes(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Tensor],

@@ -23,7 +23,8 @@ def sample(ask: Ask) -> Params:
     return p
 
 
-def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None) -> Body:
+def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None,
+          continuous: tuple[int, ...] | None = None) -> Body:
     if not input_shape or math.prod(input_shape) != n_inputs or len(input_shape) not in (2, 3):
         raise ValueError(f"the cnn family needs an input_shape (C, L) or (C, H, W) of "
                          f"{n_inputs} values; got {input_shape}")

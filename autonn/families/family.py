@@ -37,7 +37,8 @@ class Family:
     help: str  # one line for --help and the README
     dimensions: tuple[str, ...]  # the space dimensions ``sample`` asks for
     sample: Callable[[Ask], Params]
-    build: Callable[[Params, int, tuple[int, ...] | None], Body]  # (params, inputs, row shape)
+    # (params, inputs, row shape, continuous columns: those embeddings embed; None: all)
+    build: Callable[[Params, int, tuple[int, ...] | None, tuple[int, ...] | None], Body]
     describe: Callable[[Params], dict[str, Any]]  # family-specific part of the architecture
     summary: Callable[[Params], str]  # one line, e.g. "64-32" or "resmlp 2x128"
     needs_shape: bool = False  # rows must have an input_shape (images, signals)
@@ -80,15 +81,19 @@ def sample_front(ask: Ask) -> Params:
     return p
 
 
-def front(params: Params, n_inputs: int) -> Body:
-    """What ``params`` put in front of the body: (N, n_inputs) -> (N, width)."""
+def front(params: Params, n_inputs: int, continuous: tuple[int, ...] | None = None) -> Body:
+    """What ``params`` put in front of the body: (N, n_inputs) -> (N, width). An embedding
+    embeds the ``continuous`` columns (None: every column) and passes the others on."""
     if params.get("attention"):
         return _attention(params, n_inputs)
     embed = EMBEDDINGS[params.get("embedding", "none")]
     if embed is None:
         return [], n_inputs
     dim = int(params["embedding_dim"])
-    return [embed(n_inputs, dim, float(params["embedding_scale"]))], n_inputs * dim
+    columns = None if continuous is None or len(continuous) == n_inputs else list(continuous)
+    embedded = n_inputs if columns is None else len(columns)
+    return ([embed(n_inputs, dim, float(params["embedding_scale"]), columns)],
+            embedded * dim + n_inputs - embedded)
 
 
 def _attention(params: Params, n_inputs: int) -> Body:

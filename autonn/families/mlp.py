@@ -26,8 +26,9 @@ def sample(ask: Ask) -> Params:
             **sample_front(ask)}
 
 
-def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None) -> Body:
-    before, width = front(params, n_inputs)
+def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None,
+          continuous: tuple[int, ...] | None = None) -> Body:
+    before, width = front(params, n_inputs, continuous)
     layers, width = dense_layers(params, width)
     return before + layers, width
 

@@ -30,10 +30,11 @@ def sample(ask: Ask) -> Params:
     return {"n_layers": n, **ask.layers("width", n, separate=False), **sample_front(ask)}
 
 
-def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None) -> Body:
+def build(params: Params, n_inputs: int, input_shape: tuple[int, ...] | None,
+          continuous: tuple[int, ...] | None = None) -> Body:
     from autonn.blocks import Residual  # blocks load torch: kept out of --help
 
-    before, width_in = front(params, n_inputs)
+    before, width_in = front(params, n_inputs, continuous)
     widths, acts = block_widths(params), layer_activations(params)
     stem = nn.Linear(width_in, widths[0])
     initialize(stem, params["init"], "identity")

@@ -102,7 +102,8 @@ def _build(m: Member, data: DeviceData, init_state: dict | None) -> None:
     torch.manual_seed(m.seed)
     m.head = bind_head(m.params["loss"], data.task, data.n_outputs,
                        m.params.get("label_smoothing", 0.0))
-    m.network = build_model(m.params, data.x_train.shape[1], m.head.n_outputs, data.input_shape)
+    m.network = build_model(m.params, data.x_train.shape[1], m.head.n_outputs, data.input_shape,
+                            data.continuous)
     if init_state:
         load_matching(m.network, init_state)
     m.network.to(data.device)

@@ -97,6 +97,10 @@ class PopulationNet:
         self.plr = params[0].get("embedding") == "plr"
         self.depth = len(self.widths[0])
         self.parts = _parts(self.depth, self.layouts[0].embedding is not None)
+        # the columns each member's embedding embeds and passes on (one data set: the same)
+        embedding = None if self.layouts[0].embedding is None else networks[0][0]
+        self.embedded = None if embedding is None or embedding.columns is None else (
+            embedding.embedded, embedding.passed)
         shapes = self._shapes(networks[0])
         self.tensors = {name: self._stack(networks, read, fill, shapes.get(name))
                         for name, read, fill in self.parts}
@@ -179,12 +183,16 @@ class PopulationNet:
         return torch.baddbmm(t["bh"], h, t["wh"])
 
     def _embed(self, x: torch.Tensor) -> torch.Tensor:
-        """(K, B, F) -> (K, B, F * D): PeriodicEmbedding, one per member."""
+        """(K, B, F) -> (K, B, E * D + F - E): PeriodicEmbedding, one per member."""
         t = self.tensors
-        angles = 2 * math.pi * x.unsqueeze(-1) * t["e_frequencies"].unsqueeze(1)  # (K, B, F, D)
-        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (K, B, F, 2D)
+        inner = x if self.embedded is None else x.index_select(2, self.embedded[0])  # (K, B, E)
+        angles = 2 * math.pi * inner.unsqueeze(-1) * t["e_frequencies"].unsqueeze(1)
+        periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (K, B, E, 2D)
         out = torch.einsum("kbfj,kfjd->kbfd", periodic, t["e_weight"]) + t["e_bias"].unsqueeze(1)
-        return (torch.relu(out) if self.plr else out).flatten(2)
+        out = (torch.relu(out) if self.plr else out).flatten(2)  # (K, B, E * D)
+        if self.embedded is None:
+            return out
+        return torch.cat([out, x.index_select(2, self.embedded[1])], dim=2)
 
     def _norm(self, l: int, z: torch.Tensor, training: bool) -> torch.Tensor:
         """Each member's norm over its own rows: none, batch (over the batch) or layer (over its

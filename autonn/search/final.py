@@ -171,4 +171,5 @@ def make_bundle(problem: Problem, final: FinalModel, info: dict[str, Any]) -> Bu
                   list(dataset.classes), cfg.target or "target", n_targets,
                   [int(s) for s in shape] if shape else None, info,
                   state_tensors(final.module), problem.data.feature_scaler.clip,
-                  final.members if len(final.members) > 1 else [])
+                  final.members if len(final.members) > 1 else [],
+                  list(problem.data.continuous) if problem.data.continuous is not None else None)

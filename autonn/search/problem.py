@@ -14,7 +14,7 @@ from torch import nn
 from autonn.config import Config, SpaceConfig
 from autonn.data.datasets import Dataset, load_data
 from autonn.data.split import Splits, kfold, split
-from autonn.data.tensors import DeviceData, to_device
+from autonn.data.tensors import DeviceData, continuous_columns, to_device
 from autonn.device import resolve_device
 from autonn.errors import ConfigError
 from autonn.export.loading import load
@@ -142,7 +142,8 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
     if shape and math.prod(shape) != splits.X_train.shape[1]:
         raise ConfigError(f"{source}: input_shape {list(shape)} holds {math.prod(shape)} values, "
                           f"but the rows have {splits.X_train.shape[1]} features; fix input_shape.")
-    space = resolve_space(space, task, shape, splits.X_train.shape[1], source)
+    continuous = continuous_columns(splits.X_train, splits.X_val)
+    space = resolve_space(space, task, shape, len(continuous), source)
     config = config.model_copy(update={"space": space})
     device, k = resolve_device(config.device), n_folds(config, splits)
     parts, rows = [splits], [np.arange(len(splits.y_val))]
