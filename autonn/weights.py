@@ -7,6 +7,7 @@ tensor); ``state_tensors`` turns such views back into independent tensors a file
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -56,6 +57,22 @@ def transferable(tensors: dict[str, Any], classes: list, new_classes: list) -> d
         last = max(int(k.split(".")[0]) for k in network)
         network = {k: v for k, v in network.items() if not k.startswith(f"{last}.")}
     return network
+
+
+def aligned_embedding(state: dict[str, Any], columns: list[int] | None,
+                      continuous: tuple[int, ...], n_features: int) -> dict[str, Any]:
+    """``state`` without its embedding (module 0) and the layer after it when the model embedded
+    other ``columns`` (None: all ``n_features``) than the new rows' ``continuous`` ones: that
+    layer's inputs are [embedded..., passed...], so its weights would sit on the wrong columns even
+    where the shapes match."""
+    if "0.frequencies" not in state:
+        return state
+    if tuple(range(n_features) if columns is None else columns) == tuple(continuous):
+        return state
+    warnings.warn("init_from: the model embeds other columns than these rows' continuous ones "
+                  "(more than two values); its embedding and first layer start fresh.",
+                  RuntimeWarning, stacklevel=2)
+    return {k: v for k, v in state.items() if not k.startswith(("0.", "1."))}
 
 
 def load_matching(model: Any, tensors: dict[str, Any]) -> int:

@@ -13,7 +13,7 @@ from autonn.cli import main
 from autonn.components import NORMS
 from autonn.data.features import identity_encoder
 from autonn.errors import ConfigError
-from autonn.export import onnx_model, state_dict
+from autonn.export import exported_program, onnx_model, state_dict, torchscript
 from autonn.export.bundle import Bundle
 from autonn.export.pipeline import ScoringModule
 from autonn.families import FAMILIES, FAMILY_CHOICES, architecture, summary
@@ -93,14 +93,15 @@ def test_families_export_and_reload_with_the_same_outputs(option, tmp_path):
         [f"x{i}" for i in range(16)]), ["a", "b", "c"], input_shape=list(shape) if shape else None,
         tensors=state_tensors(module), continuous=continuous)
     state_dict.write(bundle, tmp_path / "m.safetensors")
-    onnx_model.write(bundle, tmp_path / "m.onnx")
     x = torch.randn(7, 16)
     with torch.inference_mode():
         expected = module(x).numpy()
         reloaded = state_dict.read_bundle(tmp_path / "m.safetensors").module()(x).numpy()
     np.testing.assert_allclose(reloaded, expected, atol=1e-6)
-    _, run, _ = onnx_model.read(tmp_path / "m.onnx")
-    np.testing.assert_allclose(run(x.numpy()), expected, atol=1e-5)
+    for form, name in ((onnx_model, "m.onnx"), (torchscript, "m.pt"), (exported_program, "m.pt2")):
+        form.write(bundle, tmp_path / name)
+        _, run, _ = form.read(tmp_path / name)  # signed by this user's key: loads
+        np.testing.assert_allclose(run(x.numpy()), expected, atol=1e-5, err_msg=name)
 
 
 def test_auto_searches_every_family_the_data_allows():

@@ -3,6 +3,7 @@
 import json
 
 import optuna
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -15,7 +16,7 @@ from autonn.search.exporting import export_model
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.search.warmstart import BUILTIN, fit_to_space
-from autonn.weights import load_matching, transferable
+from autonn.weights import aligned_embedding, load_matching, transferable
 
 
 def search(dataset, study, n_trials=3, space=None, **options):
@@ -68,6 +69,18 @@ def test_warm_start_takes_an_mlflow_run_id_on_the_command_line():
     again = optuna.load_study(study_name="again", storage=optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend("mlruns/optuna.journal")))
     assert again.trials[0].params == best["params"]
+
+
+def test_init_from_starts_the_embedding_fresh_when_it_embedded_other_columns():
+    state = {"0.frequencies": torch.ones(2, 4), "0.weight": torch.ones(2, 8, 4),
+             "1.weight": torch.ones(8, 11), "3.weight": torch.ones(3, 8)}
+    assert aligned_embedding(state, [0, 1], (0, 1), 5) is state
+    assert aligned_embedding(state, None, (0, 1, 2, 3, 4), 5) is state  # None: every column
+    with pytest.warns(RuntimeWarning, match="embeds other columns than these rows' continuous"):
+        fresh = aligned_embedding(state, [0, 1], (0, 2), 5)  # same shapes, other columns
+    assert set(fresh) == {"3.weight"}
+    plain = {"1.weight": torch.ones(8, 5)}
+    assert aligned_embedding(plain, [0, 1], (0, 2), 5) is plain  # no embedding: nothing to align
 
 
 def test_init_from_reuses_matching_layers_and_retrains_the_head(tmp_path):

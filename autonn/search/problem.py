@@ -26,7 +26,7 @@ from autonn.params import Params, dimension
 from autonn.space import resolve_space
 from autonn.tasks import REGRESSION
 from autonn.train import History
-from autonn.weights import transferable
+from autonn.weights import aligned_embedding, transferable
 
 CV_FOLDS = 5
 # Below this many training + validation rows the objective is the mean over CV_FOLDS folds: a 20%
@@ -132,9 +132,9 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
     except ConfigError as exc:
         raise ConfigError(f"{source}: metric: {exc}") from None
     shape = tuple(config.input_shape or dataset.input_shape or ()) or None
-    init_state, space = None, config.space
+    init_state, space, embedded = None, config.space, None
     if config.init_from:
-        init_state, space = _init_from(config.init_from, space, dataset)
+        init_state, space, embedded = _init_from(config.init_from, space, dataset)
     config = config.model_copy(update={"task": task, "metric": metric_name})
     if splits is None:
         splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
@@ -143,6 +143,8 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
         raise ConfigError(f"{source}: input_shape {list(shape)} holds {math.prod(shape)} values, "
                           f"but the rows have {splits.X_train.shape[1]} features; fix input_shape.")
     continuous = continuous_columns(splits.X_train, splits.X_val)
+    if init_state is not None:
+        init_state = aligned_embedding(init_state, embedded, continuous, splits.X_train.shape[1])
     space = resolve_space(space, task, shape, len(continuous), source)
     config = config.model_copy(update={"space": space})
     device, k = resolve_device(config.device), n_folds(config, splits)
@@ -166,8 +168,10 @@ def n_folds(config: Config, splits: Splits) -> int:
     return max(1, min(int(folds), rows // 2))
 
 
-def _init_from(path: str, space: SpaceConfig, dataset: Dataset) -> tuple[dict, SpaceConfig]:
-    """The model's transferable weights, and the space with its architecture held fixed."""
+def _init_from(path: str, space: SpaceConfig, dataset: Dataset
+               ) -> tuple[dict, SpaceConfig, list[int] | None]:
+    """The model's transferable weights, the space with its architecture held fixed, and the
+    columns its embedding embeds (None: all)."""
     model = load(path)
     if not isinstance(model, Predictor):
         raise ConfigError(f"init_from: {path} is not an autonn model.")
@@ -179,4 +183,6 @@ def _init_from(path: str, space: SpaceConfig, dataset: Dataset) -> tuple[dict, S
     architecture = {k: v for k, v in bundle.params.items() if dimension(k) in ARCHITECTURE}
     fixed = {**architecture, **space.fixed}
     state = transferable(bundle.tensors, bundle.classes, list(dataset.classes))
-    return state, space.model_copy(update={"fixed": fixed, "family": fixed.get("family", DEFAULT_FAMILY)})
+    return (state, space.model_copy(update={"fixed": fixed,
+                                             "family": fixed.get("family", DEFAULT_FAMILY)}),
+            bundle.continuous)
