@@ -118,29 +118,27 @@ class PeriodicEmbedding(nn.Module):
         self.columns = None if columns is None else [int(c) for c in columns]
         if self.columns is not None:
             # Plain attributes, not buffers: the builder knows the columns, and a traced module
-            # (TorchScript) would carry buffers in its state dict. A trace keeps them as constants.
+            # (TorchScript) would carry buffers in its state dict. A trace keeps them as constants,
+            # and indexing takes them on any device (x[:, index], not index_select).
             passed = sorted(set(range(n_features)) - set(self.columns))
             self.embedded = torch.tensor(self.columns, dtype=torch.long)  # (E,)
             self.passed = torch.tensor(passed, dtype=torch.long)  # (F - E,)
 
-    def indices(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The embedded and the passed columns on ``device`` (``module.to`` moves no plain
-        attribute, so they follow the rows here, once)."""
-        if self.embedded.device != device:
-            self.embedded, self.passed = self.embedded.to(device), self.passed.to(device)
-        return self.embedded, self.passed
+    def _apply(self, fn, recurse=True):
+        # the column indices follow .to() / .cpu() / .cuda() as buffers do
+        if self.columns is not None:
+            self.embedded, self.passed = fn(self.embedded), fn(self.passed)
+        return super()._apply(fn, recurse)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.columns is not None:
-            embedded, passed = self.indices(x.device)
-        inner = x if self.columns is None else x.index_select(1, embedded)  # (N, E)
+        inner = x if self.columns is None else x[:, self.embedded]  # (N, E)
         angles = 2 * math.pi * inner.unsqueeze(-1) * self.frequencies  # (N, E, D)
         periodic = torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)  # (N, E, 2D)
         out = torch.einsum("nfk,fkd->nfd", periodic, self.weight) + self.bias  # (N, E, D)
         out = (torch.relu(out) if self.relu else out).flatten(1)  # (N, E * D)
         if self.columns is None:
             return out
-        return torch.cat([out, x.index_select(1, passed)], dim=1)  # (N, E * D + F - E)
+        return torch.cat([out, x[:, self.passed]], dim=1)  # (N, E * D + F - E)
 
 
 class Reshape(nn.Module):

@@ -2,7 +2,9 @@
 
 import json
 
+import numpy as np
 import optuna
+import pandas as pd
 import pytest
 import torch
 from click.testing import CliRunner
@@ -10,13 +12,18 @@ from click.testing import CliRunner
 from autonn import make_config
 from autonn.cli import main
 from autonn.config import SpaceConfig
+from autonn.data.datasets import dataset_from_frame
+from autonn.data.features import identity_encoder
+from autonn.export import state_dict
+from autonn.export.bundle import Bundle
 from autonn.export.loading import load
+from autonn.export.pipeline import ScoringModule
 from autonn.model import build_model
 from autonn.search.exporting import export_model
-from autonn.search.problem import prepare
+from autonn.search.problem import make_problem, prepare
 from autonn.search.run import run_search
 from autonn.search.warmstart import BUILTIN, fit_to_space
-from autonn.weights import aligned_embedding, load_matching, transferable
+from autonn.weights import aligned_embedding, load_matching, state_tensors, transferable
 
 
 def search(dataset, study, n_trials=3, space=None, **options):
@@ -81,6 +88,27 @@ def test_init_from_starts_the_embedding_fresh_when_it_embedded_other_columns():
     assert set(fresh) == {"3.weight"}
     plain = {"1.weight": torch.ones(8, 5)}
     assert aligned_embedding(plain, [0, 1], (0, 2), 5) is plain  # no embedding: nothing to align
+
+
+def test_init_from_a_model_that_embedded_other_columns_keeps_only_the_layers_after(tmp_path):
+    params = {"family": "mlp", "n_layers": 2, "width_0": 8, "width_1": 6, "activation": "relu",
+              "init": "he_uniform", "norm": "none", "dropout": 0.0, "loss": "cross_entropy",
+              "optimizer": "adam", "lr": 1e-2, "batch_size": 16, "epochs": 1, "embedding": "plr",
+              "embedding_dim": 4, "embedding_scale": 0.1}
+    torch.manual_seed(0)
+    network = build_model(params, 4, 2, None, (0, 1))  # columns 0 and 1 were continuous
+    bundle = Bundle("binary", params, 2, "softmax", identity_encoder(list("abcd")), ["no", "yes"],
+                    tensors=state_tensors(ScoringModule(network, "softmax", 4)), continuous=[0, 1])
+    state_dict.write(bundle, tmp_path / "m.safetensors")
+    rng = np.random.default_rng(0)
+    rows = pd.DataFrame({"a": rng.normal(size=80), "b": rng.integers(0, 2, 80),  # now 0/1
+                         "c": rng.normal(size=80), "d": rng.integers(0, 2, 80),
+                         "y": rng.choice(["no", "yes"], 80)})
+    config = make_config(init_from=str(tmp_path / "m.safetensors"), n_trials=1)
+    with pytest.warns(RuntimeWarning, match="embeds other columns than these rows' continuous"):
+        problem = make_problem(config, dataset_from_frame(rows, "y"))
+    assert problem.data.continuous == (0, 2)
+    assert sorted(problem.init_state) == ["3.bias", "3.weight", "5.bias", "5.weight"]
 
 
 def test_init_from_reuses_matching_layers_and_retrains_the_head(tmp_path):

@@ -100,7 +100,7 @@ class PopulationNet:
         # the columns each member's embedding embeds and passes on (one data set: the same)
         embedding = None if self.layouts[0].embedding is None else networks[0][0]
         self.embedded = None if embedding is None or embedding.columns is None else (
-            embedding.indices(next(networks[0].parameters()).device))
+            embedding.embedded, embedding.passed)  # on the networks' device (they moved there)
         shapes = self._shapes(networks[0])
         self.tensors = {name: self._stack(networks, read, fill, shapes.get(name))
                         for name, read, fill in self.parts}
