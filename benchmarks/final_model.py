@@ -110,9 +110,10 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
         picks["validated test"] = ([(ranked[0], 1)], final.refit)
     counts, _ = ensemble_selection([w.predictions for w in ranked], score,
                                    problem.metric.direction, config.ensemble)  # no guard
-    unguarded = {w.trial_number: c for w, c in zip(ranked, counts) if c}
-    if unguarded != final.trials:
-        picks["unguarded"] = ([(w, c) for w, c in zip(ranked, counts) if c], final.refit)
+    unguarded = [(w, c) for w, c in zip(ranked, counts) if c]
+    guard_changed = {w.trial_number: c for w, c in unguarded} != final.trials
+    if guard_changed:
+        picks["unguarded"] = (unguarded, final.refit)
     scores = {"shipped": final.test_score}
     for label, (chosen, refit) in picks.items():
         networks = F._refit(problem, chosen) if refit else F._as_trained(chosen)
@@ -122,7 +123,7 @@ def finished_ways(name: str, budget: float, seed: int, folds: int | None) -> dic
     return {"dataset": name, "seed": seed, "budget": budget, "cv_folds": folds,
             "metric": problem.metric_name,
             "trials": len(study.trials), "folds": len(problem.folds),
-            "shipped_trials": len(final.trials), "guard_changed": unguarded != final.trials,
+            "shipped_trials": len(final.trials), "guard_changed": guard_changed,
             "test_rows": len(problem.splits.y_test),
             "scores": scores}
 

@@ -107,7 +107,9 @@ def test_init_from_a_model_that_embedded_other_columns_keeps_only_the_layers_aft
     config = make_config(init_from=str(tmp_path / "m.safetensors"), n_trials=1)
     with pytest.warns(RuntimeWarning, match="embeds other columns than these rows' continuous"):
         problem = make_problem(config, dataset_from_frame(rows, "y"))
-    assert problem.data.continuous == (0, 2)
+    assert problem.data.continuous == (0, 2) and len(problem.folds) == 5
+    assert {f.continuous for f in problem.folds} == {(0, 2)}  # every fold and the refit agree
+    assert problem.refit_data().continuous == (0, 2)
     assert sorted(problem.init_state) == ["3.bias", "3.weight", "5.bias", "5.weight"]
 
 

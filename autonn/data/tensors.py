@@ -82,10 +82,11 @@ def continuous_columns(*parts: np.ndarray) -> tuple[int, ...]:
 
 
 def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 0,
-              input_shape: tuple[int, ...] | None = None, clip: float = 0.0) -> DeviceData:
+              input_shape: tuple[int, ...] | None = None, clip: float = 0.0,
+              continuous: tuple[int, ...] | None = None) -> DeviceData:
     """Standardise on the training split (features soft-clipped at ``clip``) and move every split
-    to ``device`` once. The continuous columns are found on the training and validation rows
-    together: every fold of one search and its refit on all those rows then agree."""
+    to ``device`` once. ``continuous``: the columns embeddings embed, as the caller found them
+    for all its folds (None: found here, on the training and validation rows)."""
     fs = Standardizer.fit(splits.X_train, clip)
     ys = [splits.y_train, splits.y_val, splits.y_test]
     ts = None
@@ -101,4 +102,5 @@ def to_device(splits: Splits, task: str, device: torch.device, n_classes: int = 
     return DeviceData(task, n_outputs, t(fs.transform(splits.X_train)), t(ys[0]),
                       t(fs.transform(splits.X_val)), t(ys[1]), t(fs.transform(splits.X_test)),
                       t(ys[2]), fs, ts, device, input_shape,
-                      continuous_columns(splits.X_train, splits.X_val))
+                      continuous_columns(splits.X_train, splits.X_val) if continuous is None
+                      else continuous)

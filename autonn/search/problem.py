@@ -92,7 +92,7 @@ class Problem:
         """Every non-test row as training rows, on the device (for the final refit)."""
         return to_device(self.splits.merged(), self.config.task, self.data.device,
                          n_classes=len(self.dataset.classes), input_shape=self.data.input_shape,
-                         clip=self.config.training.clip)
+                         clip=self.config.training.clip, continuous=self.data.continuous)
 
 
 @dataclass
@@ -153,7 +153,7 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
         splits = splits.merged()
         parts, rows = kfold(splits, k, config.seed, task)
     folds = [to_device(p, task, device, n_classes=len(dataset.classes), input_shape=shape,
-                       clip=config.training.clip) for p in parts]
+                       clip=config.training.clip, continuous=continuous) for p in parts]
     return Problem(config, dataset, splits, folds, rows, metric_name, metric, init_state)
 
 
