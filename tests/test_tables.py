@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from autonn.cli import main
 from autonn.data.datasets import dataset_from_files
 from autonn.data.split import split
-from autonn.data.tables import infer_task
+from autonn.data.tables import NEAR_CONSTANT_ROWS, infer_task, preprocessor
 from autonn.errors import DataWarning
 
 
@@ -74,6 +74,32 @@ def test_preprocessing_is_fitted_on_training_rows_and_handles_unknown_levels(tmp
     assert len(splits.X_test) == 60 and np.isfinite(splits.X_test).all()
     scaled = splits.X_train[:, names.index("income")]
     assert abs(scaled.mean()) < 1e-5 and abs(splits.X_val[:, names.index("income")].mean()) > 1e-4
+
+
+def test_near_constant_columns_are_dropped_with_one_warning_and_small_tables_keep_them():
+    rng = np.random.default_rng(0)
+    n = 3000  # 1% of the rows is 30, so NEAR_CONSTANT_ROWS (20) is the bound that holds
+    rare = lambda k, fill=1.0: np.where(np.arange(n) < k, fill, 0.0)  # k rows differ
+    frame = pd.DataFrame({
+        "signal": rng.normal(size=n),
+        "flag_19": rare(NEAR_CONSTANT_ROWS - 1),
+        "flag_20": rare(NEAR_CONSTANT_ROWS),  # kept: exactly the bound
+        "count_19": rare(NEAR_CONSTANT_ROWS - 1) * rng.integers(1, 5, n),  # three or more values
+        "gaps_19": np.where(np.arange(n) < NEAR_CONSTANT_ROWS - 1, 2.0, np.nan),
+        "level_19": np.where(np.arange(n) < NEAR_CONSTANT_ROWS - 1, "rare", "common"),
+    })
+    with pytest.warns(DataWarning) as caught:
+        fitted = preprocessor(frame, "wide.csv")
+    messages = [str(w.message) for w in caught]
+    assert messages == ["wide.csv: dropped 4 near-constant column(s) ('flag_19', 'count_19', "
+                        "'gaps_19', 'level_19'): each has one value on all but fewer than 20 (and "
+                        "under 1%) of the 3000 training rows, too few to learn from without "
+                        "fitting them by heart."]
+    assert list(fitted.get_feature_names_out()) == ["signal", "flag_20"]
+    # 19 of 300 rows is 6%: not near-constant on a small table
+    small = frame.iloc[:300]
+    names = list(preprocessor(small).get_feature_names_out())
+    assert {"flag_19", "count_19", "level_19_rare"} <= set(names)
 
 
 def test_string_and_boolean_targets_and_task_inference():
