@@ -1,0 +1,84 @@
+"""Near-constant columns: one network trained with them and without them, side by side.
+
+On each table and seed: the search's split (``split(dataset, 0.2, 0.2, seed)``) encoded twice,
+with every column and with near-constant columns dropped (``autonn.data.tables``); the first two
+built-in starts (3 x 256 swish MLPs, one with periodic embeddings of the continuous columns)
+trained on each with early stopping as a search trains a trial. Reports the encoded columns,
+the best validation score, its epoch and the seconds of training. One thread per process, so run
+two at once on two cores at most.
+
+    python benchmarks/near_constant.py --datasets grants --seeds 0,1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import torch
+from common import emit
+from search_quality import every_column
+from tables import load
+
+from autonn.callbacks import EarlyStopping
+from autonn.config import make_config
+from autonn.data.split import split
+from autonn.search.problem import make_problem
+from autonn.search.warmstart import BUILTIN
+from autonn.train import train_params
+
+STARTS = {"mlp 3x256 + plr": BUILTIN[0], "mlp 3x256": BUILTIN[1]}
+
+
+def one(name: str, seed: int, every: bool, start: str) -> dict:
+    """One built-in start trained on ``name``'s split, every column kept or not."""
+    dataset = load(name)
+    config = make_config(study="near-constant", seed=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if every:
+            with every_column():
+                splits = split(dataset, 0.2, 0.2, seed)
+        else:
+            splits = split(dataset, 0.2, 0.2, seed)
+        problem = make_problem(config, dataset, name, splits)
+    params = dict(STARTS[start])
+    if problem.config.task == "regression":
+        params.update(loss="mse", label_smoothing=0.0)
+    if problem.config.space.embedding == "none":
+        params["embedding"] = "none"
+    started = time.perf_counter()
+    _, _, history = train_params(params, problem.data, problem.metric, seed=seed,
+                                 callbacks=[EarlyStopping(
+                                     problem.config.training.patience_for(params["epochs"]))])
+    return {"columns": problem.data.x_train.shape[1], "value": history.best_value,
+            "epoch": history.best_epoch, "seconds": time.perf_counter() - started,
+            "metric": problem.metric_name}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="grants")
+    parser.add_argument("--seeds", default="0,1")
+    parser.add_argument("--write", help="append the table to this Markdown file")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    rows = ["### Near-constant columns: one network, best validation score (1 thread)", "",
+            "| dataset | network | seed | columns | validation | best epoch | seconds |",
+            "|---|---|---|---|---|---|---|"]
+    for name in args.datasets.split(","):
+        for start in STARTS:
+            for seed in (int(s) for s in args.seeds.split(",")):
+                for every in (True, False):
+                    r = one(name, seed, every, start)
+                    kept = "every column" if every else "near-constant dropped"
+                    rows.append(f"| {name} | {start} | {seed} | {r['columns']} ({kept}) | "
+                                f"{r['value']:.4f} {r['metric']} | {r['epoch']} | "
+                                f"{r['seconds']:.0f} |")
+                    print(rows[-1], flush=True)
+    emit("\n".join(rows), args.write)
+
+
+if __name__ == "__main__":
+    main()
