@@ -163,6 +163,9 @@ class TrainingConfig(_Frozen):
     cv_folds: Annotated[int, Field(ge=0)] | Literal["auto"] = "auto"  # k-fold objective; auto: 5 folds below 2000
     # training + validation rows or below 10000 rows of at most 2M values (search.problem), else
     # one validation split (0 or 1 turns it off)
+    near_constant_rows: int = Field(20, ge=0)  # drop table columns whose other values fill fewer
+    # training rows than this (and under 1% of them); 0 keeps every column
+    # (autonn.data.tables.NEAR_CONSTANT_ROWS)
 
     def patience_for(self, epochs: int) -> int:
         """Epochs without improvement that stop a trial whose epoch cap is ``epochs``."""

@@ -16,12 +16,10 @@ lines file as it arrives, so a long run can be read (``--report``) before it end
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +28,6 @@ import torch
 from common import emit
 from tables import BUNDLED, REAL, load
 
-import autonn.data.tables as encoding
 from autonn import make_config
 from autonn.data.split import split
 from autonn.metrics import DEFAULT_METRIC, METRICS, metric_for
@@ -61,9 +58,9 @@ def peer_runs(name: str, seed: int) -> dict[str, dict]:
     autonn encodes, near-constant ones included (dropping them is autonn's choice, and it cost
     HistGradientBoosting 5 of grants' 1638 test rows)."""
     dataset = load(name)
-    with warnings.catch_warnings(), every_column():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = split(dataset, 0.2, 0.2, seed)
+        s = split(dataset, 0.2, 0.2, seed, near_constant_rows=0)
     X, y = np.concatenate([s.X_train, s.X_val]), np.concatenate([s.y_train, s.y_val])
     regression = dataset.task == REGRESSION
     metric = metric_for(DEFAULT_METRIC[dataset.task], dataset.task)
@@ -80,16 +77,6 @@ def peer_runs(name: str, seed: int) -> dict[str, dict]:
                       "metric": DEFAULT_METRIC[dataset.task],
                       "seconds": time.perf_counter() - start}
     return out
-
-
-@contextlib.contextmanager
-def every_column() -> Iterator[None]:
-    """Encode tables without dropping near-constant columns."""
-    kept, encoding.NEAR_CONSTANT_ROWS = encoding.NEAR_CONSTANT_ROWS, 0
-    try:
-        yield
-    finally:
-        encoding.NEAR_CONSTANT_ROWS = kept
 
 
 def _peers(regression: bool, seed: int) -> dict:

@@ -1,15 +1,19 @@
 """Messy tables in: each bad input ends with one clear error before any study or run exists."""
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from autonn.cli import main
-from autonn.data.datasets import dataset_from_files
+from autonn.config import TrainingConfig, make_config
+from autonn.data.datasets import dataset_from_files, dataset_from_frame
 from autonn.data.split import split
 from autonn.data.tables import NEAR_CONSTANT_ROWS, infer_task, preprocessor
 from autonn.errors import DataWarning
+from autonn.search.problem import make_problem
 
 
 def messy_frame(n=240, seed=0):
@@ -76,30 +80,67 @@ def test_preprocessing_is_fitted_on_training_rows_and_handles_unknown_levels(tmp
     assert abs(scaled.mean()) < 1e-5 and abs(splits.X_val[:, names.index("income")].mean()) > 1e-4
 
 
-def test_near_constant_columns_are_dropped_with_one_warning_and_small_tables_keep_them():
-    rng = np.random.default_rng(0)
-    n = 3000  # 1% of the rows is 30, so NEAR_CONSTANT_ROWS (20) is the bound that holds
+def near_constant_frame(n=3000, seed=0):
+    rng = np.random.default_rng(seed)
     rare = lambda k, fill=1.0: np.where(np.arange(n) < k, fill, 0.0)  # k rows differ
-    frame = pd.DataFrame({
+    gaps = np.array([None] * (n // 2) + [np.nan] * (n - n // 2), dtype=object)
+    gaps[:NEAR_CONSTANT_ROWS - 1] = "x"  # None and NaN are one value: a gap
+    return pd.DataFrame({
         "signal": rng.normal(size=n),
         "flag_19": rare(NEAR_CONSTANT_ROWS - 1),
         "flag_20": rare(NEAR_CONSTANT_ROWS),  # kept: exactly the bound
         "count_19": rare(NEAR_CONSTANT_ROWS - 1) * rng.integers(1, 5, n),  # three or more values
-        "gaps_19": np.where(np.arange(n) < NEAR_CONSTANT_ROWS - 1, 2.0, np.nan),
+        "gaps_19": gaps,
         "level_19": np.where(np.arange(n) < NEAR_CONSTANT_ROWS - 1, "rare", "common"),
     })
+
+
+def test_near_constant_columns_are_dropped_with_one_warning():
+    # 1% of 3000 rows is 30, so the 20-row bound is the one that holds
     with pytest.warns(DataWarning) as caught:
-        fitted = preprocessor(frame, "wide.csv")
-    messages = [str(w.message) for w in caught]
-    assert messages == ["wide.csv: dropped 4 near-constant column(s) ('flag_19', 'count_19', "
-                        "'gaps_19', 'level_19'): each has one value on all but fewer than 20 (and "
-                        "under 1%) of the 3000 training rows, too few to learn from without "
-                        "fitting them by heart."]
+        fitted = preprocessor(near_constant_frame(), "wide.csv")
+    assert [str(w.message) for w in caught] == [
+        "wide.csv: dropped 4 near-constant column(s) ('flag_19', 'count_19', 'gaps_19', "
+        "'level_19'): each has one value (a gap counts as one) on all but fewer than 20 (and under "
+        "1%) of the 3000 training rows, too few to learn from without fitting them by heart; "
+        "training.near_constant_rows: 0 in the config keeps them."]
     assert list(fitted.get_feature_names_out()) == ["signal", "flag_20"]
-    # 19 of 300 rows is 6%: not near-constant on a small table
-    small = frame.iloc[:300]
-    names = list(preprocessor(small).get_feature_names_out())
-    assert {"flag_19", "count_19", "level_19_rare"} <= set(names)
+    assert TrainingConfig().near_constant_rows == NEAR_CONSTANT_ROWS
+
+
+def test_the_share_bound_keeps_a_small_tables_columns_and_zero_keeps_every_column():
+    small = near_constant_frame(n=300)  # 19 of 300 rows is 6%: kept; 2 of 300 is under 1%
+    small["flag_2"] = np.where(np.arange(300) < 2, 1.0, 0.0)
+    with pytest.warns(DataWarning, match=r"dropped 1 near-constant column\(s\) \('flag_2'\)"):
+        names = list(preprocessor(small).get_feature_names_out())
+    assert {"flag_19", "count_19", "level_19_rare"} <= set(names) and "flag_2" not in names
+    every = list(preprocessor(near_constant_frame(), near_constant_rows=0).get_feature_names_out())
+    assert {"flag_19", "count_19", "level_19_rare", "gaps_19_x"} <= set(every)
+
+
+def test_near_constant_columns_are_kept_when_nothing_else_is_usable(tmp_path):
+    frame = near_constant_frame()[["flag_19", "level_19"]]
+    frame["target"] = np.arange(len(frame)) % 2
+    path = tmp_path / "rare.csv"
+    frame.to_csv(path, index=False)
+    data = dataset_from_files(str(path), "target")
+    with pytest.warns(DataWarning, match=r"kept 2 near-constant column\(s\).*no other column"):
+        splits = split(data, 0.2, 0.2, seed=0)
+    assert splits.X_train.shape[1] == 3  # flag_19, level_19_common, level_19_rare
+
+
+def test_the_config_setting_reaches_the_search_encoding():
+    frame = near_constant_frame()
+    frame["target"] = (frame["signal"] > 0).astype(int)
+    data = dataset_from_frame(frame, "target")
+    widths = {}
+    for rows in (20, 0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            problem = make_problem(make_config(training={"near_constant_rows": rows}), data)
+        widths[rows] = set(problem.preprocessor.get_feature_names_out())
+    assert widths[20] == {"signal"}  # 60% of the rows train: flag_20 has 12 or so of its 20
+    assert {"signal", "flag_19", "flag_20", "count_19", "level_19_rare"} <= widths[0]
 
 
 def test_string_and_boolean_targets_and_task_inference():

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from autonn.data.datasets import Dataset
-from autonn.data.tables import preprocessor
+from autonn.data.tables import NEAR_CONSTANT_ROWS, preprocessor
 from autonn.errors import DataError
 from autonn.tasks import REGRESSION
 
@@ -38,10 +38,12 @@ class Splits:
                       self.y_val[:0], self.X_test, self.y_test, self.preprocessor)
 
 
-def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -> Splits:
+def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int,
+          near_constant_rows: int = NEAR_CONSTANT_ROWS) -> Splits:
     """Seeded train/validation/test split: stratified for classification, grouped by
     ``data.groups`` when given. A dataset with its own ``test`` set keeps all its rows for
-    training and validation; ``val_fraction`` 0 leaves no validation rows (``kfold`` makes them)."""
+    training and validation; ``val_fraction`` 0 leaves no validation rows (``kfold`` makes them).
+    A table's columns are encoded by a ``preprocessor`` fitted on the training rows."""
     rows = np.arange(len(data.y))
     if data.test is None:
         _enough_per_class(data, 3)
@@ -54,7 +56,7 @@ def split(data: Dataset, val_fraction: float, test_fraction: float, seed: int) -
     X, X_test, y_test = data.X, None, None
     pre = None
     if not isinstance(X, np.ndarray):  # a DataFrame of raw columns
-        pre = preprocessor(X.iloc[train], data.name)
+        pre = preprocessor(X.iloc[train], data.name, near_constant_rows)
         X = pre.transform(X).astype(np.float32)
     if data.test is None:
         X_test, y_test = X[test], data.y[test]

@@ -23,8 +23,9 @@ from autonn.tasks import BINARY, MULTICLASS, REGRESSION
 MAX_CLASSES = 20  # an integer target with more distinct values is a regression target
 NUMERIC_SHARE = 0.8  # an object column this numeric is a numeric column with typos
 # A column is near-constant, and dropped, when the training rows that differ from its most common
-# value are fewer than NEAR_CONSTANT_ROWS and under NEAR_CONSTANT_SHARE of the rows ("near-zero
-# variance", as caret's nearZeroVar filters, less eagerly). A network fits those few rows by heart:
+# value (a gap counts as a value) are fewer than NEAR_CONSTANT_ROWS (the config's
+# training.near_constant_rows) and under NEAR_CONSTANT_SHARE of the rows ("near-zero variance", as
+# caret's nearZeroVar filters, less eagerly). A network fits those few rows by heart:
 # on grants (4914 training rows; 1100 of its 1502 columns are such indicators, most set on a handful
 # of rows) a built-in start validated at 0.865 with them and 0.883 without, in 36 s instead of 94 s
 # (benchmarks/near_constant.py). Both bounds: a small table keeps a column that 1% of its rows set.
@@ -103,17 +104,19 @@ def _check_numeric_typos(features: pd.DataFrame, source: str) -> None:
                             f"{present[row]!r}; fix or blank that value.")
 
 
-def preprocessor(train: pd.DataFrame, source: str = "data"):
+def preprocessor(train: pd.DataFrame, source: str = "data",
+                 near_constant_rows: int = NEAR_CONSTANT_ROWS):
     """A ColumnTransformer fitted on the training rows: numeric columns imputed and scaled,
     categorical ones one-hot encoded (rare levels grouped, unknown levels tolerated), datetime
-    ones expanded; ID-like, constant, near-constant (``NEAR_CONSTANT_ROWS``) and empty columns
-    dropped with a warning."""
+    ones expanded; ID-like, constant, near-constant (other values on fewer than
+    ``near_constant_rows`` training rows and under 1%; 0 keeps them) and empty columns dropped
+    with a warning."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-    numeric, categorical, dates = _column_kinds(train, source)
+    numeric, categorical, dates = _column_kinds(train, source, near_constant_rows)
     parts = []
     if numeric:
         parts.append(("numeric", make_pipeline(SimpleImputer(strategy="median", add_indicator=True,
@@ -142,9 +145,10 @@ def _date_part_names(transformer, names) -> list[str]:
 ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 
 
-def _column_kinds(train: pd.DataFrame, source: str) -> tuple[list, list, list]:
-    numeric, categorical, dates, rare = [], [], [], []
-    n = len(train)
+def _column_kinds(train: pd.DataFrame, source: str,
+                  near_constant_rows: int) -> tuple[list, list, list]:
+    kinds: tuple[list, list, list] = ([], [], [])  # numeric, categorical, dates
+    rare, n = [], len(train)
     for column in train.columns:
         values = train[column]
         present = values.dropna()
@@ -155,31 +159,47 @@ def _column_kinds(train: pd.DataFrame, source: str) -> tuple[list, list, list]:
             dropped = "is constant"
         elif _is_id_like(column, present, n):
             dropped = "looks like an ID (a different value on every row)"
-        elif _differing_rows(values) < min(NEAR_CONSTANT_ROWS, NEAR_CONSTANT_SHARE * n):
+        elif _differing_rows(values) < min(near_constant_rows, NEAR_CONSTANT_SHARE * n):
             rare.append(column)
             continue
         if dropped:
             warnings.warn(f"{source}: dropped column '{column}': it {dropped}.", DataWarning,
                           stacklevel=3)
-        elif pd.api.types.is_datetime64_any_dtype(values) or _is_iso_dates(present):
-            dates.append(column)
-        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            numeric.append(column)
         else:
-            categorical.append(column)
-    if rare:  # one warning: a wide table may have a thousand such columns
-        shown = ", ".join(f"'{c}'" for c in rare[:5]) + (f" and {len(rare) - 5} more"
-                                                         if len(rare) > 5 else "")
-        warnings.warn(f"{source}: dropped {len(rare)} near-constant column(s) ({shown}): each has "
-                      f"one value on all but fewer than {NEAR_CONSTANT_ROWS} (and under "
-                      f"{NEAR_CONSTANT_SHARE:.0%}) of the {n} training rows, too few to learn from "
-                      "without fitting them by heart.", DataWarning, stacklevel=3)
-    return numeric, categorical, dates
+            kinds[_kind(values, present)].append(column)
+    if not rare:
+        return kinds
+    shown = ", ".join(f"'{c}'" for c in rare[:5]) + (f" and {len(rare) - 5} more"
+                                                     if len(rare) > 5 else "")
+    what = (f"{len(rare)} near-constant column(s) ({shown}): each has one value (a gap counts as "
+            f"one) on all but fewer than {near_constant_rows} (and under "
+            f"{NEAR_CONSTANT_SHARE:.0%}) of the {n} training rows")
+    if any(kinds):  # one warning: a wide table may have a thousand such columns
+        warnings.warn(f"{source}: dropped {what}, too few to learn from without fitting them by "
+                      "heart; training.near_constant_rows: 0 in the config keeps them.",
+                      DataWarning, stacklevel=3)
+        return kinds
+    warnings.warn(f"{source}: kept {what}: no other column is usable.", DataWarning, stacklevel=3)
+    for column in rare:
+        kinds[_kind(train[column], train[column].dropna())].append(column)
+    return kinds
+
+
+def _kind(values: pd.Series, present: pd.Series) -> int:
+    """0 numeric, 1 categorical, 2 dates."""
+    if pd.api.types.is_datetime64_any_dtype(values) or _is_iso_dates(present):
+        return 2
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return 0
+    return 1
 
 
 def _differing_rows(values: pd.Series) -> int:
-    """Rows whose value (a gap counts as one) differs from the column's most common value."""
-    return int(len(values) - values.value_counts(dropna=False).iloc[0])
+    """Rows whose value differs from the column's most common one; every gap (None, NaN, NaT)
+    counts as one value."""
+    common = max(int(values.value_counts().max()) if values.notna().any() else 0,
+                 int(values.isna().sum()))
+    return len(values) - common
 
 
 def _is_id_like(column, present: pd.Series, n: int) -> bool:

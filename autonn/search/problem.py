@@ -138,7 +138,7 @@ def make_problem(config: Config, dataset: Dataset, source: str = "config",
     config = config.model_copy(update={"task": task, "metric": metric_name})
     if splits is None:
         splits = split(dataset, config.training.val_fraction, config.training.test_fraction,
-                       config.seed)
+                       config.seed, config.training.near_constant_rows)
     if shape and math.prod(shape) != splits.X_train.shape[1]:
         raise ConfigError(f"{source}: input_shape {list(shape)} holds {math.prod(shape)} values, "
                           f"but the rows have {splits.X_train.shape[1]} features; fix input_shape.")
