@@ -62,7 +62,16 @@ def study_run(name: str, source: dict, trials: int, seconds: float | None, epoch
               population, workers: int, device: str, root: Path) -> dict:
     """One study from a fresh journal: ``trials`` trials, or as many as ``seconds`` allows
     (a population claimed before the deadline still trains to its end)."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    try:
+        return _study(name, source, trials, seconds, epochs, population, workers, device, root)
+    finally:
+        torch.set_num_threads(threads)  # part 2 times steps with every thread
+
+
+def _study(name: str, source: dict, trials: int, seconds: float | None, epochs: int | None,
+           population, workers: int, device: str, root: Path) -> dict:
     space = {"epochs": epochs} if epochs else {}
     config = make_config(study=f"{name}-{population}-{workers}", space=space, **source,
                          n_trials=1_000_000 if seconds else trials, timeout=seconds, seed=0,
