@@ -164,7 +164,7 @@ class TrainingConfig(_Frozen):
     # training + validation rows or below 10000 rows of at most 2M values (search.problem), else
     # one validation split (0 or 1 turns it off)
     near_constant_rows: int = Field(20, ge=0)  # drop table columns whose other values fill fewer
-    # training rows than this (and under 1% of them); 0 keeps every column
+    # training rows than this (and under 1% of them); 0 keeps them
     # (autonn.data.tables.NEAR_CONSTANT_ROWS)
 
     def patience_for(self, epochs: int) -> int:

@@ -8,7 +8,7 @@ from autonn.errors import ConfigError, DataError, StudyError
 from autonn.search.problem import prepare
 from autonn.search.ranking import best_trial
 from autonn.search.run import run_search
-from autonn.search.study import load_study
+from autonn.search.study import CONFIG_KEY, IDENTITY_KEY, _pack, _unpack, config_of, load_study
 
 FAST = {"epochs": 8, "n_layers": [1, 2], "width": {"low": 8, "high": 32}}
 
@@ -100,6 +100,21 @@ def test_resuming_with_a_changed_space_or_metric_is_refused():
                                          "'maximize', now 'minimize'"):
         search("iris", n_trials=2, metric="log_loss")
     study, _ = search("iris", n_trials=2)  # the original settings resume
+    assert len(study.trials) == 2
+
+
+def test_a_study_made_before_near_constant_columns_were_dropped_keeps_every_column():
+    search("iris", n_trials=1)
+    study = load_study("iris")
+    for key in (IDENTITY_KEY, CONFIG_KEY):  # as an older autonn stored them: no such setting
+        values = _unpack(study.user_attrs[key])
+        values.pop("training.near_constant_rows", None)
+        values.get("training", {}).pop("near_constant_rows", None)
+        study.set_user_attr(key, _pack(values))
+    assert config_of(study).training.near_constant_rows == 0  # export rebuilds its columns
+    with pytest.raises(StudyError, match=r"\(training.near_constant_rows: was 0, now 20\)"):
+        search("iris", n_trials=2)
+    study, _ = search("iris", n_trials=2, training={"near_constant_rows": 0})
     assert len(study.trials) == 2
 
 

@@ -104,17 +104,26 @@ def _unpack(text: str | None) -> Any:
     return json.loads(zlib.decompress(base64.b64decode(text)))
 
 
+# Settings a study made before they existed ran with: it encoded every near-constant column.
+BEFORE = {"training.near_constant_rows": 0}
+
+
 def study_identity(problem: Problem) -> dict[str, Any]:
-    """What a study cannot change once it has trials: task, metric, direction and space."""
+    """What a study cannot change once it has trials: task, metric, direction, the columns its
+    rows keep, and space."""
     return {"task": problem.config.task, "metric": problem.metric_name,
             "direction": problem.metric.direction, "objectives": problem.config.objectives,
+            "training.near_constant_rows": problem.config.training.near_constant_rows,
             "space": json.loads(problem.config.space.model_dump_json())}
 
 
 def _refuse_changes(study: optuna.Study, stored: dict[str, Any], now: dict[str, Any]) -> None:
-    """Optuna would silently mix trials of different spaces or directions: refuse instead."""
-    changed = [f"{key}: was {stored.get(key)!r}, now {now[key]!r}"
-               for key in ("task", "metric", "direction", "objectives") if stored.get(key) != now[key]]
+    """Optuna would silently mix trials of different spaces, rows or directions: refuse
+    instead."""
+    was = lambda key: stored.get(key, BEFORE.get(key))
+    changed = [f"{key}: was {was(key)!r}, now {now[key]!r}"
+               for key in ("task", "metric", "direction", "objectives",
+                           "training.near_constant_rows") if was(key) != now[key]]
     old_space, new_space = stored.get("space", {}), now["space"]
     changed += [f"space.{key}: was {old_space.get(key)!r}, now {new_space.get(key)!r}"
                 for key in sorted(set(old_space) | set(new_space))
@@ -139,7 +148,11 @@ def config_of(study: optuna.Study) -> Config:
     if packed is None:
         raise StudyError(f"study '{study.study_name}' was created by an older autonn and does "
                          "not record its config; run the search again to export from it.")
-    return Config.model_validate(_unpack(packed))
+    values = _unpack(packed)
+    training = values.setdefault("training", {})
+    for key, value in BEFORE.items():
+        training.setdefault(key.removeprefix("training."), value)
+    return Config.model_validate(values)
 
 
 def load_study(name: str | None, storage: Any = None) -> optuna.Study:

@@ -12,11 +12,13 @@ import multiprocessing
 import os
 import sys
 import time
+import warnings
 from typing import Any
 
 import torch
 
 from autonn.config import Config
+from autonn.errors import DataWarning
 from autonn.search.claims import optimize_to_count
 from autonn.search.objective import make_objective
 from autonn.search.population import populations
@@ -70,7 +72,9 @@ def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
     torch.set_num_threads(threads_per_worker(n_workers))
     config = Config.model_validate(config_data)
     config = config.model_copy(update={"device": worker_device(config.device, index)})
-    problem = prepare(config)
+    with warnings.catch_warnings():  # the main process already reported the table's dropped columns
+        warnings.simplefilter("ignore", DataWarning)
+        problem = prepare(config)
     problem.deadline = time.monotonic() + config.timeout if config.timeout else None
     tracker = MlflowTracker(*tracking) if tracking else NullTracker()
     study = create_study(problem, storage, worker=index + 1)
