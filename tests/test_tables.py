@@ -118,6 +118,15 @@ def test_the_share_bound_keeps_a_small_tables_columns_and_zero_keeps_every_colum
     assert {"flag_19", "count_19", "level_19_rare", "gaps_19_x"} <= set(every)
 
 
+def test_the_warning_names_five_near_constant_columns_and_counts_the_rest():
+    frame = near_constant_frame()[["signal"]]
+    for k in range(7):
+        frame[f"flag_{k}"] = np.where(np.arange(len(frame)) == k, 1.0, 0.0)
+    with pytest.warns(DataWarning, match=r"dropped 7 near-constant column\(s\) \('flag_0', "
+                                         r"'flag_1', 'flag_2', 'flag_3', 'flag_4' and 2 more\)"):
+        assert list(preprocessor(frame).get_feature_names_out()) == ["signal"]
+
+
 def test_near_constant_columns_are_kept_when_nothing_else_is_usable(tmp_path):
     frame = near_constant_frame()[["flag_19", "level_19"]]
     frame["target"] = np.arange(len(frame)) % 2
