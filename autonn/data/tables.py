@@ -147,46 +147,45 @@ ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
 
 def _column_kinds(train: pd.DataFrame, source: str,
                   near_constant_rows: int) -> tuple[list, list, list]:
-    kinds: tuple[list, list, list] = ([], [], [])  # numeric, categorical, dates
-    rare, n = [], len(train)
+    """The usable columns by kind (numeric, categorical, dates); the others dropped with a
+    warning (near-constant ones in one warning, or kept when nothing else is usable)."""
+    usable, rare, n = [], [], len(train)  # (column, kind) pairs
     for column in train.columns:
         values = train[column]
         present = values.dropna()
+        differing = _differing_rows(values)
         dropped = None
         if present.empty:
             dropped = "has no values"
-        elif values.nunique(dropna=False) <= 1:
+        elif differing == 0:
             dropped = "is constant"
         elif _is_id_like(column, present, n):
             dropped = "looks like an ID (a different value on every row)"
-        elif _differing_rows(values) < min(near_constant_rows, NEAR_CONSTANT_SHARE * n):
-            rare.append(column)
-            continue
         if dropped:
             warnings.warn(f"{source}: dropped column '{column}': it {dropped}.", DataWarning,
                           stacklevel=3)
-        else:
-            kinds[_kind(values, present)].append(column)
-    if not rare:
-        return kinds
-    shown = ", ".join(f"'{c}'" for c in rare[:5]) + (f" and {len(rare) - 5} more"
-                                                     if len(rare) > 5 else "")
-    what = (f"{len(rare)} near-constant column(s) ({shown}): each has one value (a gap counts as "
-            f"one) on all but fewer than {near_constant_rows} (and under "
-            f"{NEAR_CONSTANT_SHARE:.0%}) of the {n} training rows")
-    if any(kinds):  # one warning: a wide table may have a thousand such columns
+            continue
+        near_constant = differing < min(near_constant_rows, NEAR_CONSTANT_SHARE * n)
+        (rare if near_constant else usable).append((column, _kind(values, present)))
+    if rare:  # one warning: a wide table may have a thousand such columns
+        names = [column for column, _ in rare]
+        shown = ", ".join(f"'{c}'" for c in names[:5]) + (f" and {len(names) - 5} more"
+                                                          if len(names) > 5 else "")
+        what = (f"{len(names)} near-constant column(s) ({shown}): each has one value (a gap "
+                f"counts as one) on all but fewer than {near_constant_rows} (and under "
+                f"{NEAR_CONSTANT_SHARE:.0%}) of the {n} training rows")
         warnings.warn(f"{source}: dropped {what}, too few to learn from without fitting them by "
-                      "heart; training.near_constant_rows: 0 in the config keeps them.",
+                      "heart; training.near_constant_rows: 0 in the config keeps them."
+                      if usable else f"{source}: kept {what}: no other column is usable.",
                       DataWarning, stacklevel=3)
-        return kinds
-    warnings.warn(f"{source}: kept {what}: no other column is usable.", DataWarning, stacklevel=3)
-    for column in rare:
-        kinds[_kind(train[column], train[column].dropna())].append(column)
+    kinds: tuple[list, list, list] = ([], [], [])
+    for column, kind in usable or rare:
+        kinds[kind].append(column)
     return kinds
 
 
 def _kind(values: pd.Series, present: pd.Series) -> int:
-    """0 numeric, 1 categorical, 2 dates."""
+    """A column's place in ``_column_kinds``: 0 numeric, 1 categorical, 2 dates."""
     if pd.api.types.is_datetime64_any_dtype(values) or _is_iso_dates(present):
         return 2
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
