@@ -1,7 +1,7 @@
 """Near-constant columns: one network trained with them and without them, side by side.
 
-On each table and seed: the search's split (``split(dataset, 0.2, 0.2, seed)``) encoded twice,
-with every column and with near-constant columns dropped (``autonn.data.tables``); the first two
+On each table and seed: the search's split (validation and test 20% each, by the seed) encoded
+twice, with every column and with near-constant columns dropped (``autonn.data.tables``); the first two
 built-in starts (3 x 256 swish MLPs, one with periodic embeddings of the continuous columns)
 trained on each with early stopping as a search trains a trial. Reports the encoded columns,
 the best validation score, its epoch and the seconds of training. One thread per process, so run
@@ -22,7 +22,6 @@ from tables import load
 
 from autonn.callbacks import EarlyStopping
 from autonn.config import make_config
-from autonn.data.split import split
 from autonn.search.problem import make_problem
 from autonn.search.warmstart import BUILTIN
 from autonn.train import train_params
@@ -34,12 +33,11 @@ def one(name: str, seed: int, every: bool, start: str) -> dict:
     """One built-in start trained on ``name``'s split, every column kept or not."""
     dataset = load(name)
     # one split either way: a narrower table could otherwise fall under the cross-validation limit
-    config = make_config(study="near-constant", seed=seed, training={"cv_folds": 1})
+    training = {"cv_folds": 1, **({"near_constant_rows": 0} if every else {})}
+    config = make_config(study="near-constant", seed=seed, training=training)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        splits = split(dataset, 0.2, 0.2, seed, near_constant_rows=0 if every else
-                       config.training.near_constant_rows)
-        problem = make_problem(config, dataset, name, splits)
+        problem = make_problem(config, dataset, name)
     params = dict(STARTS[start])
     if problem.config.task == "regression":
         params.update(loss="mse", label_smoothing=0.0)

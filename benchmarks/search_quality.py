@@ -45,8 +45,7 @@ def autonn_run(name: str, budget: float, seed: int) -> dict:
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        problem = make_problem(config, dataset, name, split(
-            dataset, 0.2, 0.2, seed, config.training.near_constant_rows))
+        problem = make_problem(config, dataset, name)  # split 0.2 / 0.2 by seed, as the peers
         study, final = run_search(problem, storage=optuna.storages.InMemoryStorage())
     return {"score": final.test_score, "metric": problem.metric_name,
             "seconds": time.perf_counter() - start,
