@@ -38,17 +38,22 @@ class Pruning:
 
 
 class Deadline:
-    """Stop when the search's time budget is spent: a trial running at the deadline ends with
-    its best epoch so far, as if stopped early, instead of overrunning the budget."""
+    """Stop when the search's time budget is spent, instead of overrunning it. The search then
+    records the trial as stopped, not finished (``search.deadline``); a fold whose last epoch
+    (of ``epochs``) ends after the deadline has finished all the same."""
 
-    def __init__(self, at: float | None) -> None:
-        self.at = at  # a time.monotonic() value, or None for no budget
+    REASON = "deadline"
+
+    def __init__(self, at: float | None, epochs: int | None = None) -> None:
+        self.at = at  # a time.time() value (the same on every process of the search), or None
+        self.epochs = epochs
 
     def passed(self) -> bool:
-        return self.at is not None and time.monotonic() >= self.at
+        return self.at is not None and time.time() >= self.at
 
     def on_epoch_end(self, epoch: int, history: History) -> str | None:
-        return "deadline" if self.passed() else None
+        last = self.epochs is not None and epoch + 1 >= self.epochs
+        return self.REASON if self.passed() and not last else None
 
 
 class Heartbeat:

@@ -36,6 +36,10 @@ class TrialDiverged(AutonnError, ArithmeticError):
     """A training loss became NaN or infinite."""
 
 
+class TrialStopped(AutonnError):
+    """The search's deadline stopped a trial before it finished: not a result to rank or ship."""
+
+
 class TrackingError(AutonnError, ConnectionError):
     """The MLflow tracking store cannot be reached or written."""
 

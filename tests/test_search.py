@@ -4,9 +4,10 @@ import optuna
 import pytest
 
 from autonn.config import make_config
-from autonn.errors import ConfigError, DataError, StudyError
+from autonn.errors import ConfigError, DataError, StudyError, TrialStopped
 from autonn.search.problem import prepare
-from autonn.search.ranking import best_trial
+from autonn.search.ranking import best_trial, remaining_trials, state_of
+from autonn.search.report import ranked_trials
 from autonn.search.run import run_search
 from autonn.search.study import CONFIG_KEY, IDENTITY_KEY, _pack, _unpack, config_of, load_study
 
@@ -126,16 +127,48 @@ def test_a_run_of_failures_stops_the_study_with_a_summary():
 
 
 @pytest.mark.parametrize("population", [1, 8])
-def test_the_time_budget_cuts_the_running_trials_short(population):
-    # trials of 100000 epochs would run for hours: the deadline stops them at their best epoch so
-    # far, and the study ends with completed trials, a few seconds after its budget
+def test_the_time_budget_stops_running_trials_and_records_them_as_stopped(population):
+    # trials of 100000 epochs would run for hours: the deadline stops them, and a trial it cut
+    # is not a finished trial: FAIL with its reason, unranked, outside --n-trials, no final model
     start = time.monotonic()
     cfg = make_config(dataset="digits", n_trials=1000, timeout=3, seed=0, refit=False,
                       ensemble=0, population=population, pruner="none",
                       space={"epochs": 100000, "n_layers": 1, "width": 16, "family": "mlp"})
     study, final = run_search(prepare(cfg), storage=optuna.storages.InMemoryStorage())
     seconds = time.monotonic() - start
-    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert done and final is not None
-    assert all(t.user_attrs["epochs_run"] < 100000 for t in done)
-    assert seconds < 3 + 20, seconds  # data set-up and the final scoring, not more training
+    ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
+    assert ran and final is None
+    assert {t.state for t in ran} == {optuna.trial.TrialState.FAIL}
+    assert all(state_of(t) == "STOPPED" for t in ran)
+    # the first trial ran into the deadline; a population's later groups never began
+    assert "fold 1 of 5 after" in ran[0].user_attrs["stopped"]
+    assert remaining_trials(study, 1000) == 1000
+    assert ranked_trials(study)[0]["state"] == "STOPPED"
+    assert seconds < 3 + 20, seconds  # data set-up, not more training
+
+
+def test_a_fold_whose_last_epoch_ends_after_the_deadline_has_finished(iris_data):
+    from autonn.callbacks import Deadline
+    from autonn.train import History
+
+    passed = Deadline(time.time() - 1, epochs=5)
+    assert passed.on_epoch_end(3, History()) == "deadline"
+    assert passed.on_epoch_end(4, History()) is None  # the fifth and last epoch
+    assert Deadline(time.time() + 60, epochs=5).on_epoch_end(0, History()) is None
+    assert Deadline(None).on_epoch_end(0, History()) is None
+
+
+def test_a_trial_claimed_at_the_deadline_trains_no_fold():
+    # a trial whose process claimed it just before the deadline must not train a fold after it
+    # (each such fold used to train one epoch and the trial ended COMPLETE)
+    from autonn.search.objective import make_objective
+    from autonn.tracking.tracker import NullTracker
+
+    cfg = make_config(dataset="iris", n_trials=1, seed=0, pruner="none",
+                      space={"epochs": 3, "n_layers": 1, "width": 8, "family": "mlp"})
+    problem = prepare(cfg)
+    problem.deadline = time.time() - 0.01
+    trial = optuna.create_study(storage=optuna.storages.InMemoryStorage()).ask()
+    with pytest.raises(TrialStopped, match="before it began"):
+        make_objective(problem, NullTracker(), lambda w: pytest.fail("kept a cut trial"))(trial)
+    assert trial.user_attrs["completed_folds"] == []

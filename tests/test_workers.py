@@ -8,6 +8,8 @@ import optuna
 import pytest
 from mlflow.tracking import MlflowClient
 
+from autonn.search.deadline import last_deadline
+from autonn.search.ranking import remaining_trials
 from autonn.search.storage import open_storage
 from autonn.tracking.runs import default_tracking_uri
 
@@ -67,3 +69,28 @@ def test_the_main_process_draws_one_study_wide_bar_for_all_workers(tmp_path):
     assert result.returncode == 0, result.stderr
     # the bar counts every worker's trials, to the study's total
     assert "6/6 trials" in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_workers_start_no_trial_after_the_deadline_and_record_cut_trials_as_stopped(tmp_path):
+    # trials of 100000 epochs cannot finish: the deadline lands mid-trial in every process,
+    # including the worker, which starts seconds after the parent (it imports torch and loads
+    # the data again) and must still keep the parent's deadline
+    result = subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "digits",
+                             "--study", "late", "--n-trials", "20", "--workers", "2",
+                             "--timeout", "12", "--epochs", "100000", "--pruner", "none",
+                             "--no-tracking"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="late", storage=open_storage(root=tmp_path / "mlruns"))
+    deadline = last_deadline(study)
+    ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
+    assert deadline is not None and ran
+    assert all(t.datetime_start.timestamp() < deadline for t in ran)
+    assert len({t.user_attrs["owner"] for t in ran}) == 2  # the worker did run trials
+    assert {t.state for t in ran} == {optuna.trial.TrialState.FAIL}  # none COMPLETE
+    assert all("stopped by the search's deadline" in t.user_attrs["stopped"] for t in ran)
+    assert remaining_trials(study, 20) == 20  # stopped trials do not count toward --n-trials
+    assert "stopped by the --timeout deadline" in result.stdout
+    assert "No final model: no trial finished within the budget" in result.stdout
+    assert "COMPLETE" not in result.stdout and "WAITING" not in result.stdout

@@ -9,7 +9,13 @@ import optuna
 from tqdm import tqdm
 
 from autonn.search.problem import Problem
-from autonn.search.ranking import leading_trial, n_trials_done, remaining_trials
+from autonn.search.ranking import (
+    SHOWN_STATES,
+    leading_trial,
+    n_trials_done,
+    remaining_trials,
+    state_counts,
+)
 from autonn.search.report import ranked_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import study_name
@@ -53,13 +59,19 @@ class Progress:
         left = remaining_trials(study, n_trials)
         return cls(left, n_trials - left, problem.metric_name)
 
-    def callback(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    def callback(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None:
+        """Count the study's finished trials, whichever process ran them."""
         done = n_trials_done(study) - self.before
         self.bar.update(max(0, min(done, self.total) - self.bar.n))
         try:
             self.bar.set_postfix_str(f"best {self.metric} {leading_trial(study).values[0]:.4f}")
         except ValueError:
             pass
+
+    def stage(self, study: optuna.Study, text: str) -> None:
+        """Bring the bar up to the study's count, then say what the search does next."""
+        self.callback(study, None)
+        self.bar.write(text, file=sys.stderr)
 
     def close(self, clear: bool = False) -> None:
         """End the bar; ``clear`` erases it, so that an error prints on a clean line."""
@@ -72,14 +84,18 @@ def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top
             ran: int) -> None:
     """The study's trials by state, its top trials, the final model's test score and where to
     browse the runs; ``ran`` 0 (nothing was left to run) says so."""
-    metric, states = problem.metric_name, [t.state.name for t in study.trials]
-    counts = ", ".join(f"{states.count(s)} {s.lower()}" for s in ("COMPLETE", "PRUNED", "FAIL")
-                       if s in states)
+    metric, states = problem.metric_name, state_counts(study)
+    counts = ", ".join(f"{states[s]} {s.lower()}" for s in SHOWN_STATES if s in states)
+    waiting = states.pop("WAITING", 0)
     if not ran:
         print(f"Study '{study.study_name}' already holds {problem.config.n_trials} finished "
               "trials: nothing to do (raise --n-trials to run more).")
-    print(f"Study '{study.study_name}': {len(states)} trials ({counts}), metric {metric} "
-          f"({problem.metric.direction})")
+    print(f"Study '{study.study_name}': {sum(states.values())} trials ({counts}), metric {metric} "
+          f"({problem.metric.direction})" + (f"; {waiting} queued starts run first when it is "
+                                             "resumed" if waiting else ""))
+    if "STOPPED" in states:
+        print(f"{states['STOPPED']} trial(s) stopped by the --timeout deadline before they "
+              "finished: they are not ranked and not in the final model.")
     print(f"{'rank':>4} {'trial':>5} {'state':<8} {'value':>9} {'seconds':>8}  architecture")
     for r in ranked_trials(study, top):
         value = "-" if r["value"] is None else f"{r['value']:.4f}"
@@ -91,6 +107,9 @@ def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top
     elif "test_score" in study.user_attrs:
         print(f"Final model of the last search: test {metric} "
               f"{study.user_attrs['test_score']:.4f} (`autonn export` writes it)")
+    elif not states.get("COMPLETE"):
+        print("No final model: no trial finished within the budget. Run again with a longer "
+              "--timeout (the study resumes), or fewer --epochs for shorter trials.")
     if getattr(tracker, "records", False):
         url = runs_url("http://127.0.0.1:5000", tracker.experiment_id,
                        sort_tags(problem.metric_name, problem.metric.direction))

@@ -207,7 +207,8 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
     progress = None if quiet else Progress.for_study(problem, storage)
     try:
         study, final = run_search(problem, storage=storage, tracker=tracker, workers=workers,
-                                   callbacks=[progress.callback] if progress else [])
+                                   callbacks=[progress.callback] if progress else [],
+                                   on_stage=progress.stage if progress else lambda *_: None)
     except KeyboardInterrupt as exc:
         if progress:
             progress.close(clear=True)

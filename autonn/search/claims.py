@@ -26,7 +26,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from autonn.errors import StudyError
+from autonn.errors import StudyError, TrialStopped
 from autonn.search.storage import DEFAULT_ROOT, JOURNAL_NAME
 
 HEARTBEAT_GRACE = 300.0  # seconds without a heartbeat before another host's trial counts as dead
@@ -91,25 +91,29 @@ BatchRunner = Callable[[list[optuna.Trial]], list[Outcome]]
 
 
 def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], float], n_trials: int,
-                      *, storage: Any, timeout: float | None = None, catch: tuple = (),
+                      *, storage: Any, deadline: float | None = None, catch: tuple = (),
                       callbacks: Sequence[Callable] = (), retries: int = 1,
                       max_failures: int | None = None,
                       on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None,
                       population: int = 1, run_batch: BatchRunner | None = None,
                       processes: int = 1) -> None:
-    """Run trials until the study holds ``n_trials`` finished or running ones, or ``timeout``.
+    """Run trials until the study holds ``n_trials`` finished or running ones, or until
+    ``deadline`` (a ``time.time()`` value shared by every process of the search): no trial is
+    claimed after it.
 
     With ``run_batch`` and ``population`` > 1, up to ``population`` trials are claimed at once
     and ``run_batch`` trains them together, returning each one's outcome; with ``processes``
     sharing the study, a claim takes at most its share of the trials left, so that every process
-    gets some.
+    gets some. A trial the deadline stopped (``TrialStopped``) is not a failure of this process.
 
     Raises:
         StudyError: ``max_failures`` trials in a row failed in this process.
     """
-    start, failures = time.monotonic(), []
-    while timeout is None or time.monotonic() - start < timeout:
+    failures = []
+    while not _passed(deadline):
         with claim_lock(storage, study.study_name):
+            if _passed(deadline):  # waiting for the lock can take a while with many workers
+                return
             trials = study.get_trials(deepcopy=False)  # one read of the storage per claim
             orphans = [t for t in trials if t.state == TrialState.RUNNING and _orphaned(t)]
             _fail_orphans(study, orphans, on_orphan, retries)
@@ -118,8 +122,9 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
                 return
             size = min(population, -(-room // processes)) if run_batch else 1  # ceil(room / n)
             batch = [_claim(study) for _ in range(min(room, size))]
-        for frozen in _run_batch(study, batch, objective, run_batch, catch):
-            failures = failures + [frozen] if frozen.state == TrialState.FAIL else []
+        for frozen, outcome in _run_batch(study, batch, objective, run_batch, catch):
+            failed = frozen.state == TrialState.FAIL and not isinstance(outcome, TrialStopped)
+            failures = failures + [frozen] if failed else []
             if max_failures and len(failures) >= max_failures:
                 reasons = "; ".join(f"trial {t.number}: "
                                     f"{t.user_attrs.get('fail_reason', 'unknown')}"
@@ -132,6 +137,10 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
                 callback(study, frozen)
 
 
+def _passed(deadline: float | None) -> bool:
+    return deadline is not None and time.time() >= deadline
+
+
 def _claim(study: optuna.Study) -> optuna.Trial:
     trial = study.ask()
     trial.set_user_attr("owner", owner())
@@ -140,7 +149,8 @@ def _claim(study: optuna.Study) -> optuna.Trial:
 
 
 def _run_batch(study: optuna.Study, trials: list[optuna.Trial], objective: Callable,
-               run_batch: BatchRunner | None, catch: tuple) -> list[optuna.trial.FrozenTrial]:
+               run_batch: BatchRunner | None, catch: tuple
+               ) -> list[tuple[optuna.trial.FrozenTrial, Outcome]]:
     """Run the claimed trials (together when there are several) and tell the study each
     outcome; an interruption fails every one of them before it propagates."""
     if run_batch is None or len(trials) == 1:
@@ -152,7 +162,7 @@ def _run_batch(study: optuna.Study, trials: list[optuna.Trial], objective: Calla
             for t in trials:
                 study.tell(t, state=TrialState.FAIL)
             raise
-    return [_tell(study, t, o, catch) for t, o in zip(trials, outcomes)]
+    return [(_tell(study, t, o, catch), o) for t, o in zip(trials, outcomes)]
 
 
 def _outcome(study: optuna.Study, objective: Callable, trial: optuna.Trial, catch: tuple
@@ -190,12 +200,19 @@ def _fail_orphans(study: optuna.Study, orphans: list, on_orphan: Callable, retri
 
 
 def _orphaned(t: optuna.trial.FrozenTrial) -> bool:
-    host, _, pid = str(t.user_attrs.get("owner", "")).rpartition(":")
-    if not pid.isdigit():
+    if not str(t.user_attrs.get("owner", "")).rpartition(":")[2].isdigit():
         return False
-    if host == socket.gethostname():
-        return not _alive(int(pid))
-    return time.time() - float(t.user_attrs.get("heartbeat", time.time())) > HEARTBEAT_GRACE
+    beat = float(t.user_attrs.get("heartbeat", time.time()))
+    return not owner_alive(t.user_attrs["owner"], heartbeat=beat)
+
+
+def owner_alive(name: str, heartbeat: float | None = None) -> bool:
+    """Whether the process ``name`` (host:pid, see ``owner``) still runs: on this host, its pid;
+    on another, a heartbeat within ``HEARTBEAT_GRACE`` seconds (without one: assumed alive)."""
+    host, _, pid = str(name).rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return _alive(int(pid))
+    return heartbeat is None or time.time() - heartbeat <= HEARTBEAT_GRACE
 
 
 def _alive(pid: int) -> bool:

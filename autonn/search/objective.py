@@ -14,7 +14,9 @@ import torch
 
 from autonn.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
 from autonn.device import release_memory
+from autonn.errors import TrialStopped
 from autonn.measures import count_parameters, measure
+from autonn.search.deadline import STOPPED
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.space import suggest
 from autonn.tracking.tracker import Tracker
@@ -82,11 +84,16 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
 def _train_folds(problem: Problem, trial: optuna.Trial, params: dict[str, Any], seed: int,
                  tracker: Tracker, pruning: Pruning) -> list[Fit]:
     """Train ``params`` on every fold; the pruner watches the first fold, and a pruned trial
-    trains no further fold. From the search's deadline on, each fold stops after its current
-    epoch (at its best epoch so far): every fold still predicts its validation rows, so the
-    trial keeps its out-of-fold predictions, and its short training shows in its value."""
-    cfg, fits, deadline = problem.config, [], Deadline(problem.deadline)
+    trains no further fold.
+
+    Raises:
+        TrialStopped: the search's deadline came before the last fold finished (the trial is
+            recorded as stopped; no fold starts after the deadline).
+    """
+    cfg, fits, deadline = problem.config, [], Deadline(problem.deadline, params["epochs"])
     for index, data in enumerate(problem.folds):
+        if deadline.passed():
+            raise stop_trial(problem, trial, tracker, fits)
         stoppers = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
                     deadline]
         if index == 0 and len(cfg.objectives) == 1:  # Optuna prunes single-objective studies
@@ -101,9 +108,32 @@ def _train_folds(problem: Problem, trial: optuna.Trial, params: dict[str, Any], 
         finally:
             release_memory(data.device)
         fits.append(Fit(model, head, history, data))
+        if history.stop_reason == Deadline.REASON:
+            raise stop_trial(problem, trial, tracker, fits)
         if pruning.pruned_epoch is not None:
             break
     return fits
+
+
+def stop_trial(problem: Problem, trial: optuna.Trial, tracker: Tracker, fits: list[Fit]
+               ) -> TrialStopped:
+    """Record a trial the search's deadline cut short (``fits``: its folds so far, the last
+    one cut unless every fold finished) as stopped; returns the error that ends it."""
+    done = [f for f in fits if f.history.stop_reason != Deadline.REASON]
+    cut = fits[len(done):]
+    where = (f"fold {len(done) + 1} of {len(problem.folds)}" if len(problem.folds) > 1
+             else "training")
+    after = f" after {len(cut[0].history.val_metric)} epoch(s)" if cut else " before it began"
+    reason = (f"stopped by the search's deadline (--timeout) in {where}{after}: not a finished "
+              "trial, so it is left out of the ranking, --n-trials and the final model")
+    trial.set_user_attr(STOPPED, reason)
+    trial.set_user_attr("fail_reason", reason)
+    trial.set_user_attr("completed_folds", [f.history.best_value for f in done])
+    history = fits[0].history if fits else None
+    curves = {} if history is None else {
+        "train_loss": history.train_loss, f"epoch_val_{problem.metric_name}": history.val_metric}
+    tracker.end_trial(trial.number, "STOPPED", curves=curves, tags={"stopped": "deadline"})
+    return TrialStopped(reason)
 
 
 def out_of_training(problem: Problem, fits: list[Fit]) -> torch.Tensor:

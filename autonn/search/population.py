@@ -29,7 +29,13 @@ from autonn.population.fit import Member, fit_population
 from autonn.population.losses import BATCHED
 from autonn.population.optim import UPDATES
 from autonn.search.claims import Outcome
-from autonn.search.objective import begin_trial, conclude, make_objective, report_failure
+from autonn.search.objective import (
+    begin_trial,
+    conclude,
+    make_objective,
+    report_failure,
+    stop_trial,
+)
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.space import suggest
 from autonn.tracking.tracker import Tracker
@@ -168,15 +174,16 @@ def _alone(objective: Callable, trial: optuna.Trial) -> Outcome:
 
 def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], tracker: Tracker,
            keep: Callable[[Winner], None]) -> list[Outcome]:
-    """Train one group's trials together on every fold, then conclude each like a lone trial."""
-    cfg = problem.config
+    """Train one group's trials together on every fold, then conclude each like a lone trial
+    (a member the deadline cut, or that met the deadline between folds, ends stopped)."""
+    cfg, deadline = problem.config, Deadline(problem.deadline)
     seeds = [begin_trial(problem, t, p, tracker) for t, p in zip(trials, params)]
     prunings = [Pruning(t) for t in trials]
     fits: list[list[Fit]] = [[] for _ in trials]
     errors: list[BaseException | None] = [None] * len(trials)
     alive = list(range(len(trials)))
     for index, data in enumerate(problem.folds):
-        if not alive:  # every member failed or was pruned on an earlier fold
+        if not alive or deadline.passed():  # no fold starts after the deadline
             break
         members = [Member(params[i], seeds[i], _callbacks(problem, trials[i], params[i],
                                                            prunings[i] if index == 0 else None))
@@ -193,7 +200,8 @@ def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], t
         for i, m in zip(alive, members):
             errors[i] = m.error
             fits[i].append(Fit(m.network, m.head, m.history, data))
-        alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None]
+        alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
+                 and fits[i][-1].history.stop_reason != Deadline.REASON]
     return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
                       errors[i]) for i in range(len(trials))]
 
@@ -202,7 +210,7 @@ def _callbacks(problem: Problem, trial: optuna.Trial, params: Params,
                pruning: Pruning | None) -> list:
     cfg = problem.config
     callbacks = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
-                 Deadline(problem.deadline)]
+                 Deadline(problem.deadline, params["epochs"])]
     if pruning is not None and len(cfg.objectives) == 1:  # Optuna prunes single objectives
         callbacks.append(pruning)
     return callbacks
@@ -214,6 +222,9 @@ def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Cal
     if error is not None:
         report_failure(trial, tracker, error)
         return error
+    cut = fits and fits[-1].history.stop_reason == Deadline.REASON
+    if pruning.pruned_epoch is None and (cut or len(fits) < len(problem.folds)):
+        return stop_trial(problem, trial, tracker, fits)
     try:
         return conclude(problem, trial, tracker, keep, params, fits, pruning)
     except optuna.TrialPruned as exc:

@@ -69,7 +69,7 @@ class Problem:
     metric_name: str
     metric: Metric
     init_state: dict | None = None  # starting weights from --init-from
-    deadline: float | None = None  # time.monotonic() when the search's --timeout runs out
+    deadline: float | None = None  # time.time() when the search's --timeout runs out
 
     @property
     def data(self) -> DeviceData:

@@ -9,9 +9,27 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autonn.errors import StudyError
+from autonn.search.deadline import is_stopped
 
 # Trials that count as done toward a study's --n-trials.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+# How trials are shown and counted: Optuna's states, with a FAIL the deadline caused as STOPPED;
+# WAITING trials (enqueued starts a timed-out search did not reach) run first on a resume.
+SHOWN_STATES = ("COMPLETE", "PRUNED", "STOPPED", "FAIL", "RUNNING")
+
+
+def state_of(trial: FrozenTrial) -> str:
+    """The trial's state as autonn shows it: Optuna's, or STOPPED for a trial the search's
+    deadline cut short."""
+    return "STOPPED" if is_stopped(trial) else trial.state.name
+
+
+def state_counts(study: optuna.Study) -> dict[str, int]:
+    """How many of the study's trials are in each state (``state_of``), WAITING included."""
+    counts: dict[str, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        counts[state_of(t)] = counts.get(state_of(t), 0) + 1
+    return counts
 
 
 def objectives_of(study: optuna.Study) -> list[str]:

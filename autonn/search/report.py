@@ -9,20 +9,25 @@ import optuna
 
 from autonn.families import summary
 from autonn.search.ranking import (
+    SHOWN_STATES,
     leading_trial,
     objectives_of,
     pareto_front,
     ranked_by_metric,
+    state_counts,
+    state_of,
 )
 
 
 def ranked_trials(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
-    """Trials best first (finished ones by value, then the rest by number), JSON-ready."""
+    """Trials best first (finished ones by value, then the rest by number; enqueued trials not
+    yet run are left out), JSON-ready."""
     scored = ranked_by_metric(study)
     ranked = {t.number for t in scored}
-    rest = [t for t in study.get_trials(deepcopy=False) if t.number not in ranked]
+    rest = [t for t in study.get_trials(deepcopy=False)
+            if t.number not in ranked and t.state != optuna.trial.TrialState.WAITING]
     rows = [{"rank": i + 1 if t.number in ranked else None, "trial": t.number,
-             "state": t.state.name, "value": t.values[0] if t.number in ranked else None,
+             "state": state_of(t), "value": t.values[0] if t.number in ranked else None,
              "duration_s": t.duration.total_seconds() if t.duration else None,
              "architecture": summary(t.params) if "n_layers" in t.params else "",
              "params": t.params, "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
@@ -84,15 +89,16 @@ def study_rows(storage: Any) -> list[dict[str, Any]]:
     rows = []
     for summary_ in optuna.get_all_study_summaries(storage, include_best_trial=False):
         study = optuna.load_study(study_name=summary_.study_name, storage=storage)
-        states = [t.state.name for t in study.get_trials(deepcopy=False)]
+        counts = state_counts(study)
         try:
             best = leading_trial(study)
         except ValueError:
             best = None
         rows.append({"study": summary_.study_name, "metric": summary_.user_attrs.get("metric"),
-                     "direction": study.directions[0].name.lower(), "trials": len(states),
+                     "direction": study.directions[0].name.lower(),
+                     "trials": sum(counts.values()) - counts.get("WAITING", 0),
                      "objectives": objectives_of(study),
-                     **{s.lower(): states.count(s) for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")},
+                     **{s.lower(): counts.get(s, 0) for s in SHOWN_STATES},
                      "best_value": best.values[0] if best else None,
                      "best_trial": best.number if best else None})
     return rows

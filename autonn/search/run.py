@@ -5,20 +5,19 @@ artifacts, whatever way the search ends."""
 from __future__ import annotations
 
 import contextlib
-import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import optuna
 
-from autonn.config import Config
 from autonn.data.datasets import example_rows
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import atomic_path
 from autonn.families import architecture
 from autonn.search.claims import optimize_to_count
+from autonn.search.deadline import fix_deadline, release_deadline
 from autonn.search.final import FinalModel, finish, make_bundle, replay
 from autonn.search.objective import make_objective
 from autonn.search.population import populations
@@ -36,15 +35,23 @@ from autonn.tracking.tracker import NullTracker, Tracker
 KEPT = 20  # completed trials whose networks stay in memory as candidates for the final model
 
 
+Stage = Callable[[optuna.Study, str], None]  # told what the search does after its trials
+
+
 def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = None,
-               callbacks: Sequence[Callable] = (), workers: int = 1
+               callbacks: Sequence[Callable] = (), workers: int = 1,
+               on_stage: Stage = lambda study, text: None
                ) -> tuple[optuna.Study, FinalModel | None]:
     """Run the study to ``n_trials`` finished trials (or the timeout), then build the final model
     (``search.final``: the best trial or an ensemble, as fold networks or refitted), score it on
-    the test split, save it beside the study and log it.
+    the test split, save it beside the study and log it. A search that completed no new trial
+    (a rerun of a finished study, or one whose budget ran out) keeps the last final model and
+    builds none.
 
     With ``workers`` > 1 the trials run in that many processes (``search.workers``); a best trial
-    that ran in another process is replayed here, with its seed.
+    that ran in another process is replayed here, with its seed. ``on_stage`` hears of each
+    step after the trials that can take a while (waiting for workers, replaying, building the
+    final model, logging).
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates.
@@ -52,25 +59,29 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     cfg, tracker = problem.config, tracker or NullTracker()
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
-    trials_before = len(study.get_trials(deepcopy=False))
+    trials_before = study.get_trials(deepcopy=False)
     if not trials_before:
         starts = warm_starts(problem, storage, (tracker.spawn_args() or (None,))[0])
         if cfg.builtin_starts and not cfg.init_from:
             starts += builtin_starts(cfg.space)
         enqueue(study, starts[:cfg.n_trials])  # no start is left waiting after the study
-    kept, status, final, bundle = _Kept(problem, tracker), "FAILED", None, None
-    problem.deadline = time.monotonic() + cfg.timeout if cfg.timeout else None
+    kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
+    problem.deadline = fix_deadline(study, cfg.timeout, storage)  # before any worker starts
     try:
-        with signals_interrupt(), _helpers(cfg, workers, storage, tracker) as helpers:
+        with signals_interrupt(), _helpers(problem, workers, storage, tracker) as helpers:
             optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
-                              storage=storage, timeout=cfg.timeout, catch=(Exception,),
+                              storage=storage, deadline=problem.deadline, catch=(Exception,),
                               callbacks=[kept.announce, *callbacks], retries=cfg.retries,
                               max_failures=cfg.max_failures, on_orphan=tracker.fail_run,
                               processes=max(1, workers),
                               **populations(problem, tracker, kept.keep))
+            if any(p.is_alive() for p in helpers):
+                on_stage(study, "Waiting for the other workers to finish their trials ...")
             _warn_if_died(join_workers(helpers))
-        candidates = kept.candidates(study)
-        if len(study.get_trials(deepcopy=False)) > trials_before and candidates:
+        if _completed_any(study, trials_before):
+            candidates = kept.candidates(study)
+            on_stage(study, f"Building the final model from the {len(candidates)} best trials "
+                            "...")
             final = finish(problem, candidates, cfg.ensemble, cfg.refit)
             bundle = _save(study, problem, final, storage)
         status = "FINISHED"
@@ -78,16 +89,27 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
         status = "KILLED"
         raise
     finally:
-        _close_study(study, problem, tracker, status, final, bundle)
+        release_deadline(study, problem.deadline)
+        changed = len(study.get_trials(deepcopy=False)) > len(trials_before)
+        if tracker.records and changed:
+            on_stage(study, "Writing the study to MLflow ...")
+        _close_study(study, problem, tracker, status, final, bundle, changed)
     return study, final
+
+
+def _completed_any(study: optuna.Study, before: list[optuna.trial.FrozenTrial]) -> bool:
+    """Whether this search completed a trial (else the last final model stands)."""
+    old = {t.number for t in before if t.state == optuna.trial.TrialState.COMPLETE}
+    return any(t.state == optuna.trial.TrialState.COMPLETE and t.number not in old
+               for t in study.get_trials(deepcopy=False))
 
 
 class _Kept:
     """The best completed trials trained in this process, announced to the tracker as each
     takes the lead."""
 
-    def __init__(self, problem: Problem, tracker: Tracker) -> None:
-        self.problem, self.tracker, self.winners = problem, tracker, []
+    def __init__(self, problem: Problem, tracker: Tracker, on_stage: Stage) -> None:
+        self.problem, self.tracker, self.on_stage, self.winners = problem, tracker, on_stage, []
 
     def keep(self, w: Winner) -> None:
         sign = -1 if self.problem.metric.direction == "maximize" else 1
@@ -109,6 +131,10 @@ class _Kept:
         except ValueError:
             return []
         if all(w.trial_number != leader.number for w in self.winners):
+            took = f", about {leader.duration.total_seconds():.0f} s" if leader.duration else ""
+            self.on_stage(study, f"Training trial {leader.number} again, the best, which ran in "
+                                 f"another process: the final model needs its networks{took} "
+                                 "...")
             self.keep(replay(self.problem, leader))
             self.announce(study, leader)
         return self.winners
@@ -136,8 +162,9 @@ def _warn_if_died(died: list[str]) -> None:
 
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,
-                 final: FinalModel | None, bundle: Bundle | None) -> None:
-    if not tracker.records:
+                 final: FinalModel | None, bundle: Bundle | None, changed: bool) -> None:
+    """End the study's tracking run, with its tables and plots when its trials ``changed``."""
+    if not tracker.records or not changed:
         tracker.end_study(status)
         return
     import matplotlib.pyplot as plt
@@ -157,14 +184,16 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 
 
 @contextlib.contextmanager
-def _helpers(cfg: Config, workers: int, storage: Any, tracker: Tracker) -> Iterator[list]:
-    """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out."""
+def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker) -> Iterator[list]:
+    """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
+    the search's deadline handed to each."""
     if workers <= 1:
         yield []
         return
     import torch
 
-    processes = start_workers(cfg, range(1, workers), workers, storage, tracker.spawn_args())
+    processes = start_workers(problem.config, range(1, workers), workers, storage,
+                              tracker.spawn_args(), problem.deadline)
     threads = torch.get_num_threads()
     torch.set_num_threads(threads_per_worker(workers))
     try:

@@ -47,3 +47,14 @@ def final_model_path(storage: str | optuna.storages.BaseStorage | None, study: s
     if isinstance(storage, str) and (storage.startswith("sqlite:///") or "://" not in storage):
         root = Path(storage.removeprefix("sqlite:///")).parent
     return root / "models" / f"{study}.safetensors"
+
+
+def kept_attrs(study: optuna.Study) -> dict:
+    """The study's own bookkeeping (its packed config, identity and deadline): Optuna's system
+    attributes, which ``optuna studies`` and optuna-dashboard do not print."""
+    return study._storage.get_study_system_attrs(study._study_id)
+
+
+def keep_attr(study: optuna.Study, key: str, value: object) -> None:
+    """Store ``value`` under ``key`` among the study's ``kept_attrs``."""
+    study._storage.set_study_system_attr(study._study_id, key, value)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
-import time
 import warnings
 from typing import Any
 
@@ -30,11 +29,13 @@ from autonn.tracking.tracker import NullTracker
 
 
 def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
-                  tracking: tuple[str, str] | None) -> list:
-    """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes."""
+                  tracking: tuple[str, str] | None, deadline: float | None = None) -> list:
+    """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes;
+    ``deadline`` is the search's (a ``time.time()`` value), which no worker starts a trial after."""
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker, name=f"autonn-worker-{i}",
-                                 args=(config.model_dump(), i, n_workers, storage, tracking))
+                                 args=(config.model_dump(), i, n_workers, storage, tracking,
+                                       deadline))
                  for i in indices]
     for p in processes:
         p.start()
@@ -67,22 +68,23 @@ def worker_device(device: str, index: int) -> str:
 
 
 def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
-            tracking: tuple[str, str] | None) -> None:
-    """One worker process: open the study and claim trials until the count is reached."""
+            tracking: tuple[str, str] | None, deadline: float | None) -> None:
+    """One worker process: open the study and claim trials until the count is reached or the
+    search's deadline comes (the parent's, not one counted from this worker's slower start)."""
     torch.set_num_threads(threads_per_worker(n_workers))
     config = Config.model_validate(config_data)
     config = config.model_copy(update={"device": worker_device(config.device, index)})
     with warnings.catch_warnings():  # the main process already reported the table's dropped columns
         warnings.simplefilter("ignore", DataWarning)
         problem = prepare(config)
-    problem.deadline = time.monotonic() + config.timeout if config.timeout else None
+    problem.deadline = deadline
     tracker = MlflowTracker(*tracking) if tracking else NullTracker()
     study = create_study(problem, storage, worker=index + 1)
     tracker.attach(study.study_name)
     try:
         with signals_interrupt():
             optimize_to_count(study, make_objective(problem, tracker, lambda winner: None),
-                              config.n_trials, storage=storage, timeout=config.timeout,
+                              config.n_trials, storage=storage, deadline=deadline,
                               catch=(Exception,), retries=config.retries,
                               max_failures=config.max_failures, on_orphan=tracker.fail_run,
                               processes=n_workers,

@@ -25,8 +25,10 @@ from autonn.masking import mask
 from autonn.tracking.runs import STUDY_ROLE, quiet_client, sort_tags
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
-RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "KILLED": "KILLED"}
-RUN_SUFFIX = {"PRUNED": "pruned", "FAIL": "failed", "KILLED": "interrupted"}
+# STOPPED: the search's deadline cut the trial short (Optuna records it as FAIL)
+RUN_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "KILLED", "FAIL": "FAILED", "KILLED": "KILLED",
+              "STOPPED": "KILLED"}
+RUN_SUFFIX = {"PRUNED": "pruned", "FAIL": "failed", "KILLED": "interrupted", "STOPPED": "stopped"}
 
 
 class MlflowTracker:

@@ -1,0 +1,58 @@
+"""One deadline for a whole search.
+
+``--timeout`` becomes an absolute wall-clock time, fixed once by the process that starts the
+search and handed to its worker processes; another machine (or terminal) that joins the same
+study while that search runs reads it from the study. No trial starts after it. A trial it cuts
+short is not a finished trial: it is recorded as stopped (Optuna state FAIL, user attribute
+``stopped``; its MLflow run KILLED, named ``trial-0007 stopped``), so ranking, ``--n-trials``,
+the ensemble and the final model all skip it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import optuna
+
+from autonn.search.claims import claim_lock, owner, owner_alive
+from autonn.search.storage import keep_attr, kept_attrs
+
+# The last search's deadline, {"at": a time.time() value}, with "owner" (host:pid) while it runs
+KEY = "autonn.deadline"
+STOPPED = "stopped"  # the user attribute of a trial the deadline cut: its reason
+
+
+def fix_deadline(study: optuna.Study, timeout: float | None, storage: Any) -> float | None:
+    """The search's deadline: that of a search still running on this study (another machine
+    or terminal joining it), else ``timeout`` seconds from now, recorded for others to join."""
+    if not timeout:
+        return None
+    with claim_lock(storage, study.study_name):
+        held = kept_attrs(study).get(KEY)
+        if held and held.get("owner") and held["at"] > time.time() and owner_alive(held["owner"]):
+            return float(held["at"])
+        at = time.time() + timeout
+        keep_attr(study, KEY, {"at": at, "owner": owner()})
+        return at
+
+
+def release_deadline(study: optuna.Study, at: float | None) -> None:
+    """Mark this search's deadline as ended (no later search joins it; each gets its own)."""
+    if at is not None and (kept_attrs(study).get(KEY) or {}).get("owner") == owner():
+        keep_attr(study, KEY, {"at": at})
+
+
+def last_deadline(study: optuna.Study) -> float | None:
+    """The deadline of the study's latest search with a time budget (None: none had one)."""
+    return (kept_attrs(study).get(KEY) or {}).get("at")
+
+
+def passed(at: float | None) -> bool:
+    """Whether the deadline ``at`` (None: no budget) has come."""
+    return at is not None and time.time() >= at
+
+
+def is_stopped(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether the deadline cut ``trial`` short (a FAIL that is not a failure of the trial)."""
+    return STOPPED in trial.user_attrs
