@@ -104,6 +104,8 @@ class _AutoNN(BaseEstimator):
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False, dtype=np.float64)
+        # a read-only array (a DataFrame's values, a memory map) is copied: torch warns on one
+        X = np.require(X, requirements="W")
         with torch.inference_mode():
             return self.model_(torch.as_tensor(X)).numpy()
 

@@ -3,6 +3,8 @@ line of their own, help texts, tables, data errors by file line, and Optuna's ow
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -104,18 +106,29 @@ def test_unseen_categories_and_bad_dates_are_counted_and_refused_when_strict(tmp
     assert strict.exit_code == 2 and "3 of 20 rows" in strict.output
 
 
-def test_optunas_own_tools_read_the_study_well():
+def test_optunas_own_tools_read_the_study_well(tmp_path):
     assert cli("search", "--dataset", "iris", "--n-trials", "2", *FAST).exit_code == 0
     study = optuna.load_study(study_name="iris", storage=open_storage(None))
     assert study.metric_names == ["val_accuracy"]
     for key, value in study.user_attrs.items():
-        assert key.endswith(".zlib") or len(json.dumps(value)) < 80, key
-    assert {"task", "metric", "direction", "dataset", "seed"} <= set(study.user_attrs)
+        assert len(json.dumps(value)) < 80, key
+    assert {"task", "metric", "direction", "dataset", "seed", "test_score"} <= set(study.user_attrs)
+    # Optuna's own command prints a row per study, user attributes included: one screen wide
+    journal = str(tmp_path / "mlruns" / "optuna.journal")
+    listed = subprocess.run([str(Path(sys.executable).with_name("optuna")), "studies",
+                             "--storage", journal, "--storage-class", "JournalFileBackend"],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr
+    rows = [line for line in listed.stdout.splitlines() if "iris" in line]
+    assert rows and max(map(len, rows)) < 320, rows
 
 
 def test_the_readme_says_how_to_avoid_the_cuda_build_before_the_run_command():
     readme = (Path(__file__).parent.parent / "README.md").read_text()
     assert readme.index("download.pytorch.org/whl/cpu") < readme.index("<!-- run-command -->")
+    # into the environment the run command then uses: created and activated on the same line
+    line = next(x for x in readme.splitlines() if "download.pytorch.org/whl/cpu" in x)
+    assert line.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install torch")
 
 
 def test_export_names_an_mlflow_directory_like_a_suffix(tmp_path):
@@ -124,3 +137,25 @@ def test_export_names_an_mlflow_directory_like_a_suffix(tmp_path):
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["path"] == "iris.mlflow"
     assert (Path("iris.mlflow") / "MLmodel").is_file() and not Path("iris").exists()
+
+
+def test_export_names_the_ensemble_it_ships_and_onnx_gives_the_models_own_score():
+    import onnxruntime
+
+    from autonn.export import state_dict
+
+    assert cli("search", "--dataset", "iris", "--n-trials", "4", "--seed", "0", *FAST).exit_code == 0
+    info = state_dict.read_bundle(Path("mlruns/models/iris.safetensors")).info
+    done = cli("export", "--study", "iris", "--format", "onnx", "--no-tracking", "--json")
+    assert done.exit_code == 0, done.output
+    shipped = json.loads(done.output)
+    assert shipped["trials"] == info["trials"] and shipped["value"] == info["selection_score"]
+    meta = onnxruntime.InferenceSession("iris.onnx").get_modelmeta().custom_metadata_map
+    assert float(meta["validation_score"]) == info["selection_score"]
+    assert json.loads(meta["trials"]) == info["trials"]
+    said = cli("export", "--study", "iris", "--format", "onnx", "--no-tracking").output
+    if len(info["trials"]) > 1:
+        listed = ", ".join(f"{n} x{w}" for n, w in info["trials"].items())
+        assert f"Exported the final model (an ensemble of trials {listed}) of study 'iris'" in said
+    else:
+        assert f"Exported trial {info['trial']} of study 'iris'" in said

@@ -35,6 +35,19 @@ def test_fitted_attributes_and_string_labels():
     assert len(clf.study_.trials) >= 2 and clf.score(X, labels) > 0.8
 
 
+def test_fit_leaves_no_file_and_a_read_only_array_predicts_without_a_warning(tmp_path):
+    import warnings
+    from pathlib import Path
+
+    X, y = load_iris(return_X_y=True)
+    clf = AutoNNClassifier(**TINY).fit(X, y)
+    assert not list(Path.cwd().rglob("*")), "fit wrote files into the working directory"
+    X.setflags(write=False)  # as a DataFrame's values or a memory map can be
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clf.predict_proba(X[:5]).shape == (5, 3)
+
+
 def test_pipeline_cross_val_and_clone():
     X, y = load_breast_cancer(return_X_y=True)
     pipe = make_pipeline(StandardScaler(), AutoNNClassifier(**TINY))

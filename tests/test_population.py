@@ -96,7 +96,10 @@ def test_every_optimizer(optimizer):
 @pytest.mark.parametrize("loss,task", [(loss, task) for task in TASKS
                                        for loss in LOSSES_FOR_TASK[task] if loss in BATCHED])
 def test_every_loss(loss, task):
-    assert_matches_alone(_variants(loss=loss), task=task)
+    # momentum, not BASE's Adam: a hinge loss leaves some units' gradients at exactly zero on most
+    # steps, and Adam turns float noise in such a gradient into a full step (a 0.003 bias gap on
+    # some CPUs); every optimizer is checked on its own above
+    assert_matches_alone(_variants(loss=loss, optimizer="momentum", momentum=0.9), task=task)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "momentum"])

@@ -9,6 +9,7 @@ from autonn.search.problem import prepare
 from autonn.search.ranking import best_trial, remaining_trials, state_of
 from autonn.search.report import ranked_trials
 from autonn.search.run import run_search
+from autonn.search.storage import keep_attr, kept_attrs
 from autonn.search.study import CONFIG_KEY, IDENTITY_KEY, _pack, _unpack, config_of, load_study
 
 FAST = {"epochs": 8, "n_layers": [1, 2], "width": {"low": 8, "high": 32}}
@@ -49,6 +50,27 @@ def test_running_again_continues_to_the_requested_total():
     assert len(counted) == 5
     again, _ = search("iris", n_trials=5)
     assert len(again.trials) == len(study.trials)  # a finished study runs nothing more
+
+
+def test_a_resume_says_what_it_does_after_the_trials_and_a_finished_study_does_nothing(tmp_path):
+    def run(n_trials):
+        said = []
+        cfg = make_config(dataset="iris", n_trials=n_trials, seed=0, space=FAST)
+        study, final = run_search(prepare(cfg), on_stage=lambda study, text: said.append(text))
+        return said, final, best_trial(study).number
+
+    run(2)
+    saved = tmp_path / "mlruns" / "models" / "iris.safetensors"
+    mtime = saved.stat().st_mtime_ns
+    said, final, leader = run(3)  # a best trial of the first search is trained again here
+    assert final is not None
+    replay = f"Training trial {leader} again, the best, which ran in another process"
+    assert any(t.startswith(replay) for t in said) == (leader < 2)
+    assert "Building the final model ..." in said
+    assert saved.stat().st_mtime_ns != mtime
+    mtime = saved.stat().st_mtime_ns
+    said, final, _ = run(3)  # nothing to do: no replay, no final model, the saved one stands
+    assert said == [] and final is None and saved.stat().st_mtime_ns == mtime
 
 
 def test_storage_defaults_to_mlruns(tmp_path):
@@ -107,10 +129,11 @@ def test_resuming_with_a_changed_space_or_metric_is_refused():
 def test_a_study_made_before_near_constant_columns_were_dropped_keeps_every_column():
     search("iris", n_trials=1)
     study = load_study("iris")
-    for key in (IDENTITY_KEY, CONFIG_KEY):  # as an older autonn stored them: no such setting
-        values = _unpack(study.user_attrs[key])
+    for key in (IDENTITY_KEY, CONFIG_KEY):  # as an older autonn stored them: user attributes,
+        values = _unpack(kept_attrs(study)[key])  # without this setting
         values.pop("training.near_constant_rows", None)
         values.get("training", {}).pop("near_constant_rows", None)
+        keep_attr(study, key, None)
         study.set_user_attr(key, _pack(values))
     assert config_of(study).training.near_constant_rows == 0  # export rebuilds its columns
     with pytest.raises(StudyError, match=r"\(training.near_constant_rows: was 0, now 20\)"):

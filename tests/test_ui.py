@@ -99,12 +99,14 @@ def test_ui_says_ready_only_once_it_answers_and_stops_within_seconds():
         while line and "ready" not in line:
             line = ui.stdout.readline()
         assert "ready" in line
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
-            assert answer.status == 200  # "ready" means it answers now, not in 30 s
+        for _ in range(3):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+                assert answer.status == 200  # "ready" means it answers now, not in 30 s
         start = time.monotonic()
         ui.send_signal(signal.SIGTERM)
-        ui.wait(timeout=60)
+        rest, _ = ui.communicate(timeout=60)
         assert time.monotonic() - start < 10
+        assert "GET /health" not in rest, rest  # no line in the terminal per HTTP request
     finally:
         if ui.poll() is None:
             os.killpg(ui.pid, signal.SIGKILL)

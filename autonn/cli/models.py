@@ -66,12 +66,21 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
                         tracking_uri=None if no_tracking else uri, pareto_rank=pareto_rank,
                         max_params=max_params, force=force)
     data = {k: str(v) if k == "path" else v for k, v in dataclasses.asdict(done).items()}
+    data["trials"] = {str(k): v for k, v in done.trials.items()}
     emit(data, as_json, lambda d: (
-        f"Exported trial {d['trial']} of study '{d['study']}'"
+        f"Exported {_what(done)} of study '{d['study']}'"
         f"{' (retrained on train + validation)' if d['retrained'] else ''} as {d['format']}: "
         f"{d['path']}\n  validation {d['metric']} {fmt(d['value'])}, test {d['metric']} "
         f"{fmt(d['test_score'])}\n  sha256 {d['sha256']}"
         + (f" (logged to MLflow run {d['mlflow_run_id']})" if d["mlflow_run_id"] else "")))
+
+
+def _what(done) -> str:
+    """``trial 3``, or ``the final model (an ensemble of trials 3 x2, 1 x1)``."""
+    if len(done.trials) == 1:
+        return f"trial {done.trial}"
+    return "the final model (an ensemble of trials " + ", ".join(
+        f"{n} x{w}" for n, w in done.trials.items()) + ")"
 
 
 @click.command()

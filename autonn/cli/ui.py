@@ -47,7 +47,7 @@ def server_command(host: str, port: int, tracking_uri: str) -> list[str]:
     handed over in the environment (``server_environment``): a command line, password
     included, is visible to every local user in ``ps``."""
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-           "--workers", "1"]
+           "--workers", "1", "--uvicorn-opts", "--no-access-log"]  # no line per HTTP request
     if tracking_uri.startswith("sqlite:///"):
         root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.resolve().as_uri()]

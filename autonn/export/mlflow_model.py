@@ -36,8 +36,11 @@ PACKAGE_DIR = Path(__file__).resolve().parent.parent  # autonn/, copied under co
 
 def write(bundle: Bundle, path: Path, example: Any = None) -> None:
     """Save ``bundle`` as an MLflow pyfunc model directory at ``path``."""
+    import logging
+
     import mlflow
 
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # no INFO lines in the user's terminal
     with tempfile.TemporaryDirectory() as tmp:
         mlflow.pyfunc.save_model(str(path), **model_args(bundle, Path(tmp), example))
     files = read_tree(path, str(path))

@@ -12,7 +12,10 @@ values:
     target           the target column, or a JSON list of them
     output           the graph's output: "probabilities" or "values"
     graph_input      "features" (the encoded matrix) or "raw_columns" (the onnx_raw format)
-    metric, validation_score, test_score   how the search scored the model ("" when unknown)
+    metric, validation_score, test_score   how the search scored the model ("" when unknown);
+                     validation_score is the whole model's (an ensemble's, on the rows it was
+                     chosen on), not one of its trials'
+    trials           JSON object: each trial in the model and its weight ({"12": 3, "7": 2})
     autonn_version   the autonn that wrote the file
 
 Kept apart from the manifest and its digest (``autonn.export.onnx_model``): these keys are
@@ -60,7 +63,8 @@ def standard_metadata(bundle: Bundle) -> dict[str, str]:
               "target": bundle.target if isinstance(bundle.target, str)
               else json.dumps(bundle.target),
               "output": output_name(bundle), "metric": str(info.get("metric") or ""),
-              "validation_score": _number(info.get("value")),
+              "validation_score": _number(validation_score(info)),
+              "trials": json.dumps(info.get("trials") or {str(info.get("trial")): 1}),
               "test_score": _number(info.get("test_score")), "autonn_version": __version__}
     if bundle.is_classifier:
         values["class_labels"] = json.dumps([_plain(c) for c in bundle.classes])
@@ -81,6 +85,13 @@ def feature_names(bundle: Bundle) -> list[str]:
             names += list(block.columns)
             names += [f"{block.columns[i]}_missing" for i in block.indicate]
     return names
+
+
+def validation_score(info: dict[str, Any]) -> float | None:
+    """The model's own validation score: a final model's score on the rows it was chosen on
+    (out of fold after cross-validation), or its one trial's score in the search."""
+    chosen = info.get("selection_score")
+    return chosen if chosen is not None else info.get("value")
 
 
 def _number(value: Any) -> str:

@@ -23,6 +23,7 @@ from autonn.export import state_dict
 from autonn.export.formats import FORMATS, get_format
 from autonn.export.integrity import atomic_path, record_export, sha256
 from autonn.export.loading import is_own_export
+from autonn.export.onnx_metadata import validation_score
 from autonn.search.final import finish, make_bundle, replay
 from autonn.search.problem import Problem, make_problem
 from autonn.search.ranking import leading_trial, pick_pareto
@@ -39,9 +40,10 @@ class Exported:
     format: str
     sha256: str
     study: str
-    trial: int
+    trial: int  # the best trial in the model
+    trials: dict[int, int]  # every trial in the model, with its weight (one: a single trial)
     metric: str
-    value: float  # the trial's validation score in the search
+    value: float  # the model's validation score (an ensemble's, on the rows it was chosen on)
     test_score: float | None  # the exported network's score on the test split
     retrained: bool
     mlflow_run_id: str | None = None  # the parent run the digest was logged to
@@ -69,7 +71,7 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     _check_target(out, fmt, force)
     saved = final_model_path(storage, found.study_name)
     searched = trial is None and pareto_rank is None and max_params is None and not retrain
-    if searched and saved.is_file():
+    if searched and saved is not None and saved.is_file():
         bundle = state_dict.read_bundle(saved)
         example = example_rows(_dataset(found), 5)
     else:
@@ -86,8 +88,10 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
         signed = writer.implementation().provenance(staged, str(out))
     record_export(out, fmt, digest, signed.signature)
     info = bundle.info
-    return Exported(out, fmt, digest, found.study_name, int(info["trial"]), info["metric"],
-                    float(info["value"]), info["test_score"], bool(info.get("refit")),
+    trials = {int(k): int(v) for k, v in (info.get("trials") or {info["trial"]: 1}).items()}
+    return Exported(out, fmt, digest, found.study_name, int(info["trial"]), trials,
+                    info["metric"], float(validation_score(info)), info["test_score"],
+                    bool(info.get("refit")),
                     _log(tracking_uri, found.study_name, fmt, out, digest))
 
 

@@ -54,17 +54,13 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     final model, logging).
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
-    the storage, and the parent run is closed KILLED before the interruption propagates.
-    """
+    the storage, and the parent run is closed KILLED before the interruption propagates."""
     cfg, tracker = problem.config, tracker or NullTracker()
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
     trials_before = study.get_trials(deepcopy=False)
     if not trials_before:
-        starts = warm_starts(problem, storage, (tracker.spawn_args() or (None,))[0])
-        if cfg.builtin_starts and not cfg.init_from:
-            starts += builtin_starts(cfg.space)
-        enqueue(study, starts[:cfg.n_trials])  # no start is left waiting after the study
+        _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
     problem.deadline = fix_deadline(study, cfg.timeout, storage)  # before any worker starts
     try:
@@ -80,8 +76,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
             _warn_if_died(join_workers(helpers))
         if _completed_any(study, trials_before):
             candidates = kept.candidates(study)
-            on_stage(study, f"Building the final model from the {len(candidates)} best trials "
-                            "...")
+            on_stage(study, "Building the final model ...")
             final = finish(problem, candidates, cfg.ensemble, cfg.refit)
             bundle = _save(study, problem, final, storage)
         status = "FINISHED"
@@ -91,10 +86,18 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     finally:
         release_deadline(study, problem.deadline)
         changed = len(study.get_trials(deepcopy=False)) > len(trials_before)
-        if tracker.records and changed:
-            on_stage(study, "Writing the study to MLflow ...")
-        _close_study(study, problem, tracker, status, final, bundle, changed)
+        _close_study(study, problem, tracker, status, final, bundle, changed, on_stage)
     return study, final
+
+
+def _enqueue_starts(study: optuna.Study, problem: Problem, storage: Any, tracker: Tracker
+                    ) -> None:
+    """A new study's first trials: earlier studies' best (warm starts), then the built-ins."""
+    cfg = problem.config
+    starts = warm_starts(problem, storage, (tracker.spawn_args() or (None,))[0])
+    if cfg.builtin_starts and not cfg.init_from:
+        starts += builtin_starts(cfg.space)
+    enqueue(study, starts[:cfg.n_trials])  # no more starts than the study runs trials
 
 
 def _completed_any(study: optuna.Study, before: list[optuna.trial.FrozenTrial]) -> bool:
@@ -141,7 +144,8 @@ class _Kept:
 
 
 def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any) -> Bundle:
-    """Record the final model's test score on the study and save its bundle beside the study."""
+    """Record the final model's test score on the study and save its bundle beside the study
+    (a study in memory only keeps no file)."""
     if final.test_score is not None:
         study.set_user_attr("test_score", final.test_score)
     bundle = make_bundle(problem, final, {
@@ -150,8 +154,9 @@ def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any
         "trials": {str(k): v for k, v in final.trials.items()},
         "selection_score": final.selection_score})
     path = final_model_path(storage, study.study_name)
-    with atomic_path(path) as staged:
-        state_dict.write(bundle, staged)
+    if path is not None:
+        with atomic_path(path) as staged:
+            state_dict.write(bundle, staged)
     return bundle
 
 
@@ -162,11 +167,13 @@ def _warn_if_died(died: list[str]) -> None:
 
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,
-                 final: FinalModel | None, bundle: Bundle | None, changed: bool) -> None:
+                 final: FinalModel | None, bundle: Bundle | None, changed: bool,
+                 on_stage: Stage) -> None:
     """End the study's tracking run, with its tables and plots when its trials ``changed``."""
     if not tracker.records or not changed:
         tracker.end_study(status)
         return
+    on_stage(study, "Writing the study to MLflow ...")
     import matplotlib.pyplot as plt
 
     finished = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

@@ -40,9 +40,13 @@ def describe_storage(storage: str | optuna.storages.BaseStorage | None) -> str:
     return mask(storage or str(DEFAULT_ROOT / JOURNAL_NAME))
 
 
-def final_model_path(storage: str | optuna.storages.BaseStorage | None, study: str) -> Path:
+def final_model_path(storage: str | optuna.storages.BaseStorage | None, study: str
+                     ) -> Path | None:
     """Where a study's final model is saved: ``models/<study>.safetensors`` beside a journal or
-    SQLite file, else under ``./mlruns``."""
+    SQLite file, else under ``./mlruns``; None for a study kept in this process's memory only
+    (the scikit-learn estimators' own), which leaves no file behind."""
+    if isinstance(storage, optuna.storages.InMemoryStorage):
+        return None
     root = DEFAULT_ROOT
     if isinstance(storage, str) and (storage.startswith("sqlite:///") or "://" not in storage):
         root = Path(storage.removeprefix("sqlite:///")).parent

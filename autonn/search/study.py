@@ -20,7 +20,7 @@ from autonn.measures import directions
 from autonn.samplers import make_pruner, make_sampler
 from autonn.search.population import PopulationSampler
 from autonn.search.problem import Problem
-from autonn.search.storage import describe_storage, open_storage
+from autonn.search.storage import describe_storage, keep_attr, kept_attrs, open_storage
 
 WORKER_SEED_STRIDE = 1_000_003  # worker k's sampler seed: seed + k * stride
 
@@ -63,7 +63,7 @@ def create_study(problem: Problem, storage: Any = None, worker: int = 0) -> optu
         sampler=PopulationSampler(make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker)),
         pruner=make_pruner("none" if many else cfg.pruner))
     identity = study_identity(problem)
-    stored = _unpack(study.user_attrs.get(IDENTITY_KEY) or study.user_attrs.get("identity"))
+    stored = _unpack(_kept(study, IDENTITY_KEY, "identity"))
     if stored is not None:
         _refuse_changes(study, stored, identity)
     else:
@@ -72,8 +72,15 @@ def create_study(problem: Problem, storage: Any = None, worker: int = 0) -> optu
 
 
 # Optuna's `optuna studies` and optuna-dashboard print every user attribute: the few that read
-# well stay plain; the config and the identity are kept zlib-compressed under one key each.
+# well stay there; the config and the identity, zlib-compressed under one key each, are system
+# attributes, which neither prints (studies made before 0.3 kept them as user attributes).
 CONFIG_KEY, IDENTITY_KEY = "autonn.config.zlib", "autonn.identity.zlib"
+
+
+def _kept(study: optuna.Study, key: str, older: str) -> str | None:
+    """A packed attribute where this autonn keeps it, or where an older one did."""
+    return (kept_attrs(study).get(key) or study.user_attrs.get(key)
+            or study.user_attrs.get(older))
 
 
 def _describe(study: optuna.Study, problem: Problem, identity: dict[str, Any]) -> None:
@@ -85,8 +92,8 @@ def _describe(study: optuna.Study, problem: Problem, identity: dict[str, Any]) -
     study.set_user_attr("dataset", cfg.dataset or Path(str(cfg.data)).name)
     study.set_user_attr("seed", cfg.seed)
     study.set_user_attr("n_features", int(problem.data.x_train.shape[1]))
-    study.set_user_attr(IDENTITY_KEY, _pack(identity))
-    study.set_user_attr(CONFIG_KEY, _pack(json.loads(stored_config(cfg))))
+    keep_attr(study, IDENTITY_KEY, _pack(identity))
+    keep_attr(study, CONFIG_KEY, _pack(json.loads(stored_config(cfg))))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names([f"val_{problem.metric_name}", *cfg.objectives[1:]])
@@ -144,7 +151,7 @@ def stored_config(config: Config) -> str:
 
 def config_of(study: optuna.Study) -> Config:
     """The config a study was created with (see ``stored_config``)."""
-    packed = study.user_attrs.get(CONFIG_KEY) or study.user_attrs.get("config")
+    packed = _kept(study, CONFIG_KEY, "config")
     if packed is None:
         raise StudyError(f"study '{study.study_name}' was created by an older autonn and does "
                          "not record its config; run the search again to export from it.")
