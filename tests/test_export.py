@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -148,9 +149,15 @@ def test_the_command_line_exports_logs_the_digest_and_predicts(churn):
     assert result.exit_code == 0, result.output
     done = json.loads(result.output)
     assert done["sha256"] == sha256(root / "model.safetensors")
-    tags = MlflowClient(default_tracking_uri()).get_run(done["mlflow_run_id"]).data.tags
+    assert done["tracking"] == default_tracking_uri()
+    client = MlflowClient(default_tracking_uri())
+    experiment = client.get_experiment_by_name("churn").experiment_id
+    for _ in range(120):  # sent by a detached process (tracking.outbox)
+        tags = client.search_runs([experiment], "tags.`autonn.role` = 'study'")[0].data.tags
+        if tags.get("autonn.export.state_dict.sha256") == done["sha256"]:
+            break
+        time.sleep(0.5)
     assert tags["autonn.export.state_dict.sha256"] == done["sha256"]
-    assert tags["autonn.role"] == "study"
     rows.head(9).to_csv("rows.csv", index=False)
     result = CliRunner().invoke(main, ["predict", "--model", "model.safetensors", "--input",
                                        "rows.csv", "--output", "labels.csv"])

@@ -29,7 +29,7 @@ from autonn.search.problem import (
     prepare,
 )
 from autonn.search.run import run_search
-from autonn.search.study import load_study
+from autonn.search.storage import load_study
 from autonn.weights import state_tensors
 
 FAST = {"epochs": 4, "n_layers": 1, "width": 16, "embedding": "none"}

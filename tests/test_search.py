@@ -9,8 +9,8 @@ from autonn.search.problem import prepare
 from autonn.search.ranking import best_trial, remaining_trials, state_of
 from autonn.search.report import ranked_trials
 from autonn.search.run import run_search
-from autonn.search.storage import keep_attr, kept_attrs
-from autonn.search.study import CONFIG_KEY, IDENTITY_KEY, _pack, _unpack, config_of, load_study
+from autonn.search.storage import keep_attr, kept_attrs, load_study
+from autonn.search.study import CONFIG_KEY, IDENTITY_KEY, _pack, _unpack, config_of
 
 FAST = {"epochs": 8, "n_layers": [1, 2], "width": {"low": 8, "high": 32}}
 

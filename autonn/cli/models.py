@@ -72,7 +72,8 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
         f"{' (retrained on train + validation)' if d['retrained'] else ''} as {d['format']}: "
         f"{d['path']}\n  validation {d['metric']} {fmt(d['value'])}, test {d['metric']} "
         f"{fmt(d['test_score'])}\n  sha256 {d['sha256']}"
-        + (f" (logged to MLflow run {d['mlflow_run_id']})" if d["mlflow_run_id"] else "")))
+        + (f" (sent to the study's MLflow run at {d['tracking']} in the background)"
+           if d["tracking"] else "")))
 
 
 def _what(done) -> str:

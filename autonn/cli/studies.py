@@ -51,7 +51,7 @@ def trials(study: str | None, storage: str | None, top: int | None, pareto: bool
         pareto_rows,
         ranked_trials,
     )
-    from autonn.search.study import load_study  # optuna: kept out of --help
+    from autonn.search.storage import load_study  # optuna: kept out of --help
 
     found = load_study(study, storage)
     if pareto:
@@ -84,7 +84,7 @@ def _trials_table(rows: list[dict[str, Any]]) -> str:
 def best(study: str | None, storage: str | None, as_json: bool) -> None:
     """The best trial's value, parameters and MLflow run id."""
     from autonn.search.ranking import best_trial  # optuna: kept out of --help
-    from autonn.search.study import load_study  # optuna: kept out of --help
+    from autonn.search.storage import load_study  # optuna: kept out of --help
 
     found = load_study(study, storage)
     trial = best_trial(found)

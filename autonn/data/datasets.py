@@ -150,6 +150,20 @@ def example_rows(dataset: Dataset, n: int) -> pd.DataFrame:
     return rows.astype({c: "float64" for c in numeric})
 
 
+def example_to_json(rows: pd.DataFrame) -> str:
+    """``example_rows`` as JSON that keeps each column's dtype (pandas' table schema)."""
+    return rows.to_json(orient="table", index=False, date_format="iso")
+
+
+def example_from_json(text: str) -> pd.DataFrame:
+    """The rows ``example_to_json`` wrote, with their dtypes."""
+    import io
+
+    import pandas as pd
+
+    return pd.read_json(io.StringIO(text), orient="table")
+
+
 def load_data(config: Config, source: str = "config") -> Dataset:
     """The bundled dataset or the table file the config names."""
     if config.dataset and config.data:

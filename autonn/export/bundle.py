@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from autonn.data.features import FeatureEncoder
 from autonn.errors import ModelFileError
-from autonn.export.pipeline import EnsembleModule, ScoringModule
-from autonn.model import build_model
 from autonn.params import dimension
 from autonn.tasks import REGRESSION
 from autonn.version import __version__
+
+if TYPE_CHECKING:  # torch: imported by what builds the network, not by what reads a manifest
+    import torch
+
+    from autonn.export.pipeline import EnsembleModule, ScoringModule
 
 KIND = "autonn-model"
 FORMAT_VERSION = 1  # one network
@@ -118,6 +120,8 @@ class Bundle:
         built on torch's meta device (no memory) and their shapes compared with the tensors in
         the file, so nothing larger than the file is ever allocated.
         """
+        import torch
+
         members = self.members or [Member(self.params, self.n_outputs, self.output)]
         self._check_bounds(members, source)
         if self.tensors:
@@ -139,6 +143,8 @@ class Bundle:
                            source)
 
     def _assemble(self, members: list[Member]) -> ScoringModule | EnsembleModule:
+        from autonn.export.pipeline import EnsembleModule  # torch: builds the network
+
         scorers = [self._scorer(m) for m in members]
         if not self.members:
             return scorers[0]
@@ -164,6 +170,9 @@ class Bundle:
                                  "the file is not a model autonn wrote.")
 
     def _scorer(self, member: Member) -> ScoringModule:
+        from autonn.export.pipeline import ScoringModule  # torch: builds the network
+        from autonn.model import build_model  # torch: as above
+
         shape = tuple(self.input_shape) if self.input_shape else None
         continuous = tuple(self.continuous) if self.continuous is not None else None
         network = build_model(member.params, self.n_features, member.n_outputs, shape, continuous)

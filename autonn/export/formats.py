@@ -41,6 +41,7 @@ class Format:
     help: str
     matches: Callable[[Path, bytes], bool]  # (path, its first 16 bytes) -> is this format
     is_directory: bool = False
+    takes_example: bool = False  # write() keeps input rows as an example (else none is read)
 
     def implementation(self) -> ModuleType:
         return importlib.import_module(self.module)
@@ -67,7 +68,8 @@ def _zip_holds(path: Path, head: bytes, part: str) -> bool:
 FORMATS: dict[str, Format] = {f.name: f for f in (
     Format("mlflow", ".mlflow", "autonn.export.mlflow_model", False,
            "an MLflow pyfunc model directory (mlflow models serve/predict); no pickles",
-           lambda path, head: (path / "MLmodel").is_file(), is_directory=True),
+           lambda path, head: (path / "MLmodel").is_file(), is_directory=True,
+           takes_example=True),
     Format("torchscript", ".pt", "autonn.export.torchscript", True,
            "one .pt TorchScript archive; loading runs its code (own exports or --trust-model)",
            lambda path, head: _zip_holds(path, head, "/code/")),

@@ -12,11 +12,17 @@ from __future__ import annotations
 import warnings
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from autonn.errors import ModelFileError
 from autonn.export.formats import FORMATS
-from autonn.export.predictor import ForeignMlflowModel, Predictor
 from autonn.export.signing import VERIFIED
+
+if TYPE_CHECKING:  # torch: loaded with a model, not to check whose a file is
+    from autonn.export.predictor import (  # pandas: loaded with a model only
+        ForeignMlflowModel,
+        Predictor,
+    )
 
 PICKLE_OPCODES = (b"\x80", b"(", b"c", b"]", b"}")  # a pickle's first byte, any protocol
 
@@ -25,6 +31,11 @@ def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlfl
     """Load an export of any format. A file loads when it carries your signature (autonn
     exported it for you on this machine, see ``signing``), or with ``trust_model=True``; then a
     warning says so. Its ``provenance`` tells which."""
+    from autonn.export.predictor import (  # pandas: loaded with a model only
+        ForeignMlflowModel,
+        Predictor,
+    )
+
     path = Path(path)
     source = str(path)
     bundle, backend, provenance = FORMATS[_sniff(path, source)].read(path, trust_model, source)
@@ -61,8 +72,9 @@ def _sniff(path: Path, source: str) -> str:
         raise ModelFileError(f"{source}: looks like a pickle; autonn never loads pickles (they can "
                              "run any code). Export the model with `autonn export --format "
                              "state_dict`.")
+    kinds = ", ".join(f"{f.suffix} ({name})" for name, f in FORMATS.items())
     raise ModelFileError(f"{source}: not a model format autonn reads; autonn exports are "
-                         ".safetensors (state_dict), .onnx, .pt (TorchScript) or MLflow directories.")
+                         f"{kinds}.")
 
 
 def _torch_save_zip(path: Path, head: bytes) -> bool:

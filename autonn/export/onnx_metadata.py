@@ -25,11 +25,12 @@ written after the digest is taken, so they describe the file without taking part
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from autonn.data.features import DATE_PARTS
-from autonn.export.bundle import Bundle
 from autonn.version import __version__
+
+if TYPE_CHECKING:  # torch: for the exports' writers, not to read a model's scores
+    from autonn.export.bundle import Bundle
 
 ONNX_INPUT = "features"  # the network graph's input: the encoded (batch, n_features) matrix
 
@@ -73,6 +74,8 @@ def standard_metadata(bundle: Bundle) -> dict[str, str]:
 
 def feature_names(bundle: Bundle) -> list[str]:
     """The name of each column of the network's input matrix, in order."""
+    from autonn.data.features import DATE_PARTS  # pandas: for writers only
+
     names: list[str] = []
     for block in bundle.encoder.blocks:
         if block.kind == "onehot":

@@ -9,17 +9,17 @@ from __future__ import annotations
 import io
 import warnings
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from autonn.errors import ConfigError, ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import check_digest, digest, read_once
 from autonn.export.onnx_metadata import ONNX_INPUT, describe, output_name
-from autonn.export.pipeline import Backend
+from autonn.export.safetensors_file import DIGEST_KEY, MANIFEST_KEY, SIGNATURE_KEY
 from autonn.export.signing import Provenance, admit, sign, verify
-from autonn.export.state_dict import DIGEST_KEY, MANIFEST_KEY, SIGNATURE_KEY
+
+if TYPE_CHECKING:
+    from autonn.export.pipeline import Backend
 
 KIND = "onnx"
 
@@ -29,6 +29,8 @@ ONNX_OPSET = 17  # onnxruntime has run opset 17 since 1.14 (2023)
 def write(bundle: Bundle, path: Path, example: object = None, before: Any = None) -> None:
     """Export the scoring module's graph (dynamic batch axis), the manifest in its metadata;
     ``before``, an ONNX model ending in ``features``, is joined in front of it (``onnx_raw``)."""
+    import torch
+
     onnx = _onnx()
     output = output_name(bundle)
     buffer = io.BytesIO()

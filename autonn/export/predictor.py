@@ -4,7 +4,7 @@ user's own terms (``autonn.load`` returns one; see ``autonn.export.loading``).""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,9 +12,11 @@ import pandas as pd
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import atomic_path
-from autonn.export.pipeline import Backend
 from autonn.export.signing import Provenance
 from autonn.masking import spreadsheet_safe
+
+if TYPE_CHECKING:
+    from autonn.export.pipeline import Backend
 
 
 class Predictor:

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autonn.errors import ModelFileError
-from autonn.export.bundle import Bundle
+from autonn.export import safetensors_file
 from autonn.export.integrity import check_digest, digest, read_once
-from autonn.export.pipeline import Backend, numpy_backend
+from autonn.export.safetensors_file import DIGEST_KEY, KIND, MANIFEST_KEY, MAX_HEADER, SIGNATURE_KEY
 from autonn.export.signing import Provenance, admit, sign, tensor_parts, verify
 
-MANIFEST_KEY, DIGEST_KEY, SIGNATURE_KEY = "autonn", "autonn.sha256", "autonn.signature"
-KIND = "state_dict"
-MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+if TYPE_CHECKING:  # torch, loaded by the functions that build or run the network
+    from autonn.export.bundle import Bundle
+    from autonn.export.pipeline import Backend
+
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
@@ -63,16 +64,21 @@ def read_bundle(path: Path, source: str | None = None, data: bytes | None = None
 
 
 def bundle_of(data: bytes, source: str) -> tuple[Bundle, Provenance]:
+    from autonn.export.bundle import Bundle  # torch: to hold the tensors
+
     metadata, tensors, signed = parse(data, source)
     return Bundle.from_manifest(metadata[MANIFEST_KEY], tensors, source), signed
 
 
 def provenance(path: Path, source: str) -> Provenance:
-    return parse(read_once(path, source), source)[2]
+    """Who signed the file at ``path`` (checked without torch)."""
+    return safetensors_file.check(read_once(path, source), source)[1]
 
 
 def backend(bundle: Bundle, source: str) -> Backend:
     """The network rebuilt from the manifest by autonn's own code, with the file's weights."""
+    from autonn.export.pipeline import numpy_backend  # torch: runs the network
+
     return numpy_backend(bundle.module(source))
 
 

@@ -17,19 +17,17 @@ from typing import Any
 
 import optuna
 
-from autonn.data.datasets import Dataset, example_rows, load_data
-from autonn.errors import AutonnError, ExportError, StudyError
-from autonn.export import state_dict
-from autonn.export.formats import FORMATS, get_format
-from autonn.export.integrity import atomic_path, record_export, sha256
+from autonn.errors import ExportError, StudyError
+from autonn.export import safetensors_file
+from autonn.export.formats import FORMATS, Format, get_format
+from autonn.export.integrity import atomic_path, read_once, record_export, sha256
 from autonn.export.loading import is_own_export
 from autonn.export.onnx_metadata import validation_score
-from autonn.search.final import finish, make_bundle, replay
-from autonn.search.problem import Problem, make_problem
+from autonn.export.signing import VERIFIED
+from autonn.masking import mask
 from autonn.search.ranking import leading_trial, pick_pareto
-from autonn.search.storage import final_model_path
-from autonn.search.study import config_of, load_study
-from autonn.tracking.runs import log_export
+from autonn.search.storage import example_path, final_model_path, load_study
+from autonn.tracking.outbox import post
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class Exported:
     value: float  # the model's validation score (an ensemble's, on the rows it was chosen on)
     test_score: float | None  # the exported network's score on the test split
     retrained: bool
-    mlflow_run_id: str | None = None  # the parent run the digest was logged to
+    tracking: str | None = None  # the MLflow store whose study run gets the sha256 (masked)
 
 
 def export_model(fmt: str, out: str | Path | None = None, *, study: str | None = None,
@@ -54,13 +52,13 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
                  tracking_uri: str | None = None, pareto_rank: int | None = None,
                  max_params: int | None = None, force: bool = False) -> Exported:
     """Export ``study``'s final model as ``fmt`` to ``out``: the model its last search ended with
-    (saved beside the study), or, for a chosen trial (``trial``, the Pareto member of
-    ``pareto_rank``, the best within ``max_params`` parameters), that trial replayed; ``retrain``
-    refits it on every non-test row.
+    (saved beside the study, and signed with your key), or, for a chosen trial (``trial``, the
+    Pareto member of ``pareto_rank``, the best within ``max_params`` parameters), that trial
+    replayed; ``retrain`` refits it on every non-test row.
 
-    ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256; None
-    logs nothing. An existing ``out`` is replaced only if it is an export signed with your key,
-    or with ``force``.
+    ``tracking_uri`` names the MLflow store whose parent run receives the file's sha256 and path
+    (sent in the background, ``tracking.outbox``); None logs nothing. An existing ``out`` is
+    replaced only if it is an export signed with your key, or with ``force``.
     """
     writer = get_format(fmt)
     found = load_study(study, storage)
@@ -71,40 +69,70 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     _check_target(out, fmt, force)
     saved = final_model_path(storage, found.study_name)
     searched = trial is None and pareto_rank is None and max_params is None and not retrain
-    if searched and saved is not None and saved.is_file():
-        bundle = state_dict.read_bundle(saved)
-        example = example_rows(_dataset(found), 5)
-    else:
-        problem = _rebuild(found)
-        final = finish(problem, [replay(problem, chosen)], ensemble=0, refit=retrain)
-        bundle = make_bundle(problem, final, {
-            "study": found.study_name, "trial": chosen.number, "metric": problem.metric_name,
-            "value": chosen.values[0], "test_score": final.test_score, "refit": retrain})
-        example = example_rows(problem.dataset, 5)
     with atomic_path(out) as staged:
-        writer.write(bundle, staged, example)
+        if searched and saved is not None and saved.is_file():
+            info = _write_saved(writer, saved, staged, example_path(storage, found.study_name),
+                                found)
+        else:
+            info = _write_replayed(writer, found, chosen, retrain, staged)
         # taken from the staged bytes: what lands at ``out`` later may be someone else's
         digest = sha256(staged)
         signed = writer.implementation().provenance(staged, str(out))
     record_export(out, fmt, digest, signed.signature)
-    info = bundle.info
+    tags = {f"autonn.export.{fmt}.sha256": digest, f"autonn.export.{fmt}.path": str(out.resolve())}
+    tracked = bool(tracking_uri) and post(tracking_uri, found.study_name, tags)
     trials = {int(k): int(v) for k, v in (info.get("trials") or {info["trial"]: 1}).items()}
     return Exported(out, fmt, digest, found.study_name, int(info["trial"]), trials,
                     info["metric"], float(validation_score(info)), info["test_score"],
-                    bool(info.get("refit")),
-                    _log(tracking_uri, found.study_name, fmt, out, digest))
+                    bool(info.get("refit")), mask(tracking_uri) if tracked else None)
 
 
-def _log(tracking_uri: str | None, study: str, fmt: str, out: Path, digest: str) -> str | None:
-    """Tag the study's MLflow run with the file's sha256; a warning when that fails."""
-    if not tracking_uri:
-        return None
+def _write_saved(writer: Format, saved: Path, staged: Path, example_file: Path,
+                 study: optuna.Study) -> dict[str, Any]:
+    """Write the search's saved final model in ``writer``'s format; returns its info. A
+    state_dict export is the saved file itself, checked and copied without torch."""
+    data = read_once(saved, str(saved))
+    manifest, signed = safetensors_file.check(data, str(saved))
+    if signed.status != VERIFIED:
+        raise ExportError(f"{saved}: the search's saved model is not signed with your key "
+                          f"({signed.detail}), so it is not the model your search saved; run "
+                          "the search again, or export a chosen trial with --trial.")
+    if writer.name == "state_dict":
+        staged.write_bytes(data)
+        return manifest["info"]
+    from autonn.export import state_dict  # torch: for the formats that rebuild the network
+
+    bundle = state_dict.read_bundle(saved, data=data)
+    example = _example(example_file, study) if writer.takes_example else None
+    writer.write(bundle, staged, example)
+    return bundle.info
+
+
+def _write_replayed(writer: Format, study: optuna.Study, chosen: optuna.trial.FrozenTrial,
+                    retrain: bool, staged: Path) -> dict[str, Any]:
+    """Train ``chosen`` again (refitted with ``retrain``) and write it; returns its info."""
+    from autonn.data.datasets import example_rows  # pandas: with the training below
+    from autonn.search.final import finish, make_bundle, replay  # torch: training
+
+    problem = _rebuild(study)
+    final = finish(problem, [replay(problem, chosen)], ensemble=0, refit=retrain)
+    bundle = make_bundle(problem, final, {
+        "study": study.study_name, "trial": chosen.number, "metric": problem.metric_name,
+        "value": chosen.values[0], "test_score": final.test_score, "refit": retrain})
+    writer.write(bundle, staged, example_rows(problem.dataset, 5) if writer.takes_example
+                 else None)
+    return bundle.info
+
+
+def _example(path: Path, study: optuna.Study) -> Any:
+    """The input example the search kept beside its final model; else the table's first rows
+    (a study saved before examples were kept)."""
+    from autonn.data.datasets import example_from_json, example_rows  # pandas: mlflow only
+
     try:
-        return log_export(tracking_uri, study, fmt, out, digest)
-    except AutonnError as exc:
-        warnings.warn(f"exported, but the sha256 was not logged to MLflow: {exc}",
-                      RuntimeWarning, stacklevel=3)
-        return None
+        return example_from_json(path.read_text())
+    except (OSError, ValueError):
+        return example_rows(_dataset(study), 5)
 
 
 def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.FrozenTrial:
@@ -147,14 +175,20 @@ def _check_target(out: Path, fmt: str, force: bool = False) -> None:
                           "will not replace it. Give a new path, or --force to replace it.")
 
 
-def _dataset(study: optuna.Study) -> Dataset:
+def _dataset(study: optuna.Study) -> Any:
+    from autonn.data.datasets import load_data  # pandas: only to rebuild
+    from autonn.search.study import config_of  # pydantic, torch: as above
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the search already reported dropped columns
         return load_data(config_of(study), f"study '{study.study_name}'")
 
 
-def _rebuild(study: optuna.Study) -> Problem:
-    """The study's data, split (and folded) exactly as the search had it."""
+def _rebuild(study: optuna.Study) -> Any:
+    """The study's data, split (and folded) exactly as the search had it: a ``Problem``."""
+    from autonn.search.problem import make_problem  # torch: only to rebuild
+    from autonn.search.study import config_of  # as above
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return make_problem(config_of(study), _dataset(study), f"study '{study.study_name}'")

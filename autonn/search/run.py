@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 
-from autonn.data.datasets import example_rows
+from autonn.data.datasets import example_rows, example_to_json
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import atomic_path
@@ -26,7 +26,7 @@ from autonn.search.ranking import leading_trial
 from autonn.search.report import figures as report_figures
 from autonn.search.report import pareto_csv, trials_csv
 from autonn.search.signals import signals_interrupt
-from autonn.search.storage import final_model_path
+from autonn.search.storage import example_path, final_model_path
 from autonn.search.study import create_study, study_settings
 from autonn.search.warmstart import builtin_starts, enqueue, warm_starts
 from autonn.search.workers import join_workers, start_workers, threads_per_worker
@@ -144,8 +144,8 @@ class _Kept:
 
 
 def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any) -> Bundle:
-    """Record the final model's test score on the study and save its bundle beside the study
-    (a study in memory only keeps no file)."""
+    """Record the final model's test score on the study and save its bundle beside the study,
+    with a few raw rows as its input example (a study in memory only keeps no file)."""
     if final.test_score is not None:
         study.set_user_attr("test_score", final.test_score)
     bundle = make_bundle(problem, final, {
@@ -157,6 +157,8 @@ def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any
     if path is not None:
         with atomic_path(path) as staged:
             state_dict.write(bundle, staged)
+        with atomic_path(example_path(storage, study.study_name)) as staged:
+            staged.write_text(example_to_json(example_rows(problem.dataset, 5)))
     return bundle
 
 

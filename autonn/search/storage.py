@@ -7,11 +7,13 @@ a ``sqlite:///`` or ``postgresql://`` URL selects Optuna's RDB storage instead.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 
+from autonn.errors import StudyError, unknown_name
 from autonn.masking import mask
 
 DEFAULT_ROOT = Path("mlruns")
@@ -53,6 +55,12 @@ def final_model_path(storage: str | optuna.storages.BaseStorage | None, study: s
     return root / "models" / f"{study}.safetensors"
 
 
+def example_path(storage: str | optuna.storages.BaseStorage | None, study: str) -> Path | None:
+    """Where the final model's input example (a few raw rows, JSON) is kept beside it."""
+    model = final_model_path(storage, study)
+    return None if model is None else model.with_name(f"{study}.example.json")
+
+
 def kept_attrs(study: optuna.Study) -> dict:
     """The study's own bookkeeping (its packed config, identity and deadline): Optuna's system
     attributes, which ``optuna studies`` and optuna-dashboard do not print."""
@@ -62,3 +70,17 @@ def kept_attrs(study: optuna.Study) -> dict:
 def keep_attr(study: optuna.Study, key: str, value: object) -> None:
     """Store ``value`` under ``key`` among the study's ``kept_attrs``."""
     study._storage.set_study_system_attr(study._study_id, key, value)
+
+
+def load_study(name: str | None, storage: Any = None) -> optuna.Study:
+    """Open an existing study; with no name, the only study in the store."""
+    store = open_storage(storage)
+    names = [s.study_name for s in store.get_all_studies()]
+    if name is None and len(names) == 1:
+        name = names[0]
+    if name not in names:
+        if not names:
+            raise StudyError("no studies in the store yet; run `autonn search` first.")
+        raise StudyError(unknown_name("study", name, names) if name
+                         else "several studies, pick one with --study.")
+    return optuna.load_study(study_name=name, storage=store)

@@ -15,7 +15,7 @@ from typing import Any
 import optuna
 
 from autonn.config import Config
-from autonn.errors import StudyError, unknown_name
+from autonn.errors import StudyError
 from autonn.measures import directions
 from autonn.samplers import make_pruner, make_sampler
 from autonn.search.population import PopulationSampler
@@ -160,17 +160,3 @@ def config_of(study: optuna.Study) -> Config:
     for key, value in BEFORE.items():
         training.setdefault(key.removeprefix("training."), value)
     return Config.model_validate(values)
-
-
-def load_study(name: str | None, storage: Any = None) -> optuna.Study:
-    """Open an existing study; with no name, the only study in the store."""
-    store = open_storage(storage)
-    names = [s.study_name for s in store.get_all_studies()]
-    if name is None and len(names) == 1:
-        name = names[0]
-    if name not in names:
-        if not names:
-            raise StudyError("no studies in the store yet; run `autonn search` first.")
-        raise StudyError(unknown_name("study", name, names) if name
-                         else "several studies, pick one with --study.")
-    return optuna.load_study(study_name=name, storage=store)

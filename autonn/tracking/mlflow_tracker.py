@@ -22,6 +22,7 @@ from typing import Any
 from autonn.errors import TrackingError
 from autonn.export.mlflow_model import model_args
 from autonn.masking import mask
+from autonn.tracking.outbox import deliver
 from autonn.tracking.runs import STUDY_ROLE, quiet_client, sort_tags
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
@@ -51,6 +52,7 @@ class MlflowTracker:
             raise TrackingError(f"cannot reach the MLflow tracking store at {mask(tracking_uri)} "
                                 f"({type(exc).__name__}); check --tracking-uri / "
                                 "MLFLOW_TRACKING_URI, or start the server.") from None
+        _deliver_outbox(tracking_uri, self.client)
         self.parent_id: str | None = None
         self._runs: dict[int, str] = {}
         self._queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autonn-mlflow")
@@ -192,6 +194,15 @@ class MlflowTracker:
                 redirect_stderr(quiet):
             self._mlflow.pyfunc.log_model(name="model", registered_model_name=self.experiment,
                                           **model_args(bundle, Path(scratch), example))
+
+
+def _deliver_outbox(tracking_uri: str, client: Any) -> None:
+    """Send tags an earlier command left for this store (``tracking.outbox``); any that cannot
+    be sent now wait for the next search."""
+    try:
+        deliver(tracking_uri, client)
+    except Exception:  # noqa: BLE001 - the search goes on; the records stay in the outbox
+        pass
 
 
 @contextmanager

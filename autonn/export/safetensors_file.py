@@ -1,0 +1,94 @@
+"""A safetensors file read with the standard library alone: its header, each tensor's raw bytes,
+and its autonn signature and digest checked, so that a state_dict export can be checked and
+copied without importing torch (``autonn export --format state_dict`` of a saved final model).
+
+The parts checked are byte for byte those ``signing.tensor_parts`` and ``integrity.digest`` make
+from torch tensors: a tensor's bytes in the file are its contiguous little-endian values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from autonn.errors import ModelFileError
+from autonn.export.signing import Provenance, verify
+
+MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+MANIFEST_KEY, DIGEST_KEY, SIGNATURE_KEY = "autonn", "autonn.sha256", "autonn.signature"
+KIND = "state_dict"
+# safetensors' dtype codes, as torch names them (what the signature covers)
+TORCH_DTYPES = {"F64": "torch.float64", "F32": "torch.float32", "F16": "torch.float16",
+                "BF16": "torch.bfloat16", "I64": "torch.int64", "I32": "torch.int32",
+                "I16": "torch.int16", "I8": "torch.int8", "U8": "torch.uint8",
+                "BOOL": "torch.bool"}
+
+
+@dataclass(frozen=True)
+class RawTensor:
+    """One tensor as the file stores it."""
+
+    dtype: str  # torch's name, e.g. "torch.float32"
+    shape: list[int]
+    data: bytes
+
+
+def parse_raw(data: bytes, source: str) -> tuple[dict[str, str], dict[str, RawTensor]]:
+    """The metadata and raw tensors of a safetensors file's bytes (nothing checked yet)."""
+    try:
+        size = int.from_bytes(data[:8], "little")
+        if len(data) < 8 or size > min(MAX_HEADER, len(data) - 8):
+            raise ValueError(f"header of {size} bytes in a file of {len(data)}")
+        header = json.loads(data[8:8 + size])
+        metadata = header.pop("__metadata__", None) or {}
+        body, tensors = data[8 + size:], {}
+        for name, entry in header.items():
+            start, stop = entry["data_offsets"]
+            if not 0 <= start <= stop <= len(body):
+                raise ValueError(f"tensor {name!r} lies outside the file")
+            tensors[name] = RawTensor(TORCH_DTYPES[entry["dtype"]], list(entry["shape"]),
+                                      body[start:stop])
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelFileError(f"{source}: not a safetensors file ({exc}); a state_dict export "
+                             "is one .safetensors file written by `autonn export --format "
+                             "state_dict`.") from None
+    return metadata, tensors
+
+
+def check(data: bytes, source: str) -> tuple[dict, Provenance]:
+    """The manifest (parsed) and signer of a state_dict export's bytes; a ModelFileError when
+    it is not one, or was changed after autonn wrote it."""
+    metadata, tensors = parse_raw(data, source)
+    if MANIFEST_KEY not in metadata:
+        raise ModelFileError(f"{source}: a safetensors file without an autonn manifest; export "
+                             "the model with `autonn export --format state_dict`.")
+    manifest = metadata[MANIFEST_KEY]
+    signed = verify(metadata.get(SIGNATURE_KEY), KIND, _parts(manifest, tensors), source)
+    if metadata.get(DIGEST_KEY) != _digest(manifest, tensors):
+        raise ModelFileError(f"{source}: the file was changed after autonn exported it (its "
+                             "digest does not match); export the model again.")
+    try:
+        return json.loads(manifest), signed
+    except ValueError:
+        raise ModelFileError(f"{source}: the autonn manifest is not valid JSON; the file is "
+                             "damaged or not an autonn export.") from None
+
+
+def _parts(manifest: str, tensors: dict[str, RawTensor]) -> list[bytes]:
+    """``signing.tensor_parts`` of the same file."""
+    parts = [manifest.encode()]
+    for name in sorted(tensors):
+        t = tensors[name]
+        parts += [name.encode(), t.dtype.encode(), json.dumps(t.shape).encode(), t.data]
+    return parts
+
+
+def _digest(manifest: str, tensors: dict[str, RawTensor]) -> str:
+    """``integrity.digest`` of the same file."""
+    h = hashlib.sha256(manifest.encode())
+    for name in sorted(tensors):
+        h.update(name.encode() + b"\0")
+        h.update(tensors[name].data)
+    return h.hexdigest()
+
