@@ -26,9 +26,7 @@ from autonn.data.split import Splits
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
 from autonn.tasks import BINARY, MULTICLASS, REGRESSION
-from autonn.tracking.mlflow_tracker import MlflowTracker
-from autonn.tracking.runs import default_tracking_uri
-from autonn.tracking.tracker import NullTracker, Tracker
+from autonn.tracking.tracker import Tracker, open_tracker
 
 MIN_ROWS_TO_HOLD_OUT = 10  # fewer rows: validate on the training rows themselves
 
@@ -96,10 +94,8 @@ class _AutoNN(BaseEstimator):
         return Splits(X_train, y_train, X_val, y_val, X[:0], y[:0])
 
     def _tracker(self, config: Config) -> Tracker:
-        if not self.tracking:
-            return NullTracker()
-        uri = self.tracking if isinstance(self.tracking, str) else default_tracking_uri()
-        return MlflowTracker(uri, config.study)
+        uri = self.tracking if isinstance(self.tracking, str) else None
+        return open_tracker("mlflow" if self.tracking else "none", uri, config.study)
 
     def _outputs(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")

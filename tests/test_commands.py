@@ -124,3 +124,18 @@ def test_export_refuses_a_saved_model_not_signed_with_your_key(searched, tmp_pat
     assert done.returncode == 2
     assert "the search's saved model is not signed with your key" in done.stderr
     assert not (copy / "forged.safetensors").exists()
+
+
+def test_the_bundled_datasets_facts_are_those_of_the_loaded_data():
+    from autonn.data.datasets import BUNDLED, FACTS, load_dataset
+
+    assert list(FACTS) == list(BUNDLED)
+    for name, facts in FACTS.items():
+        ds = load_dataset(name)
+        assert (facts.rows, facts.features, facts.task, facts.classes) == (
+            *ds.X.shape, ds.task, len(ds.classes)), name
+
+
+@pytest.mark.parametrize("argv", [["datasets"], ["space", "--dataset", "digits"]])
+def test_datasets_and_space_load_no_scikit_learn_or_torch(argv, tmp_path):
+    assert heavy(argv, tmp_path) == []

@@ -182,6 +182,17 @@ def test_every_subpackage_lists_its_pipeline():
         assert doc and len(doc.splitlines()) >= 3, f"{init} needs a docstring listing its modules"
 
 
+def test_every_subpackage_index_names_each_of_its_modules():
+    import re
+
+    missing = []
+    for init in PACKAGE.rglob("*/__init__.py"):  # subpackages: the root is the public API
+        doc = ast.get_docstring(ast.parse(init.read_text())) or ""
+        missing += [f"{init.parent.name}/{p.name}" for p in init.parent.glob("*.py")
+                    if p.stem != "__init__" and not re.search(rf"\b{p.stem}\b", doc)]
+    assert missing == []
+
+
 def _heavy_after(code: str) -> tuple[list[str], str]:
     probe = (f"import sys, json\n{code}\n"
              f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))")

@@ -19,7 +19,6 @@ from autonn.search.ranking import (
 from autonn.search.report import ranked_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import study_name
-from autonn.tracking.runs import runs_url, sort_tags
 
 
 def describe_final(final: Any) -> str:
@@ -110,7 +109,6 @@ def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top
     elif not states.get("COMPLETE"):
         print("No final model: no trial finished within the budget. Run again with a longer "
               "--timeout (the study resumes), or fewer --epochs for shorter trials.")
-    if getattr(tracker, "records", False):
-        url = runs_url("http://127.0.0.1:5000", tracker.experiment_id,
-                       sort_tags(problem.metric_name, problem.metric.direction))
+    url = tracker.runs_address("http://127.0.0.1:5000")
+    if url:
         print(f"Browse every trial: autonn ui   (then open {url})")

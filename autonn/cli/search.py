@@ -228,12 +228,6 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
 
 
 def _tracker(tracking: bool, tracking_uri: str | None, experiment: str) -> Any:
-    from autonn.tracking.mlflow_tracker import (
-        MlflowTracker,  # mlflow: kept out of --help
-    )
-    from autonn.tracking.runs import default_tracking_uri  # with the tracker above
-    from autonn.tracking.tracker import NullTracker  # with the tracker above
+    from autonn.tracking.tracker import open_tracker  # mlflow, when tracking: kept out of --help
 
-    if not tracking:
-        return NullTracker()
-    return MlflowTracker(tracking_uri or default_tracking_uri(), experiment)
+    return open_tracker("mlflow" if tracking else "none", tracking_uri, experiment)

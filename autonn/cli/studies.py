@@ -101,7 +101,7 @@ def best(study: str | None, storage: str | None, as_json: bool) -> None:
 def space(config_file: str | None, dataset: str | None, as_json: bool) -> None:
     """The search space a config or dataset produces: the dimensions its families use."""
     from autonn.config import load_config, make_config  # pydantic: kept out of --help
-    from autonn.data.datasets import load_dataset  # numpy: kept out of --help
+    from autonn.data.datasets import IMAGE_SHAPES, facts_of  # numpy: kept out of --help
     from autonn.space import describe, resolve_losses, searched  # with the config above
 
     config = load_config(config_file, dataset=dataset) if config_file else make_config(dataset=dataset)
@@ -109,8 +109,9 @@ def space(config_file: str | None, dataset: str | None, as_json: bool) -> None:
     if task == "auto" or (not shape and config.dataset):
         if not config.dataset:
             raise AutonnError("space: give a dataset (--dataset NAME) or a task in the config.")
-        found = load_dataset(config.dataset)
-        task, shape = (found.task if task == "auto" else task), shape or found.input_shape
+        facts = facts_of(config.dataset)
+        task = facts.task if task == "auto" else task
+        shape = shape or IMAGE_SHAPES.get(config.dataset)
     space = resolve_losses(config.space, task, config_file or "command line")
     dims = {k: v for k, v in describe(space).items() if k in searched(space, shape)}
     emit({"task": task, "space": dims}, as_json, lambda d: _space_table(task, d["space"]))
@@ -133,13 +134,10 @@ def _space_table(task: str, dims: dict[str, Any]) -> str:
 @json_option
 def datasets(as_json: bool) -> None:
     """Bundled datasets with their shape and task."""
-    from autonn.data.datasets import BUNDLED, load_dataset  # pandas: kept out of --help
+    from autonn.data.datasets import FACTS  # numpy: kept out of --help
 
-    rows = []
-    for name in BUNDLED:
-        ds = load_dataset(name)
-        rows.append({"name": name, "rows": ds.X.shape[0], "features": ds.X.shape[1],
-                     "task": ds.task, "classes": len(ds.classes)})
+    rows = [{"name": name, "rows": f.rows, "features": f.features, "task": f.task,
+             "classes": f.classes} for name, f in FACTS.items()]
     emit(rows, as_json, lambda rs: "\n".join(
         [f"{'dataset':<22} {'rows':>6} {'features':>8}  {'task':<11} classes"]
         + [f"{r['name']:<22} {r['rows']:>6} {r['features']:>8}  {r['task']:<11} "

@@ -89,6 +89,32 @@ BUNDLED: dict[str, Callable[[], tuple]] = {
 IMAGE_SHAPES = {"digits": (1, 8, 8)}  # bundled datasets whose rows are images
 
 
+@dataclass(frozen=True)
+class Facts:
+    """What ``autonn datasets`` and ``autonn space`` tell of a bundled dataset without loading
+    it (scikit-learn takes a second to import); a test holds these to the loaded data."""
+
+    rows: int
+    features: int
+    task: str
+    classes: int  # 0 for regression
+
+
+FACTS: dict[str, Facts] = {
+    "iris": Facts(150, 4, MULTICLASS, 3), "wine": Facts(178, 13, MULTICLASS, 3),
+    "breast_cancer": Facts(569, 30, BINARY, 2), "digits": Facts(1797, 64, MULTICLASS, 10),
+    "diabetes": Facts(442, 10, REGRESSION, 0), "synthetic_binary": Facts(1000, 20, BINARY, 2),
+    "synthetic_multiclass": Facts(1000, 20, MULTICLASS, 4),
+    "synthetic_regression": Facts(1000, 20, REGRESSION, 0)}
+
+
+def facts_of(name: str) -> Facts:
+    """The ``Facts`` of a bundled dataset, or a DataError naming the valid ones."""
+    if name not in FACTS:
+        raise DataError(unknown_name("dataset", name, FACTS))
+    return FACTS[name]
+
+
 def load_dataset(name: str) -> Dataset:
     """Load a bundled dataset by name (see ``BUNDLED``); nothing is downloaded."""
     if name not in BUNDLED:

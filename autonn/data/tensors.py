@@ -39,9 +39,6 @@ class Standardizer:
             z = z / np.sqrt(1 + (z / self.clip) ** 2)
         return z.astype(np.float32)
 
-    def inverse(self, X: np.ndarray) -> np.ndarray:
-        return X * self.scale + self.mean
-
 
 @dataclass(frozen=True)
 class DeviceData:

@@ -4,7 +4,11 @@
     bundle      that pipeline as data: a JSON manifest (columns, encoding, parameters, labels)
                 plus named tensors; nothing in it is executable
     formats     the registry of file formats, each written and read by its own module:
-                state_dict, onnx_model, torchscript, mlflow_model
+                state_dict, onnx_model, onnx_raw (the preprocessing in the graph too),
+                torchscript, exported_program, mlflow_model
+    safetensors_file  a state_dict file read and checked with the standard library (no torch)
+    archives    the zip archives (TorchScript, ExportedProgram): signature in the zip comment
+    signing     per-user HMAC signatures: verified, foreign or unsigned files
     mlflow_signature, onnx_metadata   what MLflow and ONNX exports declare to other tools: a
                 typed signature and minimal requirements; standard ONNX metadata
     integrity   content digests, atomic writes, the record of autonn's own exports

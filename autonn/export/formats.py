@@ -1,20 +1,22 @@
-"""The export formats by name: what each writes, its file suffix, and whether loading it runs code.
+"""The export formats by name: what each writes, its file suffix, and how its files are known.
 
-    state_dict   one .safetensors file: the tensors, the manifest in its metadata. Runs no code.
-    onnx         one .onnx file: the network graph, the manifest in its metadata; onnxruntime
-                 runs it, no Python code is involved.
-    onnx_raw     the same with the preprocessing in the graph: one input per raw column.
-    torchscript  one .pt archive: the traced network, the manifest inside. Loading runs
-                 TorchScript code.
+    state_dict        one .safetensors file: the tensors, the manifest in its metadata. Runs no
+                      code.
+    onnx              one .onnx file: the network graph, the manifest in its metadata;
+                      onnxruntime runs it, no Python code is involved.
+    onnx_raw          the same with the preprocessing in the graph: one input per raw column.
+    torchscript       one .pt archive: the traced network, the manifest inside. Loading runs
+                      TorchScript code.
+    exported_program  one .pt2 torch.export archive. Loading can run code.
+    mlflow            an MLflow pyfunc model directory whose data is a state_dict file.
 
 Every format carries a signature with your key (``signing``): files signed with it load, others
 only when trusted.
-    mlflow       an MLflow pyfunc model directory whose data is a state_dict file.
 
 Each entry names the module that writes and reads it (``write(bundle, path, example)``,
-``read(path, trust, source)`` -> bundle, backend, provenance; ``provenance(path, source)``, which
-checks the signature without loading), imported on first use so that the command line lists the formats
-without loading torch. A new format is a module and one entry here.
+``read(path, trust, source)`` -> bundle, backend, provenance; ``provenance(path, source)``,
+which checks the signature without loading), imported on first use so that the command line
+lists the formats without loading torch. A new format is a module and one entry here.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ class Format:
     name: str
     suffix: str  # of what is written: a file, or a directory's name
     module: str  # the module with write() and read()
-    runs_code: bool  # loading it can run code from the file
     help: str
     matches: Callable[[Path, bytes], bool]  # (path, its first 16 bytes) -> is this format
     is_directory: bool = False
@@ -66,24 +67,24 @@ def _zip_holds(path: Path, head: bytes, part: str) -> bool:
 
 # Sniffed in this order: a directory, then the zip archives, before the looser tests.
 FORMATS: dict[str, Format] = {f.name: f for f in (
-    Format("mlflow", ".mlflow", "autonn.export.mlflow_model", False,
+    Format("mlflow", ".mlflow", "autonn.export.mlflow_model",
            "an MLflow pyfunc model directory (mlflow models serve/predict); no pickles",
            lambda path, head: (path / "MLmodel").is_file(), is_directory=True,
            takes_example=True),
-    Format("torchscript", ".pt", "autonn.export.torchscript", True,
+    Format("torchscript", ".pt", "autonn.export.torchscript",
            "one .pt TorchScript archive; loading runs its code (own exports or --trust-model)",
            lambda path, head: _zip_holds(path, head, "/code/")),
-    Format("exported_program", ".pt2", "autonn.export.exported_program", True,
+    Format("exported_program", ".pt2", "autonn.export.exported_program",
            "one .pt2 torch.export archive (ExportedProgram); loading can run code (own exports "
            "or --trust-model)", lambda path, head: _zip_holds(path, head, "/archive_format")),
-    Format("state_dict", ".safetensors", "autonn.export.state_dict", False,
+    Format("state_dict", ".safetensors", "autonn.export.state_dict",
            "one .safetensors file: weights and manifest; loading runs no code",
            lambda path, head: len(head) > 8 and head[8:9] == b"{"),  # u64 length, then JSON
-    Format("onnx", ".onnx", "autonn.export.onnx_model", False,
+    Format("onnx", ".onnx", "autonn.export.onnx_model",
            "one .onnx file for onnxruntime; loading runs no Python code",
            lambda path, head: path.suffix.lower() == ".onnx"),
     # read as onnx (its sniff never matches first): the onnx reader runs either graph
-    Format("onnx_raw", ".raw.onnx", "autonn.export.onnx_raw", False,
+    Format("onnx_raw", ".raw.onnx", "autonn.export.onnx_raw",
            "one .onnx file whose graph takes the raw columns (encoding inside), so onnxruntime "
            "alone serves raw rows; tables without date columns",
            lambda path, head: False),

@@ -4,6 +4,7 @@
               dropout; each member's weights handed back in its own network's layout
     losses    each loss over the population's outputs, one value per member
     optim     torch.optim's arithmetic over one flat buffer, settings per member
+    packing   which members train in one pass: far-apart sizes in separate packs
     fit       the training loop: per-member batch order, schedule, validation, early stopping
               and pruning callbacks; stopped members leave the batch
 

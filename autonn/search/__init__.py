@@ -5,11 +5,15 @@
     warmstart  built-in architectures and earlier studies' best trials, enqueued first
     objective  one trial: sample (``autonn.space``), train, report to the tracker, score
     claims     trials to an exact count across processes and machines, orphans retried
+    deadline   one --timeout deadline for every process; trials it cuts are recorded as stopped
+    population trials claimed together and trained as one batched network (policy: grouping,
+               size, the sampler that makes followers share a group)
     workers    worker processes on one study
     signals    Ctrl-C / SIGTERM -> a clean stop
     run        run_search: all of the above, then the winner's test score and the study closed
     ranking    best trials, Pareto fronts
     final      replay or refit a trial, its test score, its bundle
+    ensemble   greedy ensemble selection over the trials' out-of-fold predictions
     report     trials tables, Pareto rows, plots
     exporting  a study's trial -> a model file (``autonn export``)
     storage    where Optuna keeps studies

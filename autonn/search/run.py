@@ -94,7 +94,7 @@ def _enqueue_starts(study: optuna.Study, problem: Problem, storage: Any, tracker
                     ) -> None:
     """A new study's first trials: earlier studies' best (warm starts), then the built-ins."""
     cfg = problem.config
-    starts = warm_starts(problem, storage, (tracker.spawn_args() or (None,))[0])
+    starts = warm_starts(problem, storage, tracker.find_run)
     if cfg.builtin_starts and not cfg.init_from:
         starts += builtin_starts(cfg.space)
     enqueue(study, starts[:cfg.n_trials])  # no more starts than the study runs trials

@@ -8,6 +8,7 @@ clipped into it, and widths are rescaled to the new input size. Optuna runs enqu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import optuna
@@ -19,7 +20,6 @@ from autonn.params import PER_LAYER, Params, dimension
 from autonn.search.problem import Problem
 from autonn.search.ranking import ranked_by_metric
 from autonn.search.storage import describe_storage, open_storage
-from autonn.tracking.runs import default_tracking_uri, trial_of_run
 
 # Architectures that do well across tabular tasks, best first. The first two follow RealMLP-TD's
 # recipe (Holzmueller et al. 2024: three layers of 256, SiLU, no norm, dropout 0.15, AdamW with
@@ -136,9 +136,10 @@ def study_starts(source: optuna.Study, space: SpaceConfig, n_features: int,
 
 
 
-def warm_starts(problem: Problem, storage: Any, tracking_uri: str | None) -> list[Params]:
-    """The best trials of each ``warm_start`` source: a study in ``storage``, or an MLflow run
-    (a study's run: its best trials; a trial's run: that trial)."""
+def warm_starts(problem: Problem, storage: Any,
+                find_run: Callable[[str], tuple[str, int | None]]) -> list[Params]:
+    """The best trials of each ``warm_start`` source: a study in ``storage``, or a tracked run
+    that ``find_run`` names (a study's run: its best trials; a trial's run: that trial)."""
     store = open_storage(storage)
     names = {s.study_name for s in store.get_all_studies()}
     n_features = int(problem.data.x_train.shape[1])
@@ -146,7 +147,7 @@ def warm_starts(problem: Problem, storage: Any, tracking_uri: str | None) -> lis
     for source in problem.config.warm_start:
         number = None
         if source not in names:
-            source, number = trial_of_run(tracking_uri or default_tracking_uri(), source)
+            source, number = find_run(source)
             if source not in names:
                 raise StudyError(f"--warm-start: no study '{source}' in {describe_storage(storage)}.")
         study = optuna.load_study(study_name=source, storage=store)

@@ -24,12 +24,11 @@ from autonn.search.population import populations
 from autonn.search.problem import prepare
 from autonn.search.signals import signals_interrupt
 from autonn.search.study import create_study
-from autonn.tracking.mlflow_tracker import MlflowTracker
-from autonn.tracking.tracker import NullTracker
+from autonn.tracking.tracker import NullTracker, open_tracker
 
 
 def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
-                  tracking: tuple[str, str] | None, deadline: float | None = None) -> list:
+                  tracking: tuple | None, deadline: float | None = None) -> list:
     """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes;
     ``deadline`` is the search's (a ``time.time()`` value), which no worker starts a trial after."""
     context = multiprocessing.get_context("spawn")
@@ -68,7 +67,7 @@ def worker_device(device: str, index: int) -> str:
 
 
 def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
-            tracking: tuple[str, str] | None, deadline: float | None) -> None:
+            tracking: tuple | None, deadline: float | None) -> None:
     """One worker process: open the study and claim trials until the count is reached or the
     search's deadline comes (the parent's, not one counted from this worker's slower start)."""
     torch.set_num_threads(threads_per_worker(n_workers))
@@ -78,7 +77,7 @@ def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
         warnings.simplefilter("ignore", DataWarning)
         problem = prepare(config)
     problem.deadline = deadline
-    tracker = MlflowTracker(*tracking) if tracking else NullTracker()
+    tracker = open_tracker(*tracking) if tracking else NullTracker()
     study = create_study(problem, storage, worker=index + 1)
     tracker.attach(study.study_name)
     try:

@@ -23,7 +23,7 @@ from autonn.errors import TrackingError
 from autonn.export.mlflow_model import model_args
 from autonn.masking import mask
 from autonn.tracking.outbox import deliver
-from autonn.tracking.runs import STUDY_ROLE, quiet_client, sort_tags
+from autonn.tracking.runs import STUDY_ROLE, quiet_client, runs_url, sort_tags, trial_of_run
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 # STOPPED: the search's deadline cut the trial short (Optuna records it as FAIL)
@@ -82,9 +82,18 @@ class MlflowTracker:
             self.parent_id = existing[0].info.run_id
         return bool(existing)
 
-    def spawn_args(self) -> tuple[str, str]:
-        """What a worker process needs to build its own tracker for the same experiment."""
-        return self.uri, self.experiment
+    def spawn_args(self) -> tuple[str, str, str]:
+        """What ``open_tracker(*args)`` takes to build this tracker in a worker process."""
+        return "mlflow", self.uri, self.experiment
+
+    def runs_address(self, base: str) -> str:
+        """The study's runs table in the MLflow UI at ``base``, best trial first."""
+        tags = self.client.get_experiment(self.experiment_id).tags
+        return runs_url(base, self.experiment_id, tags)
+
+    def find_run(self, run_id: str) -> tuple[str, int | None]:
+        """The study and trial an MLflow run of this store records."""
+        return trial_of_run(self.uri, run_id)
 
     def close(self) -> None:
         """Send what is queued and stop the background thread; the parent run stays open."""

@@ -105,4 +105,5 @@ def _locked(path: Path) -> Iterator[Any]:
 
 
 if __name__ == "__main__":  # the detached process ``post`` starts
+    os.nice(10)  # the user's next command comes first: these tags can wait a few seconds
     deliver(os.environ[URI_VARIABLE])

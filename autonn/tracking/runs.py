@@ -38,11 +38,6 @@ def default_tracking_uri(root: str | Path = "mlruns") -> str:
     return f"sqlite:///{(Path(root) / 'mlflow.db').resolve()}"
 
 
-def experiment_ids(tracking_uri: str) -> dict[str, str]:
-    """Experiment name -> id for every autonn study tracked at ``tracking_uri``."""
-    return {name: exp_id for name, (exp_id, _) in experiments(tracking_uri).items()}
-
-
 def experiments(tracking_uri: str) -> dict[str, tuple[str, dict[str, str]]]:
     """Experiment name -> (id, tags) for every study tracked at ``tracking_uri``."""
     from mlflow.tracking import MlflowClient
