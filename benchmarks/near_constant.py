@@ -20,11 +20,11 @@ import torch
 from common import emit
 from tables import load
 
-from autonn.callbacks import EarlyStopping
 from autonn.config import make_config
 from autonn.search.problem import make_problem
 from autonn.search.warmstart import BUILTIN
-from autonn.train import train_params
+from autonn.training.callbacks import EarlyStopping
+from autonn.training.loop import train_params
 
 STARTS = {"mlp 3x256 + plr": BUILTIN[0], "mlp 3x256": BUILTIN[1]}
 

@@ -24,7 +24,7 @@ from torch import nn
 from autonn.data.split import Splits
 from autonn.data.tensors import to_device
 from autonn.metrics import METRICS
-from autonn.train import train_params
+from autonn.training.loop import train_params
 
 N, F, K, EPOCHS, BATCH, LR = 4000, 40, 10, 20, 128, 1e-3
 NETS = {"small": [64, 64], "large": [256, 256]}

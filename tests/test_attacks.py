@@ -131,8 +131,8 @@ def test_predictions_are_quoted_for_spreadsheets_and_errors_cleaned_for_terminal
     from autonn.export import state_dict
     from autonn.export.bundle import Bundle
     from autonn.export.pipeline import ScoringModule
-    from autonn.model import build_model
-    from autonn.weights import state_tensors
+    from autonn.families.builder import build_model
+    from autonn.training.weights import state_tensors
 
     params = {"n_layers": 1, "width": 4, "activation": "relu", "init": "he_uniform"}
     module = ScoringModule(build_model(params, 2, 2), "softmax", 2).eval()

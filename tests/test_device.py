@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import autonn
-from autonn.device import best_device, release_memory, resolve_device
 from autonn.errors import DeviceError
+from autonn.training.device import best_device, release_memory, resolve_device
 
 
 def test_auto_picks_the_best_present_device():

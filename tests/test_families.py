@@ -17,13 +17,13 @@ from autonn.export import exported_program, onnx_model, state_dict, torchscript
 from autonn.export.bundle import Bundle
 from autonn.export.pipeline import ScoringModule
 from autonn.families import FAMILIES, FAMILY_CHOICES, architecture, summary
+from autonn.families.builder import build_model
 from autonn.metrics import metric_for
-from autonn.model import build_model
 from autonn.params import dimension
 from autonn.search.problem import prepare
 from autonn.space import resolve_family, resolve_losses, resolve_space, suggest
-from autonn.train import train_params
-from autonn.weights import state_tensors
+from autonn.training.loop import train_params
+from autonn.training.weights import state_tensors
 
 BASE = {"n_layers": 2, "width_0": 12, "width_1": 8, "activation": "relu", "init": "he_uniform",
         "norm": "batch", "dropout": 0.1, "loss": "cross_entropy", "optimizer": "adam",

@@ -18,8 +18,8 @@ from autonn.data.tables import preprocessor
 from autonn.export import onnx_model
 from autonn.export.bundle import Bundle
 from autonn.export.pipeline import ScoringModule
-from autonn.model import build_model
-from autonn.weights import state_tensors
+from autonn.families.builder import build_model
+from autonn.training.weights import state_tensors
 
 
 def test_the_json_encoding_matches_the_column_transformer():

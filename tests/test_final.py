@@ -14,8 +14,8 @@ from autonn.data.split import Splits
 from autonn.export.bundle import Bundle, Member
 from autonn.export.formats import FORMATS
 from autonn.export.pipeline import EnsembleModule, ScoringModule
+from autonn.families.builder import build_model
 from autonn.metrics import metric_for
-from autonn.model import build_model
 from autonn.search.ensemble import clearly_worse, ensemble_selection, row_loss, scorer
 from autonn.search.exporting import export_model
 from autonn.search.final import finish, replay, score_test_split
@@ -30,7 +30,7 @@ from autonn.search.problem import (
 )
 from autonn.search.run import run_search
 from autonn.search.storage import load_study
-from autonn.weights import state_tensors
+from autonn.training.weights import state_tensors
 
 FAST = {"epochs": 4, "n_layers": 1, "width": 16, "embedding": "none"}
 

@@ -4,8 +4,8 @@ import torch.nn.functional as F
 from conftest import tiny
 
 from autonn.errors import ConfigError
+from autonn.families.builder import build_model
 from autonn.losses import LOSSES, LOSSES_FOR_TASK, head
-from autonn.model import build_model
 from autonn.tasks import TASKS
 
 PAIRS = [(loss, task) for task in TASKS for loss in LOSSES_FOR_TASK[task]]

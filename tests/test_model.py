@@ -1,8 +1,8 @@
 import torch
 from torch import nn
 
+from autonn.families.builder import build_model
 from autonn.measures import count_parameters
-from autonn.model import build_model
 
 BASE = {"n_layers": 2, "width_0": 8, "width_1": 6, "activation": "relu", "init": "he_uniform"}
 

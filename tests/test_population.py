@@ -14,21 +14,21 @@ import torch
 from conftest import tiny
 
 from autonn import make_config
-from autonn.callbacks import Heartbeat
 from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from autonn.errors import StudyError
 from autonn.losses import LOSSES_FOR_TASK
 from autonn.metrics import metric_for
-from autonn.population import fit
-from autonn.population.fit import Member, fit_population
-from autonn.population.losses import BATCHED
-from autonn.population.optim import UPDATES
-from autonn.population.packing import STEP_COSTS, pack_seconds, packs
-from autonn.search.population import GROUP_KEY, LEADER, group_key
+from autonn.search.batching import GROUP_KEY, LEADER, group_key
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.tasks import TASKS
-from autonn.train import train_params
+from autonn.training.callbacks import Heartbeat
+from autonn.training.loop import train_params
+from autonn.training.population import fit
+from autonn.training.population.batched_losses import BATCHED
+from autonn.training.population.fit import PopulationMember, fit_population
+from autonn.training.population.optim import UPDATES
+from autonn.training.population.packing import STEP_COSTS, pack_seconds, packs
 
 BASE = {"family": "mlp", "n_layers": 2, "loss": "cross_entropy", "optimizer": "adam",
         "batch_size": 8, "epochs": 3, "init": "he_uniform", "dropout": 0.0, "norm": "none",
@@ -48,7 +48,7 @@ def assert_matches_alone(params_list, task="multiclass", seeds=None, binary=0):
     data = tiny(task, n=72, features=6, binary=binary)
     metric = metric_for(METRIC[task], task)
     seeds = seeds or [11 + i for i in range(len(params_list))]
-    members = [Member(p, seed=s) for p, s in zip(params_list, seeds)]
+    members = [PopulationMember(p, seed=s) for p, s in zip(params_list, seeds)]
     fit_population(members, data, metric)
     for member, params, seed in zip(members, params_list, seeds):
         model, _, history = train_params(params, data, metric, seed=seed)
@@ -138,7 +138,7 @@ def test_a_member_waiting_for_its_pack_keeps_its_trials_heartbeat(monkeypatch):
     heart = Counting(trial, every=0.0)
     params = [{**p, "width_0": w0, "width_1": w1} for p, (w0, w1) in zip(
         _variants(optimizer="sgd"), [(4, 5), (5, 3), (2000, 1000)])]
-    members = [Member(p, seed=s) for p, s in zip(params, (1, 2, 3))]
+    members = [PopulationMember(p, seed=s) for p, s in zip(params, (1, 2, 3))]
     members[2].callbacks = [heart]
     monkeypatch.setattr(fit, "cost_of", lambda device: STEP_COSTS["cpu"])
     fit_population(members, tiny("multiclass", n=72, features=6), metric_for("accuracy",
@@ -169,12 +169,12 @@ def test_per_layer_activations_and_embeddings():
 
 
 def test_each_member_stops_on_its_own():
-    from autonn.callbacks import EarlyStopping
+    from autonn.training.callbacks import EarlyStopping
 
     params = _variants(epochs=12)
     params[0]["epochs"] = 2
     data, metric = tiny("multiclass", n=72, features=6), metric_for("accuracy", "multiclass")
-    members = [Member(p, seed=s, callbacks=[EarlyStopping(1)]) for p, s in zip(params, (1, 2, 3))]
+    members = [PopulationMember(p, seed=s, callbacks=[EarlyStopping(1)]) for p, s in zip(params, (1, 2, 3))]
     fit_population(members, data, metric)
     lengths = [len(m.history.val_metric) for m in members]
     for m, p, s in zip(members, params, (1, 2, 3)):
@@ -187,7 +187,7 @@ def test_a_diverging_member_fails_alone_and_the_others_train_on():
     params = _variants(optimizer="sgd")
     params[1]["lr"] = 1e30
     data, metric = tiny("regression", n=72, features=6), metric_for("rmse", "regression")
-    members = [Member({**p, "loss": "mse"}, seed=s) for p, s in zip(params, (1, 2, 3))]
+    members = [PopulationMember({**p, "loss": "mse"}, seed=s) for p, s in zip(params, (1, 2, 3))]
     fit_population(members, data, metric)
     assert "diverged" in str(members[1].error)
     assert members[0].error is None and len(members[0].history.val_metric) == 3

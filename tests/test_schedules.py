@@ -6,11 +6,11 @@ import pytest
 import torch
 from conftest import tiny
 
+from autonn.families.builder import build_model
 from autonn.losses import head
 from autonn.metrics import metric_for
-from autonn.model import build_model
 from autonn.schedules import SCHEDULES, WARMUP
-from autonn.train import batch_bounds, fit, train_params
+from autonn.training.loop import batch_bounds, fit, train_params
 
 PARAMS = {"n_layers": 1, "width": 8, "activation": "relu", "init": "he_uniform", "loss": "mse",
           "optimizer": "sgd", "lr": 0.1, "batch_size": 8, "epochs": 4}

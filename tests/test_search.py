@@ -171,8 +171,8 @@ def test_the_time_budget_stops_running_trials_and_records_them_as_stopped(popula
 
 
 def test_a_fold_whose_last_epoch_ends_after_the_deadline_has_finished(iris_data):
-    from autonn.callbacks import Deadline
-    from autonn.train import History
+    from autonn.training.callbacks import Deadline
+    from autonn.training.loop import History
 
     passed = Deadline(time.time() - 1, epochs=5)
     assert passed.on_epoch_end(3, History()) == "deadline"

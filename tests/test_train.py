@@ -3,13 +3,13 @@ import pytest
 import torch
 from conftest import tiny
 
-from autonn.callbacks import EarlyStopping
 from autonn.data.datasets import load_dataset
 from autonn.data.split import split
 from autonn.data.tensors import to_device
 from autonn.errors import TrialDiverged
 from autonn.metrics import METRICS
-from autonn.train import predict, train_params
+from autonn.training.callbacks import EarlyStopping
+from autonn.training.loop import predict, train_params
 
 PARAMS = {"n_layers": 1, "width_0": 16, "activation": "relu", "init": "he_uniform", "norm": "none",
           "dropout": 0.0, "loss": "cross_entropy", "optimizer": "adam", "lr": 0.01,
@@ -71,10 +71,10 @@ def test_standardised_on_the_training_split_only(iris_data):
 def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
     """The flat-buffer fast path computes the same updates as torch.optim on each tensor."""
     from autonn.components import make_optimizer
+    from autonn.families.builder import build_model
     from autonn.losses import head as bind_head
-    from autonn.model import build_model
-    from autonn.train import fit
-    from autonn.weights import flatten_parameters
+    from autonn.training.loop import fit
+    from autonn.training.weights import flatten_parameters
 
     def run(flat: bool):
         torch.manual_seed(0)

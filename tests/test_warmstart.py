@@ -18,12 +18,12 @@ from autonn.export import state_dict
 from autonn.export.bundle import Bundle
 from autonn.export.loading import load
 from autonn.export.pipeline import ScoringModule
-from autonn.model import build_model
+from autonn.families.builder import build_model
 from autonn.search.exporting import export_model
 from autonn.search.problem import make_problem, prepare
 from autonn.search.run import run_search
 from autonn.search.warmstart import BUILTIN, fit_to_space
-from autonn.weights import aligned_embedding, load_matching, state_tensors, transferable
+from autonn.training.weights import aligned_embedding, load_matching, state_tensors, transferable
 
 
 def search(dataset, study, n_trials=3, space=None, **options):

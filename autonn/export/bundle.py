@@ -1,7 +1,7 @@
 """A trained pipeline as data: a JSON manifest plus a dict of tensors.
 
 The manifest holds what the model takes (columns and their encoding), the trial parameters the
-network is rebuilt from (through ``autonn.model.build_model``, the code that built it during the
+network is rebuilt from (through ``autonn.families.builder.build_model``, the code that built it during the
 search), how outputs read (probabilities or values) and the label of each class. Every export
 format stores a bundle; nothing in one is executable.
 """
@@ -171,7 +171,7 @@ class Bundle:
 
     def _scorer(self, member: Member) -> ScoringModule:
         from autonn.export.pipeline import ScoringModule  # torch: builds the network
-        from autonn.model import build_model  # torch: as above
+        from autonn.families.builder import build_model  # torch: as above
 
         shape = tuple(self.input_shape) if self.input_shape else None
         continuous = tuple(self.continuous) if self.continuous is not None else None

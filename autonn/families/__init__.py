@@ -3,7 +3,8 @@
     FAMILIES[name].sample(ask) -> params -> .build(params, n_inputs, shape) -> modules
                                           -> .describe / .summary -> reports
 
-One module per family (``mlp``, ``resmlp``, ``cnn``), one ``Family`` entry each below. The search
+One module per family (``mlp``, ``resmlp``, ``cnn``, with the parts they share in ``family``),
+one ``Family`` entry each below; ``builder`` makes the whole network (body, then output layer). The search
 space, the model builder, reports, warm starts, config validation and ``--family`` all read this
 registry: a new family is a new module and one more entry here.
 """

@@ -2,7 +2,7 @@
 
 A family samples the dimensions of its own body (through the space's ``Ask``, so every suggest
 call stays in ``autonn.space``), builds that body as a list of modules ending in a known width
-(``autonn.model`` adds the output layer), and describes it for reports.
+(``autonn.families.builder`` adds the output layer), and describes it for reports.
 """
 
 from __future__ import annotations

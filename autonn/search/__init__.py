@@ -6,8 +6,8 @@
     objective  one trial: sample (``autonn.space``), train, report to the tracker, score
     claims     trials to an exact count across processes and machines, orphans retried
     deadline   one --timeout deadline for every process; trials it cuts are recorded as stopped
-    population trials claimed together and trained as one batched network (policy: grouping,
-               size, the sampler that makes followers share a group)
+    batching   which trials train together as one population, and how many (the policy: the
+               engine is ``autonn.training.population``)
     workers    worker processes on one study
     signals    Ctrl-C / SIGTERM -> a clean stop
     run        run_search: all of the above, then the winner's test score and the study closed

@@ -20,7 +20,6 @@ import optuna
 import torch
 from torch import nn
 
-from autonn.callbacks import EarlyStopping
 from autonn.data.features import from_column_transformer, identity_encoder
 from autonn.export.bundle import LIMITS, Bundle, Member
 from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
@@ -30,8 +29,9 @@ from autonn.search.ensemble import ensemble_selection, row_loss, scorer
 from autonn.search.objective import out_of_training
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.tasks import REGRESSION
-from autonn.train import train_params
-from autonn.weights import state_tensors
+from autonn.training.callbacks import EarlyStopping
+from autonn.training.loop import train_params
+from autonn.training.weights import state_tensors
 
 
 @dataclass

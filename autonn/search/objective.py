@@ -12,15 +12,15 @@ from typing import Any
 import optuna
 import torch
 
-from autonn.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
-from autonn.device import release_memory
 from autonn.errors import TrialStopped
 from autonn.measures import count_parameters, measure
 from autonn.search.deadline import STOPPED
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.space import suggest
 from autonn.tracking.tracker import Tracker
-from autonn.train import predict, train_params
+from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
+from autonn.training.device import release_memory
+from autonn.training.loop import predict, train_params
 
 
 def make_objective(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]

@@ -15,7 +15,6 @@ from autonn.config import Config, SpaceConfig
 from autonn.data.datasets import Dataset, load_data
 from autonn.data.split import Splits, kfold, split
 from autonn.data.tensors import DeviceData, continuous_columns, to_device
-from autonn.device import resolve_device
 from autonn.errors import ConfigError
 from autonn.export.loading import load
 from autonn.export.predictor import Predictor
@@ -25,8 +24,9 @@ from autonn.metrics import DEFAULT_METRIC, Metric, metric_for
 from autonn.params import Params, dimension
 from autonn.space import resolve_space
 from autonn.tasks import REGRESSION
-from autonn.train import History
-from autonn.weights import aligned_embedding, transferable
+from autonn.training.device import resolve_device
+from autonn.training.loop import History
+from autonn.training.weights import aligned_embedding, transferable
 
 CV_FOLDS = 5
 # Below this many training + validation rows the objective is the mean over CV_FOLDS folds: a 20%

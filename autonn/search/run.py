@@ -16,11 +16,11 @@ from autonn.export import state_dict
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import atomic_path
 from autonn.families import architecture
+from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
 from autonn.search.deadline import fix_deadline, release_deadline
 from autonn.search.final import FinalModel, finish, make_bundle, replay
 from autonn.search.objective import make_objective
-from autonn.search.population import populations
 from autonn.search.problem import Problem, Winner
 from autonn.search.ranking import leading_trial
 from autonn.search.report import figures as report_figures

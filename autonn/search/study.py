@@ -18,7 +18,7 @@ from autonn.config import Config
 from autonn.errors import StudyError
 from autonn.measures import directions
 from autonn.samplers import make_pruner, make_sampler
-from autonn.search.population import PopulationSampler
+from autonn.search.batching import PopulationSampler
 from autonn.search.problem import Problem
 from autonn.search.storage import describe_storage, keep_attr, kept_attrs, open_storage
 

@@ -18,9 +18,9 @@ import torch
 
 from autonn.config import Config
 from autonn.errors import DataWarning
+from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
 from autonn.search.objective import make_objective
-from autonn.search.population import populations
 from autonn.search.problem import prepare
 from autonn.search.signals import signals_interrupt
 from autonn.search.study import create_study

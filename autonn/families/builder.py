@@ -6,8 +6,7 @@ The family (``params["family"]``, see ``autonn.families``) builds the body; an o
 
 from __future__ import annotations
 
-from torch import nn
-
+from autonn._lazy import nn
 from autonn.components import initialize
 from autonn.families import family_of
 from autonn.params import Params

@@ -22,12 +22,7 @@ from typing import Any
 import optuna
 from optuna.samplers import BaseSampler
 
-from autonn.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
-from autonn.device import release_memory
 from autonn.params import Params
-from autonn.population.fit import Member, fit_population
-from autonn.population.losses import BATCHED
-from autonn.population.optim import UPDATES
 from autonn.search.claims import Outcome
 from autonn.search.objective import (
     begin_trial,
@@ -39,6 +34,11 @@ from autonn.search.objective import (
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.space import suggest
 from autonn.tracking.tracker import Tracker
+from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
+from autonn.training.device import release_memory
+from autonn.training.population.batched_losses import BATCHED
+from autonn.training.population.fit import PopulationMember, fit_population
+from autonn.training.population.optim import UPDATES
 
 GROUP_KEY = ("family", "attention", "n_layers", "loss", "optimizer", "batch_size", "embedding",
              "embedding_dim")
@@ -185,7 +185,7 @@ def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], t
     for index, data in enumerate(problem.folds):
         if not alive or deadline.passed():  # no fold starts after the deadline
             break
-        members = [Member(params[i], seeds[i], _callbacks(problem, trials[i], params[i],
+        members = [PopulationMember(params[i], seeds[i], _callbacks(problem, trials[i], params[i],
                                                            prunings[i] if index == 0 else None))
                    for i in alive]
         try:

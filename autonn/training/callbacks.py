@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from autonn.train import History
+from autonn.training.loop import History
 
 
 class EarlyStopping:

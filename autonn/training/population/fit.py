@@ -20,26 +20,26 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from autonn.callbacks import Heartbeat
 from autonn.data.tensors import DeviceData
 from autonn.errors import TrialDiverged
+from autonn.families.builder import build_model
 from autonn.losses import Head
 from autonn.losses import head as bind_head
 from autonn.metrics import Metric, is_better
-from autonn.model import build_model
 from autonn.params import Params
-from autonn.population.losses import BATCHED
-from autonn.population.network import PopulationNet, member_order
-from autonn.population.optim import PopulationOptimizer
-from autonn.population.packing import cost_of, packs
 from autonn.schedules import schedule as lr_schedule
 from autonn.tasks import REGRESSION
-from autonn.train import Callback, History, batch_bounds
-from autonn.weights import load_matching
+from autonn.training.callbacks import Heartbeat
+from autonn.training.loop import Callback, History, batch_bounds
+from autonn.training.population.batched_losses import BATCHED
+from autonn.training.population.network import PopulationNet, member_order
+from autonn.training.population.optim import PopulationOptimizer
+from autonn.training.population.packing import cost_of, packs
+from autonn.training.weights import load_matching
 
 
 @dataclass
-class Member:
+class PopulationMember:
     """One trial's network in a population, and how its training went."""
 
     params: Params
@@ -52,7 +52,7 @@ class Member:
     best: dict[str, torch.Tensor] | None = None
 
 
-def fit_population(members: list[Member], data: DeviceData, metric: Metric, *,
+def fit_population(members: list[PopulationMember], data: DeviceData, metric: Metric, *,
                    grad_clip: float | None = None, init_state: dict | None = None) -> None:
     """Train ``members`` together on ``data``; each ends with its best epoch's weights in
     ``member.network`` and its curves in ``member.history``. Members of very different sizes
@@ -69,8 +69,8 @@ def fit_population(members: list[Member], data: DeviceData, metric: Metric, *,
         _fit_pack([members[k] for k in pack], data, metric, grad_clip, waiting)
 
 
-def _fit_pack(members: list[Member], data: DeviceData, metric: Metric,
-              grad_clip: float | None, waiting: Sequence[Member] = ()) -> None:
+def _fit_pack(members: list[PopulationMember], data: DeviceData, metric: Metric,
+              grad_clip: float | None, waiting: Sequence[PopulationMember] = ()) -> None:
     """Train ``members`` in one batched pass until each has stopped; the ``waiting`` members'
     heartbeats go on every epoch (their trials are alive, only queued)."""
     start = time.perf_counter()
@@ -97,7 +97,7 @@ def _layer_sizes(network: nn.Sequential) -> list[int]:
     return [linears[0].in_features, *(m.out_features for m in linears)]
 
 
-def _build(m: Member, data: DeviceData, init_state: dict | None) -> None:
+def _build(m: PopulationMember, data: DeviceData, init_state: dict | None) -> None:
     """The member's own network and head, exactly as ``train.train_params`` builds them."""
     torch.manual_seed(m.seed)
     m.head = bind_head(m.params["loss"], data.task, data.n_outputs,
@@ -109,7 +109,7 @@ def _build(m: Member, data: DeviceData, init_state: dict | None) -> None:
     m.network.to(data.device)
 
 
-def _record(m: Member, epoch: int, loss: float, value: float, metric: Metric, run: _Run,
+def _record(m: PopulationMember, epoch: int, loss: float, value: float, metric: Metric, run: _Run,
             index: int) -> bool:
     """Add an epoch to ``m``'s history, keep its best weights; whether it stops now."""
     if not (math.isfinite(loss) and math.isfinite(value)):
@@ -130,7 +130,7 @@ def _record(m: Member, epoch: int, loss: float, value: float, metric: Metric, ru
 class _Run:
     """The batched state of a population while it trains."""
 
-    def __init__(self, members: list[Member], data: DeviceData, grad_clip: float | None) -> None:
+    def __init__(self, members: list[PopulationMember], data: DeviceData, grad_clip: float | None) -> None:
         self.members, self.data, self.grad_clip = list(members), data, grad_clip
         self.net = PopulationNet([m.network for m in members], [m.params for m in members])
         self.criterion = BATCHED[members[0].params["loss"]](data.task)

@@ -2,12 +2,12 @@
 
     network   K mlps of one depth as stacked, padded weights; per-member norms, activations,
               dropout; each member's weights handed back in its own network's layout
-    losses    each loss over the population's outputs, one value per member
+    batched_losses  each loss over the population's outputs, one value per member
     optim     torch.optim's arithmetic over one flat buffer, settings per member
     packing   which members train in one pass: far-apart sizes in separate packs
     fit       the training loop: per-member batch order, schedule, validation, early stopping
               and pruning callbacks; stopped members leave the batch
 
-May import: the core (model, train, data/, registries). ``autonn.search.population`` asks the
+May import: the registries, ``data/``, ``families/`` and ``training/``'s loop. ``autonn.search.batching`` asks the
 study for the trials a population trains.
 """

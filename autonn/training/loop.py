@@ -18,14 +18,14 @@ from torch import nn
 from autonn.components import OPTIMIZERS, make_optimizer
 from autonn.data.tensors import DeviceData
 from autonn.errors import TrialDiverged
+from autonn.families.builder import build_model
 from autonn.losses import Head
 from autonn.losses import head as bind_head
 from autonn.metrics import Metric, is_better
-from autonn.model import build_model
 from autonn.params import Params
 from autonn.schedules import schedule as lr_schedule
 from autonn.tasks import REGRESSION
-from autonn.weights import flatten_parameters, load_matching
+from autonn.training.weights import flatten_parameters, load_matching
 
 
 @dataclass

@@ -1,0 +1,14 @@
+"""How a network trains: the loop, its callbacks, weights, the device, and the population engine.
+
+    loop        ``fit(model, data, ...) -> History`` and ``train_params(params, data, ...)``: the
+                training core, batches sliced on the device, best epoch kept; no Optuna, no I/O
+    callbacks   epoch-end stoppers: early stopping, Optuna pruning (duck-typed), the search's
+                deadline, a heartbeat
+    weights     flattened parameter buffers, transfer of matching weights (--init-from)
+    device      the best device present (CUDA, then MPS, then CPU), memory released after a fold
+    population  many small networks trained as one batched network (the engine; which trials
+                train together is ``autonn.search.batching``)
+
+May import: the registries, ``data/`` and ``families/`` (whose ``builder`` makes the network a
+trial's parameters describe). Nothing here knows of studies, exports or tracking.
+"""
