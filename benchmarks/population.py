@@ -38,8 +38,8 @@ from autonn.metrics import METRICS
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
 from autonn.tasks import MULTICLASS
-from autonn.training.loop import train_params
-from autonn.training.population.fit import PopulationMember, fit_population
+from autonn.training.loop import Trainee, train_params
+from autonn.training.population.fit import fit_population
 
 STEP_NET = {"family": "mlp", "n_layers": 2, "width_0": 64, "width_1": 64, "activation": "relu",
             "init": "he_uniform", "norm": "none", "dropout": 0.0, "loss": "cross_entropy",
@@ -100,9 +100,9 @@ def steps(K: int, device: torch.device) -> tuple[float, float]:
                             y[4000:], X[4000:].astype(np.float32), y[4000:]), MULTICLASS,
                      device, 10)
     metric = METRICS["accuracy"]
-    fit_population([PopulationMember(STEP_NET, seed=i) for i in range(K)], data, metric)  # warm-up
+    fit_population([Trainee(STEP_NET, seed=i) for i in range(K)], data, metric)  # warm-up
     start = time.perf_counter()
-    fit_population([PopulationMember(STEP_NET, seed=i) for i in range(K)], data, metric)
+    fit_population([Trainee(STEP_NET, seed=i) for i in range(K)], data, metric)
     together = _synced(start, device)
     start = time.perf_counter()
     for i in range(K):

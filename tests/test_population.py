@@ -23,10 +23,10 @@ from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.tasks import TASKS
 from autonn.training.callbacks import Heartbeat
-from autonn.training.loop import train_params
+from autonn.training.loop import Trainee, train_params
 from autonn.training.population import fit
 from autonn.training.population.batched_losses import BATCHED
-from autonn.training.population.fit import PopulationMember, fit_population
+from autonn.training.population.fit import fit_population
 from autonn.training.population.optim import UPDATES
 from autonn.training.population.packing import STEP_COSTS, pack_seconds, packs
 
@@ -48,7 +48,7 @@ def assert_matches_alone(params_list, task="multiclass", seeds=None, binary=0):
     data = tiny(task, n=72, features=6, binary=binary)
     metric = metric_for(METRIC[task], task)
     seeds = seeds or [11 + i for i in range(len(params_list))]
-    members = [PopulationMember(p, seed=s) for p, s in zip(params_list, seeds)]
+    members = [Trainee(p, seed=s) for p, s in zip(params_list, seeds)]
     fit_population(members, data, metric)
     for member, params, seed in zip(members, params_list, seeds):
         model, _, history = train_params(params, data, metric, seed=seed)
@@ -138,7 +138,7 @@ def test_a_member_waiting_for_its_pack_keeps_its_trials_heartbeat(monkeypatch):
     heart = Counting(trial, every=0.0)
     params = [{**p, "width_0": w0, "width_1": w1} for p, (w0, w1) in zip(
         _variants(optimizer="sgd"), [(4, 5), (5, 3), (2000, 1000)])]
-    members = [PopulationMember(p, seed=s) for p, s in zip(params, (1, 2, 3))]
+    members = [Trainee(p, seed=s) for p, s in zip(params, (1, 2, 3))]
     members[2].callbacks = [heart]
     monkeypatch.setattr(fit, "cost_of", lambda device: STEP_COSTS["cpu"])
     fit_population(members, tiny("multiclass", n=72, features=6), metric_for("accuracy",
@@ -174,7 +174,7 @@ def test_each_member_stops_on_its_own():
     params = _variants(epochs=12)
     params[0]["epochs"] = 2
     data, metric = tiny("multiclass", n=72, features=6), metric_for("accuracy", "multiclass")
-    members = [PopulationMember(p, seed=s, callbacks=[EarlyStopping(1)]) for p, s in zip(params, (1, 2, 3))]
+    members = [Trainee(p, seed=s, callbacks=[EarlyStopping(1)]) for p, s in zip(params, (1, 2, 3))]
     fit_population(members, data, metric)
     lengths = [len(m.history.val_metric) for m in members]
     for m, p, s in zip(members, params, (1, 2, 3)):
@@ -187,7 +187,7 @@ def test_a_diverging_member_fails_alone_and_the_others_train_on():
     params = _variants(optimizer="sgd")
     params[1]["lr"] = 1e30
     data, metric = tiny("regression", n=72, features=6), metric_for("rmse", "regression")
-    members = [PopulationMember({**p, "loss": "mse"}, seed=s) for p, s in zip(params, (1, 2, 3))]
+    members = [Trainee({**p, "loss": "mse"}, seed=s) for p, s in zip(params, (1, 2, 3))]
     fit_population(members, data, metric)
     assert "diverged" in str(members[1].error)
     assert members[0].error is None and len(members[0].history.val_metric) == 3

@@ -43,6 +43,7 @@ class Family:
     summary: Callable[[Params], str]  # one line, e.g. "64-32" or "resmlp 2x128"
     needs_shape: bool = False  # rows must have an input_shape (images, signals)
     width_per_layer: bool = True  # widths may differ by layer (the space's per_layer_width)
+    batchable: bool = False  # the population network (``training.population``) trains it
 
 
 def dense_layers(params: Params, width_in: int) -> Body:

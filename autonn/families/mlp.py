@@ -42,4 +42,4 @@ def summary(params: Params) -> str:
 
 
 FAMILY = Family("mlp", "dense layers, one width each", ("n_layers", "width", *FRONT_DIMENSIONS),
-                sample, build, describe, summary)
+                sample, build, describe, summary, batchable=True)

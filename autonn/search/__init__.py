@@ -3,7 +3,8 @@
     problem    Config -> Problem (data on the device, metric, resolved space); Winner
     study      create or reopen the Optuna study: sampler, pruner, identity, stored config
     warmstart  built-in architectures and earlier studies' best trials, enqueued first
-    objective  one trial: sample (``autonn.space``), train, report to the tracker, score
+    objective  one trial at a time: sample (``autonn.space``), then its lifecycle
+    lifecycle  1..K trials: begin, each fold through a training engine, conclude, stop or fail
     claims     trials to an exact count across processes and machines, orphans retried
     deadline   one --timeout deadline for every process; trials it cuts are recorded as stopped
     batching   which trials train together as one population, and how many (the policy: the

@@ -9,8 +9,8 @@ activations (``CPU_GROUP_KEY``): each kind in a pass is its own slice of kernels
 step pays for every kernel where a GPU step hides them (benchmarks/RESULTS.md). Trials that
 still cannot share a pass (a family or block the population network does not batch, an enqueued
 start of another key) train one at a time.
-Every member keeps everything a trial has: its seed, MLflow run, pruning, early stopping,
-heartbeat, failure report, and place in the exact trial count.
+This module is the policy (who trains together, how many at once); the training is the trial
+lifecycle's (``search.lifecycle``), with the population engine (``training.population``).
 """
 
 from __future__ import annotations
@@ -24,21 +24,12 @@ from optuna.samplers import BaseSampler
 
 from autonn.params import Params
 from autonn.search.claims import Outcome
-from autonn.search.objective import (
-    begin_trial,
-    conclude,
-    make_objective,
-    report_failure,
-    stop_trial,
-)
-from autonn.search.problem import Fit, Problem, Winner
+from autonn.search.lifecycle import run_trials
+from autonn.search.problem import Problem, Winner
 from autonn.space import suggest
 from autonn.tracking.tracker import Tracker
-from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
-from autonn.training.device import release_memory
-from autonn.training.population.batched_losses import BATCHED
-from autonn.training.population.fit import PopulationMember, fit_population
-from autonn.training.population.optim import UPDATES
+from autonn.training.loop import fit_each
+from autonn.training.population.fit import can_batch, fit_population
 
 GROUP_KEY = ("family", "attention", "n_layers", "loss", "optimizer", "batch_size", "embedding",
              "embedding_dim")
@@ -76,12 +67,6 @@ def group_key(params: Params, device: Any) -> tuple[str, ...]:
         return GROUP_KEY
     layered = sorted(k for k in params if k.startswith("activation_"))
     return GROUP_KEY + CPU_GROUP_KEY + tuple(layered)
-
-
-def batchable(params: Params) -> bool:
-    """Whether the population network trains these parameters (else one at a time)."""
-    return (params.get("family", "mlp") == "mlp" and not params.get("attention")
-            and params["loss"] in BATCHED and params["optimizer"] in UPDATES)
 
 
 class PopulationSampler(BaseSampler):
@@ -123,26 +108,29 @@ def _allows(distribution: Any, value: Any) -> bool:
 
 def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[Winner], None]
                            ) -> Callable[[list[optuna.Trial]], list[Outcome]]:
-    """What ``claims.optimize_to_count`` calls with each claim of several trials."""
-    alone = make_objective(problem, tracker, keep)
+    """What ``claims.optimize_to_count`` calls with each claim of several trials: the claim's
+    groups, each through the trial lifecycle (``search.lifecycle``) with the population engine,
+    or one trial at a time where the population network cannot train them together."""
     said = []
 
     def run(trials: list[optuna.Trial]) -> list[Outcome]:
         params = _sample(problem, trials)
         outcomes: list[Outcome] = [None] * len(trials)
         for group in _groups(params, group_key(params[0], problem.data.device)):
-            if len(group) > 1 and batchable(params[group[0]]):
-                for i, outcome in zip(group, _train(problem, [trials[i] for i in group],
-                                                    [params[i] for i in group], tracker, keep)):
+            if len(group) > 1 and can_batch(params[group[0]]):
+                batches, engine = [group], fit_population
+            else:
+                batches, engine = [[i] for i in group], fit_each
+                if len(group) == 1 and not can_batch(params[group[0]]) and not said:
+                    said.append(True)
+                    warnings.warn(f"{params[group[0]].get('family', 'mlp')} trials (and "
+                                  "attention blocks) train one at a time; populations batch "
+                                  "mlp trials.", RuntimeWarning, stacklevel=2)
+            for batch in batches:
+                done = run_trials(problem, [trials[i] for i in batch],
+                                  [params[i] for i in batch], tracker, keep, engine)
+                for i, outcome in zip(batch, done):
                     outcomes[i] = outcome
-                continue
-            if len(group) == 1 and not batchable(params[group[0]]) and not said:
-                said.append(True)
-                warnings.warn(f"{params[group[0]].get('family', 'mlp')} trials (and attention "
-                              "blocks) train one at a time; populations batch mlp trials.",
-                              RuntimeWarning, stacklevel=2)
-            for i in group:
-                outcomes[i] = _alone(alone, trials[i])
         return outcomes
 
     return run
@@ -163,69 +151,3 @@ def _groups(params: list[Params], key: tuple[str, ...]) -> list[list[int]]:
     for i, p in enumerate(params):
         groups.setdefault(tuple(p.get(k) for k in key), []).append(i)
     return list(groups.values())
-
-
-def _alone(objective: Callable, trial: optuna.Trial) -> Outcome:
-    try:
-        return objective(trial)
-    except (optuna.TrialPruned, Exception) as exc:  # noqa: BLE001 - the study records it
-        return exc
-
-
-def _train(problem: Problem, trials: list[optuna.Trial], params: list[Params], tracker: Tracker,
-           keep: Callable[[Winner], None]) -> list[Outcome]:
-    """Train one group's trials together on every fold, then conclude each like a lone trial
-    (a member the deadline cut, or that met the deadline between folds, ends stopped)."""
-    cfg, deadline = problem.config, Deadline(problem.deadline)
-    seeds = [begin_trial(problem, t, p, tracker) for t, p in zip(trials, params)]
-    prunings = [Pruning(t) for t in trials]
-    fits: list[list[Fit]] = [[] for _ in trials]
-    errors: list[BaseException | None] = [None] * len(trials)
-    alive = list(range(len(trials)))
-    for index, data in enumerate(problem.folds):
-        if not alive or deadline.passed():  # no fold starts after the deadline
-            break
-        members = [PopulationMember(params[i], seeds[i], _callbacks(problem, trials[i], params[i],
-                                                           prunings[i] if index == 0 else None))
-                   for i in alive]
-        try:
-            fit_population(members, data, problem.metric, grad_clip=cfg.training.grad_clip,
-                           init_state=problem.init_state)
-        except BaseException as exc:
-            for i in alive:
-                report_failure(trials[i], tracker, exc)
-            raise
-        finally:
-            release_memory(data.device)
-        for i, m in zip(alive, members):
-            errors[i] = m.error
-            fits[i].append(Fit(m.network, m.head, m.history, data))
-        alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
-                 and fits[i][-1].history.stop_reason != Deadline.REASON]
-    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
-                      errors[i]) for i in range(len(trials))]
-
-
-def _callbacks(problem: Problem, trial: optuna.Trial, params: Params,
-               pruning: Pruning | None) -> list:
-    cfg = problem.config
-    callbacks = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
-                 Deadline(problem.deadline, params["epochs"])]
-    if pruning is not None and len(cfg.objectives) == 1:  # Optuna prunes single objectives
-        callbacks.append(pruning)
-    return callbacks
-
-
-def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
-              params: Params, fits: list[Fit], pruning: Pruning,
-              error: BaseException | None) -> Outcome:
-    if error is not None:
-        report_failure(trial, tracker, error)
-        return error
-    cut = fits and fits[-1].history.stop_reason == Deadline.REASON
-    if pruning.pruned_epoch is None and (cut or len(fits) < len(problem.folds)):
-        return stop_trial(problem, trial, tracker, fits)
-    try:
-        return conclude(problem, trial, tracker, keep, params, fits, pruning)
-    except optuna.TrialPruned as exc:
-        return exc

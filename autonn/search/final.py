@@ -26,7 +26,7 @@ from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
 from autonn.losses import Head
 from autonn.params import Params
 from autonn.search.ensemble import ensemble_selection, row_loss, scorer
-from autonn.search.objective import out_of_training
+from autonn.search.lifecycle import out_of_training
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.tasks import REGRESSION
 from autonn.training.callbacks import EarlyStopping

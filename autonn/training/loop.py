@@ -46,6 +46,35 @@ class Callback(Protocol):
     def on_epoch_end(self, epoch: int, history: History) -> str | None: ...
 
 
+@dataclass
+class Trainee:
+    """One network for a training engine (``fit_each``, or the population's batched fit): its
+    parameters, seed and callbacks in; its network and head, its curves, or the error that
+    ended it, out."""
+
+    params: Params
+    seed: int
+    callbacks: Sequence[Callback] = ()
+    network: nn.Sequential | None = None  # its own network: best weights once it stops
+    head: Head | None = None
+    history: History = field(default_factory=History)
+    error: BaseException | None = None  # TrialDiverged when its loss or score stopped being finite
+    best: dict[str, torch.Tensor] | None = None  # an engine's copy of the best weights so far
+
+
+def fit_each(trainees: Sequence[Trainee], data: DeviceData, metric: Metric, *,
+             grad_clip: float | None = None, init_state: dict | None = None) -> None:
+    """The one-network engine: train each trainee alone (``train_params``), one after another;
+    a trainee that fails keeps its error and the others go on."""
+    for t in trainees:
+        try:
+            t.network, t.head, t.history = train_params(
+                t.params, data, metric, seed=t.seed, callbacks=t.callbacks,
+                grad_clip=grad_clip, init_state=init_state)
+        except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
+            t.error = exc
+
+
 def predict(model: nn.Module, head: Head, data: DeviceData, x: torch.Tensor) -> torch.Tensor:
     """Class probabilities (N, K), or regression values (N, T) in the target's own units."""
     was_training = model.training

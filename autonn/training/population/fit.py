@@ -15,44 +15,36 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from autonn.data.tensors import DeviceData
 from autonn.errors import TrialDiverged
+from autonn.families import family_of
 from autonn.families.builder import build_model
-from autonn.losses import Head
 from autonn.losses import head as bind_head
 from autonn.metrics import Metric, is_better
 from autonn.params import Params
 from autonn.schedules import schedule as lr_schedule
 from autonn.tasks import REGRESSION
 from autonn.training.callbacks import Heartbeat
-from autonn.training.loop import Callback, History, batch_bounds
+from autonn.training.loop import Trainee, batch_bounds
 from autonn.training.population.batched_losses import BATCHED
 from autonn.training.population.network import PopulationNet, member_order
-from autonn.training.population.optim import PopulationOptimizer
+from autonn.training.population.optim import UPDATES, PopulationOptimizer
 from autonn.training.population.packing import cost_of, packs
 from autonn.training.weights import load_matching
 
 
-@dataclass
-class PopulationMember:
-    """One trial's network in a population, and how its training went."""
-
-    params: Params
-    seed: int
-    callbacks: Sequence[Callback] = ()
-    network: nn.Sequential | None = None  # its own network: best weights once it stops
-    head: Head | None = None
-    history: History = field(default_factory=History)
-    error: BaseException | None = None  # TrialDiverged when its loss or score stopped being finite
-    best: dict[str, torch.Tensor] | None = None
+def can_batch(params: Params) -> bool:
+    """Whether the population network trains these parameters (else one at a time): a family
+    that says it batches, no attention block, a batched loss and update rule."""
+    return (family_of(params).batchable and not params.get("attention")
+            and params["loss"] in BATCHED and params["optimizer"] in UPDATES)
 
 
-def fit_population(members: list[PopulationMember], data: DeviceData, metric: Metric, *,
+def fit_population(members: list[Trainee], data: DeviceData, metric: Metric, *,
                    grad_clip: float | None = None, init_state: dict | None = None) -> None:
     """Train ``members`` together on ``data``; each ends with its best epoch's weights in
     ``member.network`` and its curves in ``member.history``. Members of very different sizes
@@ -69,8 +61,8 @@ def fit_population(members: list[PopulationMember], data: DeviceData, metric: Me
         _fit_pack([members[k] for k in pack], data, metric, grad_clip, waiting)
 
 
-def _fit_pack(members: list[PopulationMember], data: DeviceData, metric: Metric,
-              grad_clip: float | None, waiting: Sequence[PopulationMember] = ()) -> None:
+def _fit_pack(members: list[Trainee], data: DeviceData, metric: Metric,
+              grad_clip: float | None, waiting: Sequence[Trainee] = ()) -> None:
     """Train ``members`` in one batched pass until each has stopped; the ``waiting`` members'
     heartbeats go on every epoch (their trials are alive, only queued)."""
     start = time.perf_counter()
@@ -97,7 +89,7 @@ def _layer_sizes(network: nn.Sequential) -> list[int]:
     return [linears[0].in_features, *(m.out_features for m in linears)]
 
 
-def _build(m: PopulationMember, data: DeviceData, init_state: dict | None) -> None:
+def _build(m: Trainee, data: DeviceData, init_state: dict | None) -> None:
     """The member's own network and head, exactly as ``train.train_params`` builds them."""
     torch.manual_seed(m.seed)
     m.head = bind_head(m.params["loss"], data.task, data.n_outputs,
@@ -109,7 +101,7 @@ def _build(m: PopulationMember, data: DeviceData, init_state: dict | None) -> No
     m.network.to(data.device)
 
 
-def _record(m: PopulationMember, epoch: int, loss: float, value: float, metric: Metric, run: _Run,
+def _record(m: Trainee, epoch: int, loss: float, value: float, metric: Metric, run: _Run,
             index: int) -> bool:
     """Add an epoch to ``m``'s history, keep its best weights; whether it stops now."""
     if not (math.isfinite(loss) and math.isfinite(value)):
@@ -130,7 +122,7 @@ def _record(m: PopulationMember, epoch: int, loss: float, value: float, metric: 
 class _Run:
     """The batched state of a population while it trains."""
 
-    def __init__(self, members: list[PopulationMember], data: DeviceData, grad_clip: float | None) -> None:
+    def __init__(self, members: list[Trainee], data: DeviceData, grad_clip: float | None) -> None:
         self.members, self.data, self.grad_clip = list(members), data, grad_clip
         self.net = PopulationNet([m.network for m in members], [m.params for m in members])
         self.criterion = BATCHED[members[0].params["loss"]](data.task)

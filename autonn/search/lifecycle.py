@@ -1,0 +1,204 @@
+"""One trial lifecycle, for one network or a population of K: begin each trial (seed, tracking
+run), train it fold by fold through a training engine, then conclude it (complete, pruned), stop
+it (the search's deadline) or fail it, as Optuna and the tracker should record it.
+
+    engine(trainees, data, metric, grad_clip=..., init_state=...)   trains one fold's trainees:
+        ``training.loop.fit_each`` (one network at a time, the core's fit) or
+        ``training.population.fit.fit_population`` (K networks as one batched network)
+
+Every trial keeps everything a trial has, however it trained: its seed, MLflow run, pruning on
+its first fold, early stopping, heartbeat, the deadline, its failure report and its place in the
+exact trial count (``search.claims``).
+"""
+
+from __future__ import annotations
+
+import statistics
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+import torch
+
+from autonn.errors import TrialStopped
+from autonn.measures import count_parameters, measure
+from autonn.params import Params
+from autonn.search.claims import Outcome
+from autonn.search.deadline import STOPPED
+from autonn.search.problem import Fit, Problem, Winner
+from autonn.tracking.tracker import Tracker
+from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
+from autonn.training.device import release_memory
+from autonn.training.loop import Trainee, predict
+
+Engine = Callable[..., None]  # (trainees, data, metric, *, grad_clip, init_state): trains a fold
+
+
+def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params],
+               tracker: Tracker, keep: Callable[[Winner], None], engine: Engine
+               ) -> list[Outcome]:
+    """Train ``trials`` (with their sampled ``params``) on every fold through ``engine``; each
+    one's outcome: its value(s), or the exception it ends with (pruned, stopped, failed).
+
+    A trial leaves the folds once it fails or is pruned (the pruner watches its first fold); no
+    fold starts after the search's deadline. An interruption fails every trial, then propagates.
+    """
+    seeds = [begin_trial(problem, t, p, tracker) for t, p in zip(trials, params)]
+    prunings = [Pruning(t) for t in trials]
+    fits: list[list[Fit]] = [[] for _ in trials]
+    errors: list[BaseException | None] = [None] * len(trials)
+    alive, deadline = list(range(len(trials))), Deadline(problem.deadline)
+    for index, data in enumerate(problem.folds):
+        if not alive or deadline.passed():
+            break
+        trainees = [Trainee(params[i], seeds[i], _stoppers(problem, trials[i], params[i],
+                                                            prunings[i] if index == 0 else None))
+                    for i in alive]
+        try:
+            engine(trainees, data, problem.metric, grad_clip=problem.config.training.grad_clip,
+                   init_state=problem.init_state)
+        except BaseException as exc:  # an interruption, or the engine itself broke
+            for i in alive:
+                report_failure(trials[i], tracker, exc)
+            raise
+        finally:
+            release_memory(data.device)
+        for i, t in zip(alive, trainees):
+            errors[i] = t.error
+            if t.error is None:
+                fits[i].append(Fit(t.network, t.head, t.history, data))
+        alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
+                 and fits[i][-1].history.stop_reason != Deadline.REASON]
+    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
+                      errors[i]) for i in range(len(trials))]
+
+
+def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
+              pruning: Pruning | None) -> list:
+    """What may stop a trial's fold early: no improvement, the deadline, and on its first fold
+    the pruner (Optuna prunes single-objective studies only); a heartbeat rides along."""
+    cfg = problem.config
+    stoppers = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
+                Deadline(problem.deadline, params["epochs"])]
+    if pruning is not None and len(cfg.objectives) == 1:
+        stoppers.append(pruning)
+    return stoppers
+
+
+def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
+              params: Params, fits: list[Fit], pruning: Pruning,
+              error: BaseException | None) -> Outcome:
+    """The trial's outcome, recorded: failed, stopped by the deadline, pruned or complete."""
+    if error is not None:
+        report_failure(trial, tracker, error)
+        return error
+    cut = bool(fits) and fits[-1].history.stop_reason == Deadline.REASON
+    if pruning.pruned_epoch is None and (cut or len(fits) < len(problem.folds)):
+        return stop_trial(problem, trial, tracker, fits)
+    try:
+        return conclude(problem, trial, tracker, keep, params, fits, pruning)
+    except optuna.TrialPruned as exc:
+        return exc
+
+
+def begin_trial(problem: Problem, trial: optuna.Trial, params: dict[str, Any],
+                tracker: Tracker) -> int:
+    """Record the trial's seed and open its tracking run; returns the seed."""
+    seed = problem.config.seed + trial.number
+    trial.set_user_attr("seed", seed)
+    run_id = tracker.start_trial(trial.number, params, {
+        "study": trial.study.study_name, "seed": seed, "device": str(problem.data.device)})
+    if run_id:
+        trial.set_user_attr("mlflow_run_id", run_id)
+    return seed
+
+
+def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
+             keep: Callable[[Winner], None], params: dict[str, Any], fits: list[Fit],
+             pruning: Pruning) -> float | tuple[float, ...]:
+    """A trained trial's value(s), facts and curves recorded; its networks kept.
+
+    Raises:
+        optuna.TrialPruned: the pruner stopped its first fold.
+    """
+    cfg, metric = problem.config, problem.metric_name
+    value = statistics.fmean(f.history.best_value for f in fits)
+    facts = _facts(fits)
+    extra = {name: measure(name, fits[0].model, problem.data.x_val)
+             for name in cfg.objectives[1:]}
+    facts.update({k: v for k, v in extra.items() if k != "params"})
+    for key, v in facts.items():
+        trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
+    curves = _curves(problem, fits)
+    if pruning.pruned_epoch is not None:
+        trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
+        tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
+                          tags={"pruned_epoch": pruning.pruned_epoch})
+        raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
+    folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop("fold_values", []))}
+    # val_<metric>: the trial's objective, so the MLflow runs table sorts trials by it
+    tracker.end_trial(trial.number, "COMPLETE", curves=curves,
+                      metrics={f"val_{metric}": value, **facts, **folds})
+    keep(Winner(trial.number, value, params, fits, out_of_training(problem, fits)))
+    return (value, *extra.values()) if extra else value
+
+
+def stop_trial(problem: Problem, trial: optuna.Trial, tracker: Tracker, fits: list[Fit]
+               ) -> TrialStopped:
+    """Record a trial the search's deadline cut short (``fits``: its folds so far, the last
+    one cut unless every fold finished) as stopped; returns the error that ends it."""
+    done = [f for f in fits if f.history.stop_reason != Deadline.REASON]
+    cut = fits[len(done):]
+    where = (f"fold {len(done) + 1} of {len(problem.folds)}" if len(problem.folds) > 1
+             else "training")
+    after = f" after {len(cut[0].history.val_metric)} epoch(s)" if cut else " before it began"
+    reason = (f"stopped by the search's deadline (--timeout) in {where}{after}: not a finished "
+              "trial, so it is left out of the ranking, --n-trials and the final model")
+    trial.set_user_attr(STOPPED, reason)
+    trial.set_user_attr("fail_reason", reason)
+    trial.set_user_attr("completed_folds", [f.history.best_value for f in done])
+    tracker.end_trial(trial.number, "STOPPED", curves=_curves(problem, fits),
+                      tags={"stopped": "deadline"})
+    return TrialStopped(reason)
+
+
+def report_failure(trial: optuna.Trial, tracker: Tracker, exc: BaseException) -> None:
+    """A failed or interrupted trial: its reason on the trial, its run ended FAIL or KILLED."""
+    reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+    trial.set_user_attr("fail_reason", reason)
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    tracker.end_trial(trial.number, "KILLED" if interrupted else "FAIL",
+                      tags={"fail_reason": "interrupted" if interrupted else reason},
+                      traceback=None if interrupted else "".join(
+                          traceback.format_exception(exc)))
+
+
+def out_of_training(problem: Problem, fits: list[Fit]) -> torch.Tensor:
+    """Each fold's predictions of its own validation rows, in the order of ``selection_y``:
+    (N, K) probabilities or (N, T) values, on the CPU."""
+    parts = [predict(f.model, f.head, f.data, f.data.x_val).float().cpu() for f in fits]
+    out = torch.empty((sum(len(p) for p in parts), parts[0].shape[1]))
+    for rows, part in zip(problem.fold_rows, parts):
+        out[torch.as_tensor(rows)] = part
+    return out
+
+
+def _curves(problem: Problem, fits: list[Fit]) -> dict[str, list[float]]:
+    """The first fold's curves, as the tracker shows them (none before a fold trained)."""
+    if not fits:
+        return {}
+    history = fits[0].history
+    return {"train_loss": history.train_loss,
+            f"epoch_val_{problem.metric_name}": history.val_metric}
+
+
+def _facts(fits: list[Fit]) -> dict[str, Any]:
+    """What a trial records about its training: size, time, epochs, each fold's score."""
+    facts = {"n_params": count_parameters(fits[0].model),
+             "train_seconds": round(sum(f.history.seconds for f in fits), 4),
+             "epochs_run": len(fits[0].history.val_metric),
+             "refit_epochs": round(statistics.fmean(f.history.best_epoch + 1 for f in fits))}
+    if len(fits) > 1:
+        facts["fold_values"] = [f.history.best_value for f in fits]
+    return facts
