@@ -58,8 +58,9 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     cfg, tracker = problem.config, tracker or NullTracker()
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
+    # what the study held before: a rerun decides from it whether there is anything new to ship
     trials_before = study.get_trials(deepcopy=False)
-    if not trials_before:
+    if not trials_before:  # a new study runs its warm and built-in starts first
         _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
     problem.deadline = fix_deadline(study, cfg.timeout, storage)  # before any worker starts
@@ -74,13 +75,13 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
             if any(p.is_alive() for p in helpers):
                 on_stage(study, "Waiting for the other workers to finish their trials ...")
             _warn_if_died(join_workers(helpers))
-        if _completed_any(study, trials_before):
+        if _completed_any(study, trials_before):  # else the last final model stands
             candidates = kept.candidates(study)
             on_stage(study, "Building the final model ...")
             final = finish(problem, candidates, cfg.ensemble, cfg.refit)
             bundle = _save(study, problem, final, storage)
         status = "FINISHED"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # the parent run ends KILLED, then the interruption goes on up
         status = "KILLED"
         raise
     finally:
@@ -203,6 +204,7 @@ def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker) -> 
 
     processes = start_workers(problem.config, range(1, workers), workers, storage,
                               tracker.spawn_args(), problem.deadline)
+    # this process is worker 0: it takes its share of the cores like every other worker
     threads = torch.get_num_threads()
     torch.set_num_threads(threads_per_worker(workers))
     try:

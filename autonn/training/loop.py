@@ -117,15 +117,19 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     start, history, best_state = time.perf_counter(), History(), None
     x, target = data.x_train, head.encode(data.y_train)  # encoded once per fit
     bounds = batch_bounds(len(x), batch_size)
+    # rows per batch, (B,): the epoch's loss is the row-weighted mean of its batch losses,
+    # computed on the device so the host reads one number per epoch, not one per batch
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
     validate = len(data.y_val) > 0  # a final refit trains on every row and checks none
     model.train()
     for epoch in range(epochs):
+        # the trial's own generator: the same seed gives the same batches on any process
         perm = torch.randperm(len(x), device=x.device, generator=generator)
         losses = _epoch(model, head, optimizer, x[perm], target[perm], bounds, rate, grad_clip)
         mean_loss = (losses @ sizes).item() / sizes.sum().item()
         value = metric.fn(data.y_val, predict(model, head, data, data.x_val)) if validate else 0.0
+        # a NaN spreads into every later step: stop now, and let the study record why
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
             raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "
                                 f"validation score {value}")
@@ -135,8 +139,10 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         history.val_metric.append(value)
         if history.best_epoch < 0 or is_better(value, history.best_value, metric.direction):
             history.best_epoch, history.best_value = epoch, value
-            if keep_best:
+            if keep_best:  # a copy: the live tensors go on changing with the next step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # the first callback that asks to stop names the reason (early stopping before the
+        # deadline before the pruner: the order the lifecycle lists them in)
         history.stop_reason = next(
             (r for r in (cb.on_epoch_end(epoch, history) for cb in callbacks) if r), None)
         if history.stop_reason:
@@ -190,7 +196,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     """Build the network ``params`` describe and train it; the same seed gives the same result.
     ``epochs`` overrides the parameters' epoch budget; ``init_state`` gives starting weights to
     the layers whose names and shapes match (transfer learning)."""
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the initial weights: a trial replayed elsewhere is the same network
     head = bind_head(params["loss"], data.task, data.n_outputs, params.get("label_smoothing", 0.0))
     model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape,
                         data.continuous)
@@ -200,6 +206,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     options = {k: params[k] for k in OPTIMIZERS[params["optimizer"]].options if k in params}
     optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
                                params.get("weight_decay", 0.0), **options)
+    # a generator of its own, not the global one: batch order does not depend on what else ran
     generator = torch.Generator(device=data.device).manual_seed(seed)
     history = fit(model, head, optimizer, data, metric=metric, epochs=epochs or params["epochs"],
                   batch_size=params["batch_size"], generator=generator, callbacks=callbacks,
