@@ -58,8 +58,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     cfg, tracker = problem.config, tracker or NullTracker()
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
-    # what the study held before: a rerun decides from it whether there is anything new to ship
-    trials_before = study.get_trials(deepcopy=False)
+    trials_before = study.get_trials(deepcopy=False)  # anything new to ship is judged by it
     if not trials_before:  # a new study runs its warm and built-in starts first
         _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None

@@ -117,8 +117,7 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     start, history, best_state = time.perf_counter(), History(), None
     x, target = data.x_train, head.encode(data.y_train)  # encoded once per fit
     bounds = batch_bounds(len(x), batch_size)
-    # rows per batch, (B,): the epoch's loss is the row-weighted mean of its batch losses,
-    # computed on the device so the host reads one number per epoch, not one per batch
+    # rows per batch (B,): the epoch's loss is their weighted mean, read once per epoch
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
     validate = len(data.y_val) > 0  # a final refit trains on every row and checks none
@@ -129,9 +128,8 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         losses = _epoch(model, head, optimizer, x[perm], target[perm], bounds, rate, grad_clip)
         mean_loss = (losses @ sizes).item() / sizes.sum().item()
         value = metric.fn(data.y_val, predict(model, head, data, data.x_val)) if validate else 0.0
-        # a NaN spreads into every later step: stop now, and let the study record why
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
-            raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "
+            raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "  # NaN
                                 f"validation score {value}")
         history.train_loss.append(mean_loss)
         if not validate:
@@ -141,8 +139,7 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
             history.best_epoch, history.best_value = epoch, value
             if keep_best:  # a copy: the live tensors go on changing with the next step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        # the first callback that asks to stop names the reason (early stopping before the
-        # deadline before the pruner: the order the lifecycle lists them in)
+        # the first callback that asks to stop names the reason, in the order they are listed
         history.stop_reason = next(
             (r for r in (cb.on_epoch_end(epoch, history) for cb in callbacks) if r), None)
         if history.stop_reason:
