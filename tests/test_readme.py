@@ -43,7 +43,7 @@ def _small(argv: list[str]) -> list[str]:
 
 def test_the_readme_lists_its_commands():
     commands = readme_commands()
-    assert "autonn search --dataset digits --n-trials 30" in commands  # the run command
+    assert "autonn search --dataset digits --timeout 60" in commands  # the run command
     assert any(c.startswith("autonn export") for c in commands)
     assert any(c.startswith("autonn predict") for c in commands)
 

@@ -5,6 +5,7 @@ SIGTERM (exit 130/143)."""
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from typing import Any
 
@@ -43,7 +44,8 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
 @study_option
 @click.option("--n-trials", type=click.IntRange(min=1),
               help="Finished trials the study should hold in all (a rerun completes what is left).")
-@click.option("--timeout", type=click.FloatRange(min=0), help="Start no trial after this many seconds.")
+@click.option("--timeout", type=click.FloatRange(min=0),
+              help="Seconds the whole search may take (trials, final model, tracking).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
 @click.option("--objectives", help="Comma-separated: val_metric first, then any of "
                                    f"{', '.join(f'{n} ({o.help})' for n, o in list(OBJECTIVES.items())[1:])}. Several: a multi-objective "
@@ -137,7 +139,9 @@ def build_config(config_file: str | None, options: dict[str, Any], epochs: int |
 def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: int | None,
                  storage: str | None, tracking_uri: str | None, experiment: str | None,
                  tracking: bool, quiet: bool, workers: int = 1) -> int:
-    """Run the search the flags describe; return the process exit code."""
+    """Run the search the flags describe; return the process exit code. ``--timeout`` counts
+    from here: loading the data is part of what the user waits for."""
+    started = time.time()
     config, source = build_config(config_file, options, epochs), config_file or "command line"
     from autonn.data.datasets import (
         load_data,  # numpy: kept out of --help and config errors
@@ -154,7 +158,7 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
             print(f"Warning: {warning.message}", file=sys.stderr)
     if not quiet:
         _say(_describe_problem(problem))
-    return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers)
+    return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers, started)
 
 
 def _say(line: str) -> None:
@@ -193,7 +197,7 @@ def _problem(config: Any, dataset: Any, source: str) -> Any:
 
 
 def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment: str | None,
-         tracking: bool, quiet: bool, workers: int) -> int:
+         tracking: bool, quiet: bool, workers: int, started: float) -> int:
     from autonn.cli.progress import (  # optuna, tqdm: kept out of --help
         Progress,
         summary,
@@ -208,7 +212,8 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
     try:
         study, final = run_search(problem, storage=storage, tracker=tracker, workers=workers,
                                    callbacks=[progress.callback] if progress else [],
-                                   on_stage=progress.stage if progress else lambda *_: None)
+                                   on_stage=progress.stage if progress else lambda *_: None,
+                                   started=started)
     except KeyboardInterrupt as exc:
         if progress:
             progress.close(clear=True)

@@ -96,7 +96,7 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
                       max_failures: int | None = None,
                       on_orphan: Callable[[optuna.trial.FrozenTrial], None] = lambda t: None,
                       population: int = 1, run_batch: BatchRunner | None = None,
-                      processes: int = 1) -> None:
+                      processes: int = 1, since: float | None = None) -> None:
     """Run trials until the study holds ``n_trials`` finished or running ones, or until
     ``deadline`` (a ``time.time()`` value shared by every process of the search): no trial is
     claimed after it.
@@ -105,6 +105,8 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
     and ``run_batch`` trains them together, returning each one's outcome; with ``processes``
     sharing the study, a claim takes at most its share of the trials left, so that every process
     gets some. A trial the deadline stopped (``TrialStopped``) is not a failure of this process.
+    No trial starts that cannot finish: once the time left is less than the quickest trial the
+    search (begun at ``since``) has completed, no more are claimed.
 
     Raises:
         StudyError: ``max_failures`` trials in a row failed in this process.
@@ -115,6 +117,8 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
             if _passed(deadline):  # waiting for the lock can take a while with many workers
                 return
             trials = study.get_trials(deepcopy=False)  # one read of the storage per claim
+            if _too_late(deadline, trials, since):
+                return
             orphans = [t for t in trials if t.state == TrialState.RUNNING and _orphaned(t)]
             _fail_orphans(study, orphans, on_orphan, retries)
             room = n_trials - (sum(t.state in HOLDING_A_PLACE for t in trials) - len(orphans))
@@ -139,6 +143,18 @@ def optimize_to_count(study: optuna.Study, objective: Callable[[optuna.Trial], f
 
 def _passed(deadline: float | None) -> bool:
     return deadline is not None and time.time() >= deadline
+
+
+def _too_late(deadline: float | None, trials: list[optuna.trial.FrozenTrial],
+              since: float | None) -> bool:
+    """Whether the time left before ``deadline`` is less than the quickest trial completed
+    since ``since``: a trial started now could not finish."""
+    if deadline is None or since is None:
+        return False
+    quickest = min((t.duration.total_seconds() for t in trials
+                    if t.state == TrialState.COMPLETE and t.duration is not None
+                    and t.datetime_start.timestamp() >= since), default=0.0)
+    return deadline - time.time() < quickest
 
 
 def _claim(study: optuna.Study) -> optuna.Trial:

@@ -23,16 +23,16 @@ KEY = "autonn.deadline"
 STOPPED = "stopped"  # the user attribute of a trial the deadline cut: its reason
 
 
-def fix_deadline(study: optuna.Study, timeout: float | None, storage: Any) -> float | None:
-    """The search's deadline: that of a search still running on this study (another machine
-    or terminal joining it), else ``timeout`` seconds from now, recorded for others to join."""
-    if not timeout:
+def fix_deadline(study: optuna.Study, at: float | None, storage: Any) -> float | None:
+    """The search's deadline for trials: that of a search still running on this study (another
+    machine or terminal joining it), else ``at`` (a ``time.time()`` value; None: no budget),
+    recorded for others to join."""
+    if at is None:
         return None
     with claim_lock(storage, study.study_name):
         held = kept_attrs(study).get(KEY)
         if held and held.get("owner") and held["at"] > time.time() and owner_alive(held["owner"]):
             return float(held["at"])
-        at = time.time() + timeout
         keep_attr(study, KEY, {"at": at, "owner": owner()})
         return at
 
@@ -46,6 +46,23 @@ def release_deadline(study: optuna.Study, at: float | None) -> None:
 def last_deadline(study: optuna.Study) -> float | None:
     """The deadline of the study's latest search with a time budget (None: none had one)."""
     return (kept_attrs(study).get(KEY) or {}).get("at")
+
+
+# What the work after the trials (replaying a leader, the final model, its test score, saving,
+# tracking) is given out of a budget: FINISH_SECONDS, plus FINISH_SHARE of it, plus
+# TRACKING_SECONDS when a tracker records (MLflow logs the study's plots and model: 2-4 s on 2
+# cores). Each finishing step also checks the clock and is skipped (a replay, a refit, the
+# plots) when it cannot end in time, so the whole command holds its --timeout.
+FINISH_SECONDS, FINISH_SHARE, TRACKING_SECONDS = 2.0, 0.03, 3.0
+
+
+def trials_deadline(started: float, timeout: float | None, tracking: bool) -> float | None:
+    """When trials must end for a search begun at ``started`` (``time.time()``) to end by
+    ``started + timeout``: the budget less what finishing needs (None: no budget)."""
+    if not timeout:
+        return None
+    reserve = FINISH_SECONDS + FINISH_SHARE * timeout + (TRACKING_SECONDS if tracking else 0.0)
+    return started + max(timeout - reserve, 0.5 * timeout)
 
 
 def passed(at: float | None) -> bool:

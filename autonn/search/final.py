@@ -13,6 +13,7 @@ Also replays a stored trial (its seed, its folds) for exports and for leaders th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,7 @@ class FinalModel:
     refit: bool
     test_score: float | None = None
     folds: int = 1  # fold networks per trial when not refitted (a bag when more than one)
+    refit_skipped: bool = False  # a refit was due, but the budget had no time for it
 
     @property
     def is_ensemble(self) -> bool:
@@ -57,10 +59,11 @@ class FinalModel:
 
 
 def finish(problem: Problem, candidates: list[Winner], ensemble: int,
-           refit: bool | str = "auto") -> FinalModel:
+           refit: bool | str = "auto", until: float | None = None) -> FinalModel:
     """The final model from the trials kept in memory (best first), scored on the test split.
     ``refit`` "auto": refit after a one-split search, ship the fold networks after a
-    cross-validated one."""
+    cross-validated one; a refit that cannot end by ``until`` (a ``time.time()`` value,
+    predicted from the trials' own epoch times) is skipped and the networks ship as trained."""
     ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
     refit = len(problem.folds) == 1 if refit == "auto" else bool(refit)
     per_trial = 1 if refit else len(ranked[0].fits)
@@ -68,15 +71,30 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     # per_trial networks: keep it within the members an export may hold
     ensemble = min(ensemble, LIMITS["members"] // (2 * per_trial))
     chosen, score = _choose(problem, ranked, ensemble)
+    skipped = refit and until is not None and time.time() + refit_seconds(problem, chosen) > until
+    refit, per_trial = (False, len(ranked[0].fits)) if skipped else (refit, per_trial)
     networks = _refit(problem, chosen) if refit else _as_trained(chosen)
     members = [Member(dict(params), head.n_outputs, head.output, weight)
                for params, head, _, weight in networks]
     best = ranked[0]
     final = FinalModel(assemble(networks), members, {w.trial_number: n for w, n in chosen},
                        best.trial_number, best.value, best.params, score, refit,
-                       folds=per_trial)
+                       folds=per_trial, refit_skipped=skipped)
     final.test_score = score_test_split(problem, final.module)
     return final
+
+
+def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
+    """What refitting ``chosen`` on every non-test row would take: each trial's measured
+    seconds per epoch, times its refit epochs, scaled by the rows it would train on."""
+    rows = len(problem.splits.y_train) + len(problem.splits.y_val)
+    total = 0.0
+    for winner, _ in chosen:
+        epochs = sum(len(f.history.train_loss) for f in winner.fits) or 1
+        per_epoch = sum(f.history.seconds for f in winner.fits) / epochs
+        trained = len(winner.fits[0].data.y_train) or 1
+        total += per_epoch * winner.refit_epochs * rows / trained
+    return total
 
 
 def _sort_key(problem: Problem, value: float) -> float:

@@ -52,9 +52,9 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     for index, data in enumerate(problem.folds):
         if not alive or deadline.passed():
             break
-        trainees = [Trainee(params[i], seeds[i], _stoppers(problem, trials[i], params[i],
-                                                            prunings[i] if index == 0 else None))
-                    for i in alive]
+        trainees = [Trainee(params[i], seeds[i], _stoppers(
+            problem, trials[i], params[i], prunings[i] if index == 0 else None, index))
+            for i in alive]
         try:
             engine(trainees, data, problem.metric, grad_clip=problem.config.training.grad_clip,
                    init_state=problem.init_state)
@@ -75,12 +75,15 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
 
 
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
-              pruning: Pruning | None) -> list:
-    """What may stop a trial's fold early: no improvement, the deadline, and on its first fold
-    the pruner (Optuna prunes single-objective studies only); a heartbeat rides along."""
+              pruning: Pruning | None, fold: int) -> list:
+    """What may stop a trial's fold early: no improvement, the deadline (also once the later
+    folds, each at least patience + 1 epochs, can no longer end before it), and on its first
+    fold the pruner (Optuna prunes single-objective studies only); a heartbeat rides along."""
     cfg = problem.config
-    stoppers = [EarlyStopping(cfg.training.patience_for(params["epochs"])), Heartbeat(trial),
-                Deadline(problem.deadline, params["epochs"])]
+    patience = cfg.training.patience_for(params["epochs"])
+    later = (len(problem.folds) - fold - 1) * min(int(params["epochs"]), patience + 1)
+    stoppers = [EarlyStopping(patience), Heartbeat(trial),
+                Deadline(problem.deadline, params["epochs"], later)]
     if pruning is not None and len(cfg.objectives) == 1:
         stoppers.append(pruning)
     return stoppers

@@ -5,6 +5,7 @@ artifacts, whatever way the search ends."""
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from autonn.export.integrity import atomic_path
 from autonn.families import architecture
 from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
-from autonn.search.deadline import fix_deadline, release_deadline
+from autonn.search.deadline import fix_deadline, release_deadline, trials_deadline
 from autonn.search.final import FinalModel, finish, make_bundle, replay
 from autonn.search.objective import make_objective
 from autonn.search.problem import Problem, Winner
@@ -33,6 +34,7 @@ from autonn.search.workers import join_workers, start_workers, threads_per_worke
 from autonn.tracking.tracker import NullTracker, Tracker
 
 KEPT = 20  # completed trials whose networks stay in memory as candidates for the final model
+PLOT_SECONDS = 3.0  # Optuna's plots of a study (parameter importances fit a forest) on 2 cores
 
 
 Stage = Callable[[optuna.Study, str], None]  # told what the search does after its trials
@@ -40,7 +42,7 @@ Stage = Callable[[optuna.Study, str], None]  # told what the search does after i
 
 def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = None,
                callbacks: Sequence[Callable] = (), workers: int = 1,
-               on_stage: Stage = lambda study, text: None
+               on_stage: Stage = lambda study, text: None, started: float | None = None
                ) -> tuple[optuna.Study, FinalModel | None]:
     """Run the study to ``n_trials`` finished trials (or the timeout), then build the final model
     (``search.final``: the best trial or an ensemble, as fold networks or refitted), score it on
@@ -53,31 +55,41 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     step after the trials that can take a while (waiting for workers, replaying, building the
     final model, logging).
 
+    ``timeout`` bounds the whole search from ``started`` (a ``time.time()`` value, default now:
+    the command line passes its own start): trials end early enough for the final model and
+    tracking to finish in it (``search.deadline``).
+
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates."""
     cfg, tracker = problem.config, tracker or NullTracker()
+    started = time.time() if started is None else started
+    budget_end = started + cfg.timeout if cfg.timeout else None
     study = create_study(problem, storage)
     tracker.start_study(study.study_name, study_settings(problem, storage))
     trials_before = study.get_trials(deepcopy=False)  # anything new to ship is judged by it
     if not trials_before:  # a new study runs its warm and built-in starts first
         _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
-    problem.deadline = fix_deadline(study, cfg.timeout, storage)  # before any worker starts
+    problem.deadline = fix_deadline(  # before any worker starts
+        study, trials_deadline(started, cfg.timeout, tracker.records), storage)
     try:
-        with signals_interrupt(), _helpers(problem, workers, storage, tracker) as helpers:
+        with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as helpers:
             optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
                               storage=storage, deadline=problem.deadline, catch=(Exception,),
                               callbacks=[kept.announce, *callbacks], retries=cfg.retries,
                               max_failures=cfg.max_failures, on_orphan=tracker.fail_run,
-                              processes=max(1, workers),
+                              processes=max(1, workers), since=started,
                               **populations(problem, tracker, kept.keep))
             if any(p.is_alive() for p in helpers):
                 on_stage(study, "Waiting for the other workers to finish their trials ...")
             _warn_if_died(join_workers(helpers))
         if _completed_any(study, trials_before):  # else the last final model stands
-            candidates = kept.candidates(study)
+            candidates = kept.candidates(study, budget_end)
             on_stage(study, "Building the final model ...")
-            final = finish(problem, candidates, cfg.ensemble, cfg.refit)
+            final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=budget_end)
+            if final.refit_skipped:
+                on_stage(study, "No time left in the budget to refit: the final model ships its "
+                                "trials' networks as they trained.")
             bundle = _save(study, problem, final, storage)
         status = "FINISHED"
     except KeyboardInterrupt:  # the parent run ends KILLED, then the interruption goes on up
@@ -86,7 +98,8 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     finally:
         release_deadline(study, problem.deadline)
         changed = len(study.get_trials(deepcopy=False)) > len(trials_before)
-        _close_study(study, problem, tracker, status, final, bundle, changed, on_stage)
+        _close_study(study, problem, tracker, status, final, bundle, changed, on_stage,
+                     budget_end)
     return study, final
 
 
@@ -126,18 +139,21 @@ class _Kept:
             self.tracker.new_best(w.trial_number, self.problem.metric_name, w.value, w.params,
                                   arch)
 
-    def candidates(self, study: optuna.Study) -> list[Winner]:
+    def candidates(self, study: optuna.Study, until: float | None = None) -> list[Winner]:
         """The kept trials, with the study's leader replayed here when it ran elsewhere (another
-        worker, an earlier session)."""
+        worker, an earlier session), unless the replay cannot end by ``until`` and some trial
+        is kept already."""
         try:
             leader = leading_trial(study)
         except ValueError:
             return []
+        took = leader.duration.total_seconds() if leader.duration else 0.0
+        if self.winners and until is not None and time.time() + took > until:
+            return self.winners
         if all(w.trial_number != leader.number for w in self.winners):
-            took = f", about {leader.duration.total_seconds():.0f} s" if leader.duration else ""
             self.on_stage(study, f"Training trial {leader.number} again, the best, which ran in "
-                                 f"another process: the final model needs its networks{took} "
-                                 "...")
+                                 "another process: the final model needs its networks, about "
+                                 f"{took:.0f} s ...")
             self.keep(replay(self.problem, leader))
             self.announce(study, leader)
         return self.winners
@@ -170,8 +186,9 @@ def _warn_if_died(died: list[str]) -> None:
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,
                  final: FinalModel | None, bundle: Bundle | None, changed: bool,
-                 on_stage: Stage) -> None:
-    """End the study's tracking run, with its tables and plots when its trials ``changed``."""
+                 on_stage: Stage, until: float | None) -> None:
+    """End the study's tracking run, with its tables and plots when its trials ``changed``
+    (the plots only while the budget, ending ``until``, has time for them)."""
     if not tracker.records or not changed:
         tracker.end_study(status)
         return
@@ -179,7 +196,8 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
     import matplotlib.pyplot as plt
 
     finished = any(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
-    figures = report_figures(study) if finished and status == "FINISHED" else {}
+    in_time = until is None or time.time() + PLOT_SECONDS <= until
+    figures = report_figures(study) if finished and status == "FINISHED" and in_time else {}
     metrics = {} if final is None else {f"test_{problem.metric_name}": final.test_score}
     example = example_rows(problem.dataset, 5) if bundle is not None else None
     texts = {"trials.csv": trials_csv(study)}
@@ -193,7 +211,8 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 
 
 @contextlib.contextmanager
-def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker) -> Iterator[list]:
+def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
+             since: float) -> Iterator[list]:
     """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
     the search's deadline handed to each."""
     if workers <= 1:
@@ -202,7 +221,7 @@ def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker) -> 
     import torch
 
     processes = start_workers(problem.config, range(1, workers), workers, storage,
-                              tracker.spawn_args(), problem.deadline)
+                              tracker.spawn_args(), problem.deadline, since)
     # this process is worker 0: it takes its share of the cores like every other worker
     threads = torch.get_num_threads()
     torch.set_num_threads(threads_per_worker(workers))

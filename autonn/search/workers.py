@@ -28,13 +28,15 @@ from autonn.tracking.tracker import NullTracker, open_tracker
 
 
 def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
-                  tracking: tuple | None, deadline: float | None = None) -> list:
+                  tracking: tuple | None, deadline: float | None = None,
+                  since: float | None = None) -> list:
     """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes;
-    ``deadline`` is the search's (a ``time.time()`` value), which no worker starts a trial after."""
+    ``deadline`` is the search's (a ``time.time()`` value), which no worker starts a trial after,
+    and ``since`` when it began."""
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker, name=f"autonn-worker-{i}",
                                  args=(config.model_dump(), i, n_workers, storage, tracking,
-                                       deadline))
+                                       deadline, since))
                  for i in indices]
     for p in processes:
         p.start()
@@ -67,7 +69,7 @@ def worker_device(device: str, index: int) -> str:
 
 
 def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
-            tracking: tuple | None, deadline: float | None) -> None:
+            tracking: tuple | None, deadline: float | None, since: float | None) -> None:
     """One worker process: open the study and claim trials until the count is reached or the
     search's deadline comes (the parent's, not one counted from this worker's slower start)."""
     torch.set_num_threads(threads_per_worker(n_workers))
@@ -86,7 +88,7 @@ def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
                               config.n_trials, storage=storage, deadline=deadline,
                               catch=(Exception,), retries=config.retries,
                               max_failures=config.max_failures, on_orphan=tracker.fail_run,
-                              processes=n_workers,
+                              processes=n_workers, since=since,
                               **populations(problem, tracker, lambda winner: None))
     except KeyboardInterrupt as exc:
         sys.exit(128 + getattr(exc, "signal_number", 2))

@@ -38,22 +38,32 @@ class Pruning:
 
 
 class Deadline:
-    """Stop when the search's time budget is spent, instead of overrunning it. The search then
-    records the trial as stopped, not finished (``search.deadline``); a fold whose last epoch
-    (of ``epochs``) ends after the deadline has finished all the same."""
+    """Stop when the search's time budget is spent, or as soon as the rest of the trial can no
+    longer end before it: at least ``later`` epochs are still to come after this fold (the
+    later folds' least), at this fold's measured seconds per epoch. The search then records
+    the trial as stopped, not finished (``search.deadline``), and its time goes to trials that
+    can finish; a fold whose last epoch (of ``epochs``) ends after the deadline has finished."""
 
     REASON = "deadline"
 
-    def __init__(self, at: float | None, epochs: int | None = None) -> None:
+    def __init__(self, at: float | None, epochs: int | None = None, later: int = 0) -> None:
         self.at = at  # a time.time() value (the same on every process of the search), or None
-        self.epochs = epochs
+        self.epochs, self.later = epochs, later
+        self.warm: float | None = None  # when the first epoch ended (it pays one-off costs)
 
     def passed(self) -> bool:
         return self.at is not None and time.time() >= self.at
 
     def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        if self.at is None:
+            return None
+        now = time.time()
         last = self.epochs is not None and epoch + 1 >= self.epochs
-        return self.REASON if self.passed() and not last else None
+        if epoch == 0:
+            self.warm = now
+        # seconds per epoch from the epochs after the first, once two have run
+        hopeless = epoch >= 2 and now + self.later * (now - self.warm) / epoch > self.at
+        return self.REASON if (now >= self.at and not last) or hopeless else None
 
 
 class Heartbeat:
