@@ -55,7 +55,7 @@ def test_running_again_continues_to_the_requested_total():
 def test_a_resume_says_what_it_does_after_the_trials_and_a_finished_study_does_nothing(tmp_path):
     def run(n_trials):
         said = []
-        cfg = make_config(dataset="iris", n_trials=n_trials, seed=0, space=FAST)
+        cfg = make_config(dataset="iris", n_trials=n_trials, seed=0, space=FAST, pruner="none")
         study, final = run_search(prepare(cfg), on_stage=lambda study, text: said.append(text))
         return said, final, best_trial(study).number
 
@@ -81,7 +81,8 @@ def test_storage_defaults_to_mlruns(tmp_path):
 
 def test_diverging_trials_fail_with_a_reason_and_the_study_goes_on():
     space = {**FAST, "optimizer": "sgd", "lr": [1e5, 1e-2], "loss": "mse"}
-    study, _ = search("diabetes", n_trials=4, space=space, max_failures=50, sampler="random")
+    study, _ = search("diabetes", n_trials=4, space=space, max_failures=50, sampler="random",
+                      builtin_starts=False)  # sampled trials, some at the diverging rate
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert failed and all("training diverged" in t.user_attrs["fail_reason"] for t in failed)
     assert all(t.params["lr"] == 1e5 for t in failed)

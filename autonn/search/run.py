@@ -73,23 +73,9 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     problem.deadline = fix_deadline(  # before any worker starts
         study, trials_deadline(started, cfg.timeout, tracker.records), storage)
     try:
-        with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as helpers:
-            optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
-                              storage=storage, deadline=problem.deadline, catch=(Exception,),
-                              callbacks=[kept.announce, *callbacks], retries=cfg.retries,
-                              max_failures=cfg.max_failures, on_orphan=tracker.fail_run,
-                              processes=max(1, workers), since=started,
-                              **populations(problem, tracker, kept.keep))
-            if any(p.is_alive() for p in helpers):
-                on_stage(study, "Waiting for the other workers to finish their trials ...")
-            _warn_if_died(join_workers(helpers))
+        _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
-            candidates = kept.candidates(study, budget_end)
-            on_stage(study, "Building the final model ...")
-            final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=budget_end)
-            if final.refit_skipped:
-                on_stage(study, "No time left in the budget to refit: the final model ships its "
-                                "trials' networks as they trained.")
+            final = _final_model(study, problem, kept, on_stage, budget_end)
             bundle = _save(study, problem, final, storage)
         status = "FINISHED"
     except KeyboardInterrupt:  # the parent run ends KILLED, then the interruption goes on up
@@ -101,6 +87,36 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
         _close_study(study, problem, tracker, status, final, bundle, changed, on_stage,
                      budget_end)
     return study, final
+
+
+def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tracker,
+                kept: _Kept, callbacks: Sequence[Callable], workers: int, on_stage: Stage,
+                started: float) -> None:
+    """The trials, in this process and its workers, to the count or the deadline."""
+    cfg = problem.config
+    with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as helpers:
+        optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
+                          storage=storage, deadline=problem.deadline, catch=(Exception,),
+                          callbacks=[kept.announce, *callbacks], retries=cfg.retries,
+                          max_failures=cfg.max_failures, on_orphan=tracker.fail_run,
+                          processes=max(1, workers), since=started,
+                          **populations(problem, tracker, kept.keep))
+        if any(p.is_alive() for p in helpers):
+            on_stage(study, "Waiting for the other workers to finish their trials ...")
+        _warn_if_died(join_workers(helpers))
+
+
+def _final_model(study: optuna.Study, problem: Problem, kept: _Kept, on_stage: Stage,
+                 until: float | None) -> FinalModel:
+    """The final model from the trials kept (and the leader, replayed if it fits ``until``)."""
+    cfg = problem.config
+    candidates = kept.candidates(study, until)
+    on_stage(study, "Building the final model ...")
+    final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=until)
+    if final.refit_skipped:
+        on_stage(study, "No time left in the budget to refit: the final model ships its "
+                        "trials' networks as they trained.")
+    return final
 
 
 def _enqueue_starts(study: optuna.Study, problem: Problem, storage: Any, tracker: Tracker

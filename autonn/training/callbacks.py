@@ -62,7 +62,8 @@ class Deadline:
         if epoch == 0:
             self.warm = now
         # seconds per epoch from the epochs after the first, once two have run
-        hopeless = epoch >= 2 and now + self.later * (now - self.warm) / epoch > self.at
+        hopeless = (epoch >= 2 and self.warm is not None
+                    and now + self.later * (now - self.warm) / epoch > self.at)
         return self.REASON if (now >= self.at and not last) or hopeless else None
 
 
