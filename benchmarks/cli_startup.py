@@ -6,6 +6,9 @@ median and the best wall time. ``--also LABEL=DIR`` also runs autonn from anothe
 
     git worktree add /tmp/autonn-before 4f62306
     python benchmarks/cli_startup.py --also "before (4f62306)=/tmp/autonn-before" --write benchmarks/RESULTS.md
+
+``--after-search`` times instead the commands a user waits for after a search (export of every
+format, predict, trials, best, studies), as ``study_commands.py`` does.
 """
 
 from __future__ import annotations
@@ -51,7 +54,16 @@ def main() -> None:
                         help="also run autonn from the checkout DIR (repeatable)")
     parser.add_argument("--peers", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--write", help="append the table to this Markdown file")
+    parser.add_argument("--after-search", action="store_true",
+                        help="time the commands that read a study (study_commands.py)")
     args = parser.parse_args()
+    if args.after_search:
+        import study_commands
+
+        sys.argv = [sys.argv[0], "--repeats", str(args.repeats)] + (
+            ["--write", args.write] if args.write else [])
+        study_commands.main()
+        return
     work = tempfile.mkdtemp(prefix="autonn-startup-")
     Path(work, "t.csv").write_text("a,b,y\n1,2,0\n3,4,1\n5,6,0\n")
     Path(work, "bad.yaml").write_text("dataset: iris\nspace:\n  activaton: relu\n")
