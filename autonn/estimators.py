@@ -63,7 +63,10 @@ class _AutoNN(BaseEstimator):
         study, final = run_search(problem, storage=optuna.storages.InMemoryStorage(),
                                    tracker=self._tracker(config))
         if final is None:
-            raise RuntimeError(f"{type(self).__name__}: no trial completed; see study_.trials.")
+            raise RuntimeError(f"{type(self).__name__}: no trial completed"
+                               + (f" within timeout={self.timeout} s (trials it cut short are "
+                                  "not kept); give more time" if self.timeout else "")
+                               + ".")
         self.study_ = study
         self.best_params_ = dict(final.params)
         self.best_score_ = float(final.value)

@@ -87,3 +87,66 @@ def test_the_whole_command_holds_its_budget_and_ships_only_finished_trials(tmp_p
     assert all(t.datetime_start.timestamp() < last_deadline(study) for t in ran)
     assert any(t.state == optuna.trial.TrialState.COMPLETE for t in ran)  # the cheap start
     assert (tmp_path / "mlruns" / "models" / "budget.safetensors").is_file()
+
+
+def test_a_search_joining_a_running_one_keeps_the_earlier_deadline(tmp_path):
+    from autonn.search.deadline import fix_deadline, release_deadline
+
+    storage = str(tmp_path / "s.journal")
+    study = optuna.create_study(study_name="joined", storage=open_storage(storage))
+    first = fix_deadline(study, time.time() + 100, storage)  # this process runs a search
+    assert fix_deadline(study, time.time() + 50, storage) < first  # its own is earlier
+    assert fix_deadline(study, time.time() + 500, storage) == first
+    assert fix_deadline(study, None, storage) == first  # no budget of its own: it joins
+    release_deadline(study, first)
+    assert fix_deadline(study, None, storage) is None  # that search ended
+    assert last_deadline(study) == first
+
+
+def test_a_leader_that_cannot_be_trained_again_in_time_ships_no_new_model():
+    from autonn.search.run import _Kept
+    from autonn.tracking.tracker import NullTracker
+
+    cfg = make_config(dataset="iris", n_trials=1, seed=0, space={"epochs": 2, "n_layers": 1,
+                                                                 "width": 8})
+    problem = prepare(cfg)
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    said = []
+    kept = _Kept(problem, NullTracker(), lambda study, text: said.append(text))
+    assert kept.candidates(study, until=time.time() - 1) == []  # it ran elsewhere, no time
+    assert said and "no new final model" in said[0]
+    assert [w.trial_number for w in kept.candidates(study, until=None)] == [0]  # replayed
+
+
+def test_one_trial_whose_run_cannot_open_fails_alone(monkeypatch):
+    from autonn.errors import TrackingError
+    from autonn.search.lifecycle import run_trials
+    from autonn.space import suggest
+    from autonn.tracking.tracker import NullTracker
+    from autonn.training.loop import fit_each
+
+    class Refusing(NullTracker):
+        def start_trial(self, number, params, tags):
+            if number == 1:
+                raise TrackingError("the tracking store went away")
+            return None
+
+    cfg = make_config(dataset="iris", n_trials=2, seed=0, pruner="none",
+                      space={"epochs": 2, "n_layers": 1, "width": 8})
+    problem = prepare(cfg)
+    study = optuna.create_study(direction="maximize")
+    trials = [study.ask(), study.ask()]
+    params = [suggest(t, problem.config.space) for t in trials]
+    outcomes = run_trials(problem, trials, params, Refusing(), lambda w: None, fit_each)
+    assert isinstance(outcomes[0], float)
+    assert isinstance(outcomes[1], TrackingError)
+    assert "went away" in trials[1].user_attrs["fail_reason"]
+
+
+def test_a_zero_timeout_is_refused():
+    from click.testing import CliRunner
+
+    from autonn.cli import main
+
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--timeout", "0"])
+    assert result.exit_code == 2 and "--timeout" in result.output

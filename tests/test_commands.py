@@ -67,6 +67,8 @@ def test_a_state_dict_export_is_the_saved_model_checked_and_copied_without_torch
         if tags_of(searched, "iris").get("autonn.export.state_dict.sha256") == digest:
             break
         time.sleep(0.5)
+    else:
+        pytest.fail("the export's sha256 never reached the study's MLflow run")
     assert tags_of(searched, "iris")["autonn.export.state_dict.path"] == str(
         (searched / "fast.safetensors").resolve())
 
@@ -90,6 +92,20 @@ def test_a_record_its_sender_never_sent_is_delivered_by_the_next_search(searched
     assert "f" * 64 in outbox_path(uri).read_text()  # on disk before the command returns
     MlflowTracker(uri, "iris").close()  # what a search on the same store opens first
     assert tags_of(searched, "iris")["autonn.export.onnx.sha256"] == "f" * 64
+    assert outbox_path(uri).read_text() == ""
+
+
+def test_a_damaged_outbox_line_blocks_no_record_after_it(searched, monkeypatch):
+    from autonn.tracking.outbox import deliver, outbox_path, post
+
+    monkeypatch.chdir(searched)
+    uri = default_tracking_uri(searched / "mlruns")
+    outbox_path(uri).parent.mkdir(parents=True, exist_ok=True)
+    with outbox_path(uri).open("a") as fh:
+        fh.write('{"study": "iris", "tags": {"autonn.ex')  # a write cut short
+    assert post(uri, "iris", {"autonn.export.torchscript.sha256": "e" * 64}, deliver_now=False)
+    assert deliver(uri) == 1
+    assert tags_of(searched, "iris")["autonn.export.torchscript.sha256"] == "e" * 64
     assert outbox_path(uri).read_text() == ""
 
 

@@ -175,9 +175,9 @@ def test_a_fold_whose_last_epoch_ends_after_the_deadline_has_finished(iris_data)
     from autonn.training.callbacks import Deadline
     from autonn.training.loop import History
 
-    passed = Deadline(time.time() - 1, epochs=5)
-    assert passed.on_epoch_end(3, History()) == "deadline"
-    assert passed.on_epoch_end(4, History()) is None  # the fifth and last epoch
+    passed = Deadline(time.time() - 1, epochs=5)  # one fold left (none after it), time is up
+    said = [passed.on_epoch_end(epoch, History()) for epoch in range(5)]
+    assert said == ["deadline"] * 4 + [None]  # the fifth and last epoch finishes the fold
     assert Deadline(time.time() + 60, epochs=5).on_epoch_end(0, History()) is None
     assert Deadline(None).on_epoch_end(0, History()) is None
 

@@ -44,7 +44,7 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
 @study_option
 @click.option("--n-trials", type=click.IntRange(min=1),
               help="Finished trials the study should hold in all (a rerun completes what is left).")
-@click.option("--timeout", type=click.FloatRange(min=0),
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Seconds the whole search may take (trials, final model, tracking).")
 @click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
 @click.option("--objectives", help="Comma-separated: val_metric first, then any of "

@@ -47,7 +47,7 @@ def server_command(host: str, port: int, tracking_uri: str) -> list[str]:
     handed over in the environment (``server_environment``): a command line, password
     included, is visible to every local user in ``ps``."""
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-           "--workers", "1", "--uvicorn-opts", "--no-access-log"]  # no line per HTTP request
+           "--workers", "1"]
     if tracking_uri.startswith("sqlite:///"):
         root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.resolve().as_uri()]
@@ -55,8 +55,10 @@ def server_command(host: str, port: int, tracking_uri: str) -> list[str]:
 
 
 def server_environment(tracking_uri: str) -> dict[str, str]:
-    """This process's environment with the backend store's URI (MLflow reads it from there)."""
-    return {**os.environ, "MLFLOW_BACKEND_STORE_URI": tracking_uri}
+    """This process's environment with the backend store's URI (MLflow reads it from there),
+    and uvicorn's access log off (no line in the terminal per HTTP request; uvicorn reads its
+    options from UVICORN_* variables, whichever MLflow starts it)."""
+    return {**os.environ, "MLFLOW_BACKEND_STORE_URI": tracking_uri, "UVICORN_ACCESS_LOG": "false"}
 
 
 def serve(host: str, port: int, tracking_uri: str | None, study: str | None,

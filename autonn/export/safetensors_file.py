@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 
 from autonn.errors import ModelFileError
@@ -23,6 +24,8 @@ TORCH_DTYPES = {"F64": "torch.float64", "F32": "torch.float32", "F16": "torch.fl
                 "BF16": "torch.bfloat16", "I64": "torch.int64", "I32": "torch.int32",
                 "I16": "torch.int16", "I8": "torch.int8", "U8": "torch.uint8",
                 "BOOL": "torch.bool"}
+ITEM_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+              "U8": 1, "BOOL": 1}
 
 
 @dataclass(frozen=True)
@@ -35,25 +38,38 @@ class RawTensor:
 
 
 def parse_raw(data: bytes, source: str) -> tuple[dict[str, str], dict[str, RawTensor]]:
-    """The metadata and raw tensors of a safetensors file's bytes (nothing checked yet)."""
+    """The metadata and raw tensors of a safetensors file's bytes, held to the format's own
+    rules (no repeated key; tensors that tile the data exactly, each as long as its shape
+    says), so that the bytes checked are all the bytes there are. Signature not checked yet."""
     try:
         size = int.from_bytes(data[:8], "little")
         if len(data) < 8 or size > min(MAX_HEADER, len(data) - 8):
             raise ValueError(f"header of {size} bytes in a file of {len(data)}")
-        header = json.loads(data[8:8 + size])
+        header = json.loads(data[8:8 + size], object_pairs_hook=_unique)
         metadata = header.pop("__metadata__", None) or {}
-        body, tensors = data[8 + size:], {}
-        for name, entry in header.items():
+        body, tensors, end = data[8 + size:], {}, 0
+        for name, entry in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
             start, stop = entry["data_offsets"]
-            if not 0 <= start <= stop <= len(body):
-                raise ValueError(f"tensor {name!r} lies outside the file")
-            tensors[name] = RawTensor(TORCH_DTYPES[entry["dtype"]], list(entry["shape"]),
-                                      body[start:stop])
+            count = math.prod(entry["shape"]) * ITEM_BYTES[entry["dtype"]]
+            if start != end or stop - start != count:
+                raise ValueError(f"tensor {name!r} does not follow the one before it")
+            tensors[name], end = RawTensor(TORCH_DTYPES[entry["dtype"]], list(entry["shape"]),
+                                           body[start:stop]), stop
+        if end != len(body):
+            raise ValueError(f"{len(body) - end} bytes after the last tensor")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelFileError(f"{source}: not a safetensors file ({exc}); a state_dict export "
                              "is one .safetensors file written by `autonn export --format "
                              "state_dict`.") from None
     return metadata, tensors
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object whose keys are all different (a repeated one could hide a tensor)."""
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        raise ValueError("a key repeated in the header")
+    return out
 
 
 def check(data: bytes, source: str) -> tuple[dict, Provenance]:

@@ -24,16 +24,15 @@ STOPPED = "stopped"  # the user attribute of a trial the deadline cut: its reaso
 
 
 def fix_deadline(study: optuna.Study, at: float | None, storage: Any) -> float | None:
-    """The search's deadline for trials: that of a search still running on this study (another
-    machine or terminal joining it), else ``at`` (a ``time.time()`` value; None: no budget),
-    recorded for others to join."""
-    if at is None:
-        return None
+    """The search's deadline for trials: when a search still runs on this study (another
+    machine or terminal joining it), the earlier of its deadline and ``at`` (a ``time.time()``
+    value; None: no budget of one's own); else ``at``, recorded for others to join."""
     with claim_lock(storage, study.study_name):
         held = kept_attrs(study).get(KEY)
         if held and held.get("owner") and held["at"] > time.time() and owner_alive(held["owner"]):
-            return float(held["at"])
-        keep_attr(study, KEY, {"at": at, "owner": owner()})
+            return float(held["at"]) if at is None else min(float(held["at"]), at)
+        if at is not None:
+            keep_attr(study, KEY, {"at": at, "owner": owner()})
         return at
 
 

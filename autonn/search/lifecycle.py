@@ -44,11 +44,11 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     A trial leaves the folds once it fails or is pruned (the pruner watches its first fold); no
     fold starts after the search's deadline. An interruption fails every trial, then propagates.
     """
-    seeds = [begin_trial(problem, t, p, tracker) for t, p in zip(trials, params)]
+    seeds, errors = _begin(problem, trials, params, tracker)
     prunings = [Pruning(t) for t in trials]
     fits: list[list[Fit]] = [[] for _ in trials]
-    errors: list[BaseException | None] = [None] * len(trials)
-    alive, deadline = list(range(len(trials))), Deadline(problem.deadline)
+    alive = [i for i in range(len(trials)) if errors[i] is None]
+    deadline = Deadline(problem.deadline)
     for index, data in enumerate(problem.folds):
         if not alive or deadline.passed():
             break
@@ -70,8 +70,35 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
                 fits[i].append(Fit(t.network, t.head, t.history, data))
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
                  and fits[i][-1].history.stop_reason != Deadline.REASON]
-    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
-                      errors[i]) for i in range(len(trials))]
+    return [_concluded(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
+                       errors[i]) for i in range(len(trials))]
+
+
+def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
+           tracker: Tracker) -> tuple[list[int], list[BaseException | None]]:
+    """Each trial begun (its seed), or the error that kept it from beginning (a tracking
+    store that refused its run): that trial fails, the others go on."""
+    seeds, errors = [], []
+    for trial, p in zip(trials, params):
+        try:
+            seeds.append(begin_trial(problem, trial, p, tracker))
+            errors.append(None)
+        except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
+            seeds.append(problem.config.seed + trial.number)
+            errors.append(exc)
+    return seeds, errors
+
+
+def _concluded(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
+               params: Params, fits: list[Fit], pruning: Pruning,
+               error: BaseException | None) -> Outcome:
+    """``_conclude``, with an error on the way (a second objective that cannot be measured, a
+    tracking store gone) this trial's failure, not the claim's."""
+    try:
+        return _conclude(problem, trial, tracker, keep, params, fits, pruning, error)
+    except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
+        trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".rstrip(": "))
+        return exc
 
 
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,

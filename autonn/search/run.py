@@ -70,19 +70,20 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     if not trials_before:  # a new study runs its warm and built-in starts first
         _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
-    problem.deadline = fix_deadline(  # before any worker starts
-        study, trials_deadline(started, cfg.timeout, tracker.records), storage)
     try:
+        problem.deadline = fix_deadline(  # before any worker starts
+            study, trials_deadline(started, cfg.timeout, tracker.records), storage)
         _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
             final = _final_model(study, problem, kept, on_stage, budget_end)
-            bundle = _save(study, problem, final, storage)
+            bundle = None if final is None else _save(study, problem, final, storage)
         status = "FINISHED"
     except KeyboardInterrupt:  # the parent run ends KILLED, then the interruption goes on up
         status = "KILLED"
         raise
     finally:
-        release_deadline(study, problem.deadline)
+        with contextlib.suppress(Exception):  # the study's run is closed whatever happens here
+            release_deadline(study, problem.deadline)
         changed = len(study.get_trials(deepcopy=False)) > len(trials_before)
         _close_study(study, problem, tracker, status, final, bundle, changed, on_stage,
                      budget_end)
@@ -107,10 +108,13 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
 
 
 def _final_model(study: optuna.Study, problem: Problem, kept: _Kept, on_stage: Stage,
-                 until: float | None) -> FinalModel:
-    """The final model from the trials kept (and the leader, replayed if it fits ``until``)."""
+                 until: float | None) -> FinalModel | None:
+    """The final model from the trials kept (and the leader, replayed if it fits ``until``);
+    None when no trial is at hand in time."""
     cfg = problem.config
     candidates = kept.candidates(study, until)
+    if not candidates:
+        return None
     on_stage(study, "Building the final model ...")
     final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=until)
     if final.refit_skipped:
@@ -164,7 +168,12 @@ class _Kept:
         except ValueError:
             return []
         took = leader.duration.total_seconds() if leader.duration else 0.0
-        if self.winners and until is not None and time.time() + took > until:
+        mine = any(w.trial_number == leader.number for w in self.winners)
+        if not mine and until is not None and time.time() + took > until:
+            if not self.winners:
+                self.on_stage(study, f"No time left in the budget to train trial "
+                                     f"{leader.number} again here (it ran in another process): "
+                                     "no new final model; the last one stands.")
             return self.winners
         if all(w.trial_number != leader.number for w in self.winners):
             self.on_stage(study, f"Training trial {leader.number} again, the best, which ran in "

@@ -7,6 +7,7 @@
     outbox          tags a command records at once and a detached process (or the next search)
                     sends: ``autonn export`` waits for no MLflow client
 
-Only this package and ``autonn.export.mlflow_model`` import mlflow. May import: errors, masking
+Only this package, ``autonn.export.mlflow_model`` and ``autonn.export.mlflow_signature`` import
+mlflow. May import: errors, masking
 and ``export/`` (to log the best pipeline as an MLflow model); nothing of ``search/``.
 """

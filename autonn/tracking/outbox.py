@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from autonn.export.integrity import autonn_home
+from autonn.masking import mask
 from autonn.tracking.runs import STUDY_ROLE, existing_client
 
 URI_VARIABLE = "AUTONN_OUTBOX_URI"  # how the delivering process is told the store (not argv,
@@ -29,7 +30,8 @@ URI_VARIABLE = "AUTONN_OUTBOX_URI"  # how the delivering process is told the sto
 
 def outbox_path(tracking_uri: str) -> Path:
     """The outbox file of the store at ``tracking_uri``."""
-    name = hashlib.sha256(tracking_uri.encode()).hexdigest()[:24]
+    # the masked URI: a hash of one holding a password could be tested against guesses
+    name = hashlib.sha256(mask(tracking_uri).encode()).hexdigest()[:24]
     return autonn_home() / "outbox" / f"{name}.jsonl"
 
 
@@ -41,9 +43,11 @@ def post(tracking_uri: str, study: str, tags: dict[str, str], deliver_now: bool 
             tracking_uri.removeprefix("sqlite:///")).is_file():
         return False
     path = outbox_path(tracking_uri)
-    line = json.dumps({"study": study, "tags": tags}) + "\n"
+    line = (json.dumps({"study": study, "tags": tags}) + "\n").encode()
     with _locked(path) as fh:
-        fh.seek(0, os.SEEK_END)
+        end = fh.seek(0, os.SEEK_END)
+        if end and os.pread(fh.fileno(), 1, end - 1) != b"\n":
+            fh.write(b"\n")  # a line cut short stays a line of its own, set aside when read
         fh.write(line)
         fh.flush()
         os.fsync(fh.fileno())
@@ -65,7 +69,8 @@ def deliver(tracking_uri: str, client: Any = None) -> int:
     if client is None:
         client = existing_client(tracking_uri)
     with _locked(path) as fh:
-        records = [json.loads(line) for line in fh.read().splitlines() if line.strip()]
+        records = [r for r in map(_record, fh.read().decode(errors="replace").splitlines())
+                   if r is not None]
         sent = 0
         try:
             for record in records:
@@ -76,10 +81,20 @@ def deliver(tracking_uri: str, client: Any = None) -> int:
         finally:
             fh.seek(0)
             fh.truncate()
-            fh.writelines(json.dumps(r) + "\n" for r in records[sent:])
+            fh.writelines((json.dumps(r) + "\n").encode() for r in records[sent:])
             fh.flush()
             os.fsync(fh.fileno())
     return sent
+
+
+def _record(line: str) -> dict | None:
+    """One outbox line, or None for a blank or damaged one (a write cut short by a full
+    disk): it is dropped at the next rewrite instead of blocking every record after it."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and "study" in record else None
 
 
 def _study_run(client: Any, study: str) -> str | None:
@@ -91,12 +106,12 @@ def _study_run(client: Any, study: str) -> str | None:
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[Any]:
-    """The outbox file, open for reading and appending, under an exclusive lock."""
+    """The outbox file, open (binary) for reading and writing, under an exclusive lock."""
     import fcntl
 
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "r+") as fh:
+    with os.fdopen(fd, "r+b") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield fh

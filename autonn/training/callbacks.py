@@ -42,7 +42,9 @@ class Deadline:
     longer end before it: at least ``later`` epochs are still to come after this fold (the
     later folds' least), at this fold's measured seconds per epoch. The search then records
     the trial as stopped, not finished (``search.deadline``), and its time goes to trials that
-    can finish; a fold whose last epoch (of ``epochs``) ends after the deadline has finished."""
+    can finish; a fold whose last epoch (of ``epochs``) ends after the deadline has finished.
+    The rate is measured once two epochs after the first have run (the first pays one-off
+    costs), so a hopeless trial stops after its third epoch."""
 
     REASON = "deadline"
 
@@ -62,7 +64,7 @@ class Deadline:
         if epoch == 0:
             self.warm = now
         # seconds per epoch from the epochs after the first, once two have run
-        hopeless = (epoch >= 2 and self.warm is not None
+        hopeless = (self.later > 0 and epoch >= 2 and self.warm is not None
                     and now + self.later * (now - self.warm) / epoch > self.at)
         return self.REASON if (now >= self.at and not last) or hopeless else None
 
