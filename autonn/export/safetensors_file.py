@@ -72,9 +72,10 @@ def _unique(pairs: list[tuple[str, object]]) -> dict:
     return out
 
 
-def check(data: bytes, source: str) -> tuple[dict, Provenance]:
-    """The manifest (parsed) and signer of a state_dict export's bytes; a ModelFileError when
-    it is not one, or was changed after autonn wrote it."""
+def check(data: bytes, source: str) -> tuple[dict[str, str], Provenance]:
+    """The metadata (``MANIFEST_KEY`` holds the manifest's JSON) and signer of a state_dict
+    export's bytes; a ModelFileError when it is not one, or was changed after autonn wrote it.
+    The one check of these files: ``state_dict.parse`` loads the tensors after it."""
     metadata, tensors = parse_raw(data, source)
     if MANIFEST_KEY not in metadata:
         raise ModelFileError(f"{source}: a safetensors file without an autonn manifest; export "
@@ -84,11 +85,7 @@ def check(data: bytes, source: str) -> tuple[dict, Provenance]:
     if metadata.get(DIGEST_KEY) != _digest(manifest, tensors):
         raise ModelFileError(f"{source}: the file was changed after autonn exported it (its "
                              "digest does not match); export the model again.")
-    try:
-        return json.loads(manifest), signed
-    except ValueError:
-        raise ModelFileError(f"{source}: the autonn manifest is not valid JSON; the file is "
-                             "damaged or not an autonn export.") from None
+    return metadata, signed
 
 
 def _parts(manifest: str, tensors: dict[str, RawTensor]) -> list[bytes]:

@@ -6,20 +6,18 @@ Reading parses a plain JSON header and raw numbers from bytes read once: nothing
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autonn.errors import ModelFileError
 from autonn.export import safetensors_file
-from autonn.export.integrity import check_digest, digest, read_once
-from autonn.export.safetensors_file import DIGEST_KEY, KIND, MANIFEST_KEY, MAX_HEADER, SIGNATURE_KEY
-from autonn.export.signing import Provenance, admit, sign, tensor_parts, verify
+from autonn.export.integrity import digest, read_once
+from autonn.export.safetensors_file import DIGEST_KEY, KIND, MANIFEST_KEY, SIGNATURE_KEY
+from autonn.export.signing import Provenance, admit, sign, tensor_parts
 
 if TYPE_CHECKING:  # torch, loaded by the functions that build or run the network
     from autonn.export.bundle import Bundle
     from autonn.export.pipeline import Backend
-
 
 
 def write(bundle: Bundle, path: Path, example: object = None) -> None:
@@ -33,34 +31,25 @@ def write(bundle: Bundle, path: Path, example: object = None) -> None:
 
 
 def parse(data: bytes, source: str) -> tuple[dict[str, str], dict[str, Any], Provenance]:
-    """The metadata, tensors and signer of a safetensors file's bytes (digest checked)."""
+    """The metadata, tensors and signer of a safetensors file's bytes: layout, signature and
+    digest checked first (``safetensors_file.check``), then the tensors loaded."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
+    metadata, signed = safetensors_file.check(data, source)
     try:
-        size = int.from_bytes(data[:8], "little")
-        if len(data) < 8 or size > min(MAX_HEADER, len(data) - 8):
-            raise ValueError(f"header of {size} bytes in a file of {len(data)}")
-        metadata = json.loads(data[8:8 + size]).get("__metadata__") or {}
         tensors = load(data)
-    except (SafetensorError, ValueError, AttributeError) as exc:
+    except SafetensorError as exc:
         raise ModelFileError(f"{source}: not a safetensors file ({str(exc).splitlines()[0]}); "
                              "a state_dict export is one .safetensors file written by "
                              "`autonn export --format state_dict`.") from None
-    if MANIFEST_KEY not in metadata:
-        raise ModelFileError(f"{source}: a safetensors file without an autonn manifest; export "
-                             "the model with `autonn export --format state_dict`.")
-    signed = verify(metadata.get(SIGNATURE_KEY), KIND,
-                    tensor_parts(metadata[MANIFEST_KEY], tensors), source)
-    check_digest(metadata.get(DIGEST_KEY), metadata[MANIFEST_KEY], tensors, source)
     return metadata, tensors, signed
 
 
-def read_bundle(path: Path, source: str | None = None, data: bytes | None = None) -> Bundle:
+def read_bundle(path: Path, source: str | None = None) -> Bundle:
     """Parse a safetensors export and check its digest, whoever signed it (autonn's own saved
     final models, and MLflow's loader, which has no key to check with)."""
-    return bundle_of(data if data is not None else read_once(path, source or str(path)),
-                     source or str(path))[0]
+    return bundle_of(read_once(path, source or str(path)), source or str(path))[0]
 
 
 def bundle_of(data: bytes, source: str) -> tuple[Bundle, Provenance]:

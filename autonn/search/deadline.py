@@ -64,11 +64,6 @@ def trials_deadline(started: float, timeout: float | None, tracking: bool) -> fl
     return started + max(timeout - reserve, 0.5 * timeout)
 
 
-def passed(at: float | None) -> bool:
-    """Whether the deadline ``at`` (None: no budget) has come."""
-    return at is not None and time.time() >= at
-
-
 def is_stopped(trial: optuna.trial.FrozenTrial) -> bool:
     """Whether the deadline cut ``trial`` short (a FAIL that is not a failure of the trial)."""
     return STOPPED in trial.user_attrs

@@ -10,6 +10,7 @@ logged to the study's MLflow parent run.
 
 from __future__ import annotations
 
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,21 +92,27 @@ def _write_saved(writer: Format, saved: Path, staged: Path, example_file: Path,
                  study: optuna.Study) -> dict[str, Any]:
     """Write the search's saved final model in ``writer``'s format; returns its info. A
     state_dict export is the saved file itself, checked and copied without torch."""
-    data = read_once(saved, str(saved))
-    manifest, signed = safetensors_file.check(data, str(saved))
+    data, source = read_once(saved, str(saved)), str(saved)
+    if writer.name == safetensors_file.KIND:  # the search saved it in this format: a copy
+        metadata, signed = safetensors_file.check(data, source)
+        _own_saved_model(signed, saved)
+        staged.write_bytes(data)
+        return json.loads(metadata[safetensors_file.MANIFEST_KEY])["info"]
+    from autonn.export import state_dict  # torch: for the formats that rebuild the network
+
+    bundle, signed = state_dict.bundle_of(data, source)
+    _own_saved_model(signed, saved)
+    example = _example(example_file, study) if writer.takes_example else None
+    writer.write(bundle, staged, example)
+    return bundle.info
+
+
+def _own_saved_model(signed: Any, saved: Path) -> None:
+    """Refuse a saved final model not signed with your key: not the one your search saved."""
     if signed.status != VERIFIED:
         raise ExportError(f"{saved}: the search's saved model is not signed with your key "
                           f"({signed.detail}), so it is not the model your search saved; run "
                           "the search again, or export a chosen trial with --trial.")
-    if writer.name == "state_dict":
-        staged.write_bytes(data)
-        return manifest["info"]
-    from autonn.export import state_dict  # torch: for the formats that rebuild the network
-
-    bundle = state_dict.read_bundle(saved, data=data)
-    example = _example(example_file, study) if writer.takes_example else None
-    writer.write(bundle, staged, example)
-    return bundle.info
 
 
 def _write_replayed(writer: Format, study: optuna.Study, chosen: optuna.trial.FrozenTrial,

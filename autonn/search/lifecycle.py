@@ -70,8 +70,8 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
                 fits[i].append(Fit(t.network, t.head, t.history, data))
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
                  and fits[i][-1].history.stop_reason != Deadline.REASON]
-    return [_concluded(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
-                       errors[i]) for i in range(len(trials))]
+    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
+                      errors[i]) for i in range(len(trials))]
 
 
 def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
@@ -87,18 +87,6 @@ def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
             seeds.append(problem.config.seed + trial.number)
             errors.append(exc)
     return seeds, errors
-
-
-def _concluded(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
-               params: Params, fits: list[Fit], pruning: Pruning,
-               error: BaseException | None) -> Outcome:
-    """``_conclude``, with an error on the way (a second objective that cannot be measured, a
-    tracking store gone) this trial's failure, not the claim's."""
-    try:
-        return _conclude(problem, trial, tracker, keep, params, fits, pruning, error)
-    except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
-        trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".rstrip(": "))
-        return exc
 
 
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
@@ -119,16 +107,21 @@ def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
 def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
               params: Params, fits: list[Fit], pruning: Pruning,
               error: BaseException | None) -> Outcome:
-    """The trial's outcome, recorded: failed, stopped by the deadline, pruned or complete."""
-    if error is not None:
-        report_failure(trial, tracker, error)
-        return error
-    cut = bool(fits) and fits[-1].history.stop_reason == Deadline.REASON
-    if pruning.pruned_epoch is None and (cut or len(fits) < len(problem.folds)):
-        return stop_trial(problem, trial, tracker, fits)
+    """The trial's outcome, recorded: failed, stopped by the deadline, pruned or complete. An
+    error on the way (a second objective that cannot be measured, a tracking store gone) is
+    this trial's failure, not its claim's."""
     try:
+        if error is not None:
+            report_failure(trial, tracker, error)
+            return error
+        cut = bool(fits) and fits[-1].history.stop_reason == Deadline.REASON
+        if pruning.pruned_epoch is None and (cut or len(fits) < len(problem.folds)):
+            return stop_trial(problem, trial, tracker, fits)
         return conclude(problem, trial, tracker, keep, params, fits, pruning)
     except optuna.TrialPruned as exc:
+        return exc
+    except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
+        trial.set_user_attr("fail_reason", f"{type(exc).__name__}: {exc}".rstrip(": "))
         return exc
 
 

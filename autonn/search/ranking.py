@@ -5,6 +5,8 @@ multi-objective studies read alike."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
@@ -26,10 +28,7 @@ def state_of(trial: FrozenTrial) -> str:
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
     """How many of the study's trials are in each state (``state_of``), WAITING included."""
-    counts: dict[str, int] = {}
-    for t in study.get_trials(deepcopy=False):
-        counts[state_of(t)] = counts.get(state_of(t), 0) + 1
-    return counts
+    return dict(Counter(state_of(t) for t in study.get_trials(deepcopy=False)))
 
 
 def objectives_of(study: optuna.Study) -> list[str]:

@@ -175,7 +175,7 @@ class _Kept:
                                      f"{leader.number} again here (it ran in another process): "
                                      "no new final model; the last one stands.")
             return self.winners
-        if all(w.trial_number != leader.number for w in self.winners):
+        if not mine:
             self.on_stage(study, f"Training trial {leader.number} again, the best, which ran in "
                                  "another process: the final model needs its networks, about "
                                  f"{took:.0f} s ...")

@@ -22,7 +22,7 @@ from typing import Any
 
 from autonn.export.integrity import autonn_home
 from autonn.masking import mask
-from autonn.tracking.runs import STUDY_ROLE, existing_client
+from autonn.tracking.runs import existing_client, store_exists, study_run
 
 URI_VARIABLE = "AUTONN_OUTBOX_URI"  # how the delivering process is told the store (not argv,
 # which every local user can read in `ps`: the URI may hold a password)
@@ -39,8 +39,7 @@ def post(tracking_uri: str, study: str, tags: dict[str, str], deliver_now: bool 
     """Record ``tags`` for ``study``'s parent run at ``tracking_uri``, then (``deliver_now``)
     start a detached process that sends them. False, recording nothing, when the store is the
     embedded SQLite file and there is none (the search ran without tracking)."""
-    if tracking_uri.startswith("sqlite:///") and not Path(
-            tracking_uri.removeprefix("sqlite:///")).is_file():
+    if not store_exists(tracking_uri):
         return False
     path = outbox_path(tracking_uri)
     line = (json.dumps({"study": study, "tags": tags}) + "\n").encode()
@@ -74,7 +73,7 @@ def deliver(tracking_uri: str, client: Any = None) -> int:
         sent = 0
         try:
             for record in records:
-                run_id = _study_run(client, record["study"])
+                run_id = study_run(client, record["study"])
                 for key, value in record["tags"].items() if run_id else ():
                     client.set_tag(run_id, key, value)
                 sent += 1
@@ -95,13 +94,6 @@ def _record(line: str) -> dict | None:
     except ValueError:
         return None
     return record if isinstance(record, dict) and "study" in record else None
-
-
-def _study_run(client: Any, study: str) -> str | None:
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, f"tags.`autonn.role` = '{STUDY_ROLE}' and "
-                                           f"tags.`autonn.study` = '{study}'", max_results=1)
-    return runs[0].info.run_id if runs else None
 
 
 @contextlib.contextmanager

@@ -1,5 +1,5 @@
 """Reading an MLflow tracking store: clients that fail fast, and the lookups autonn needs
-(experiments by study, a run's study and trial, an export's digest on the study's run).
+(experiments by study, a run's study and trial, a study's own run).
 
 mlflow is imported inside each function: the command line imports this module without it.
 """
@@ -68,10 +68,16 @@ def runs_url(base: str, experiment_id: str, tags: dict[str, str]) -> str:
     return url
 
 
+def store_exists(tracking_uri: str) -> bool:
+    """False for an embedded SQLite store whose file is not there (a search without tracking);
+    a server or a database is taken to exist until it fails to answer."""
+    return not tracking_uri.startswith("sqlite:///") or Path(
+        tracking_uri.removeprefix("sqlite:///")).is_file()
+
+
 def existing_client(tracking_uri: str):
     """A client for an existing store; the embedded SQLite store is never created here."""
-
-    if tracking_uri.startswith("sqlite:///") and not Path(tracking_uri.removeprefix("sqlite:///")).is_file():
+    if not store_exists(tracking_uri):
         raise TrackingError(f"no MLflow store at {mask(tracking_uri)}; the search ran without "
                             "tracking, or give --tracking-uri.")
     return quiet_client(tracking_uri)
@@ -103,20 +109,9 @@ def trial_of_run(tracking_uri: str, run_id: str) -> tuple[str, int | None]:
                         "id of a study (its parent run) or of one of its trials.")
 
 
-def log_export(tracking_uri: str, study: str, fmt: str, path: str | Path, digest: str) -> str | None:
-    """Tag the study's parent run with an exported file's sha256 and path; returns its run id,
-    or None when the study has no parent run in this store."""
-    client = existing_client(tracking_uri)
-    try:
-        experiments = [e.experiment_id for e in client.search_experiments()]
-        runs = client.search_runs(experiments, f"tags.`autonn.role` = '{STUDY_ROLE}' and "
-                                               f"tags.`autonn.study` = '{study}'", max_results=1)
-        if not runs:
-            return None
-        run_id = runs[0].info.run_id
-        client.set_tag(run_id, f"autonn.export.{fmt}.sha256", digest)
-        client.set_tag(run_id, f"autonn.export.{fmt}.path", str(Path(path).resolve()))
-    except Exception as exc:
-        raise TrackingError(f"cannot log the export to MLflow at {mask(tracking_uri)} "
-                            f"({type(exc).__name__}).") from None
-    return run_id
+def study_run(client, study: str) -> str | None:
+    """The id of ``study``'s parent run in ``client``'s store (None: not tracked there)."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, f"tags.`autonn.role` = '{STUDY_ROLE}' and "
+                                           f"tags.`autonn.study` = '{study}'", max_results=1)
+    return runs[0].info.run_id if runs else None
