@@ -166,6 +166,9 @@ class TrainingConfig(_Frozen):
     near_constant_rows: int = Field(20, ge=0)  # drop table columns whose other values fill fewer
     # training rows than this (and under 1% of them); 0 keeps them
     # (autonn.data.tables.NEAR_CONSTANT_ROWS)
+    candidate_share: float | None = Field(0.25, gt=0, le=1)  # with a --timeout: the most of the
+    # time left when a candidate starts that its folds may take (each stops at its best epoch
+    # once its part is spent); None: no cap, the deadline alone stops a trial
 
     def patience_for(self, epochs: int) -> int:
         """Epochs without improvement that stop a trial whose epoch cap is ``epochs``."""

@@ -15,11 +15,12 @@ from autonn.config import make_config
 from autonn.search.claims import _too_late
 from autonn.search.deadline import FINISH_SECONDS, TRACKING_SECONDS, last_deadline, trials_deadline
 from autonn.search.final import finish, replay
+from autonn.search.lifecycle import FOLD_EPOCHS
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
-from autonn.training.callbacks import Deadline
+from autonn.training.callbacks import Deadline, TimeCap
 from autonn.training.loop import History
 
 
@@ -40,6 +41,35 @@ def test_a_fold_whose_later_folds_cannot_end_in_time_stops_after_its_second_epoc
         said.append((hopeless.on_epoch_end(epoch, History()), steady.on_epoch_end(epoch, History())))
     # the first epoch pays one-off costs: the rate is measured on the epochs after it
     assert said == [(None, None), (None, None), ("deadline", None)]
+
+
+def test_a_fold_stops_before_an_epoch_that_would_end_after_its_time_cap():
+    cap = TimeCap(time.time() + 0.35)
+    said = []
+    for epoch in range(8):
+        time.sleep(0.1)
+        said.append(cap.on_epoch_end(epoch, History()))
+        if said[-1]:
+            break
+    # after 0.2 s (two epochs of 0.1 s) a third would end at 0.3 s, in time; after 0.3 s one
+    # more would end at 0.4 s, past the cap
+    assert said == [None, None, "time_cap"]
+
+
+def test_a_candidate_takes_its_share_of_the_time_left_and_replays_to_the_same_networks():
+    config = make_config(dataset="digits", n_trials=2, seed=0, timeout=10, pruner="none",
+                         builtin_starts=False, training={"patience": 500},
+                         space={"epochs": 500, "n_layers": 1, "width": 32, "embedding": "none",
+                                "batch_size": 32, "lr": 1e-3, "optimizer": "adam"})
+    problem = prepare(config)
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    first = study.trials[0]
+    assert first.state.name == "COMPLETE", first.user_attrs
+    epochs = first.user_attrs[FOLD_EPOCHS]  # its time cap stopped it far short of 500 epochs
+    assert len(epochs) == len(problem.folds) and max(epochs) < 500
+    replayed = replay(problem, first)
+    assert [len(f.history.val_metric) for f in replayed.fits] == epochs
+    assert [f.history.best_value for f in replayed.fits] == first.user_attrs["fold_values"]
 
 
 def test_no_trial_starts_once_the_time_left_is_less_than_the_quickest_finished_trial():

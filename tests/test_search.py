@@ -152,11 +152,13 @@ def test_a_run_of_failures_stops_the_study_with_a_summary():
 
 @pytest.mark.parametrize("population", [1, 8])
 def test_the_time_budget_stops_running_trials_and_records_them_as_stopped(population):
-    # trials of 100000 epochs would run for hours: the deadline stops them, and a trial it cut
-    # is not a finished trial: FAIL with its reason, unranked, outside --n-trials, no final model
+    # trials of 100000 epochs would run for hours: without a candidate's time cap the deadline
+    # stops them, and a trial it cut is not a finished trial: FAIL with its reason, unranked,
+    # outside --n-trials, no final model
     start = time.monotonic()
     cfg = make_config(dataset="digits", n_trials=1000, timeout=3, seed=0, refit=False,
                       ensemble=0, population=population, pruner="none",
+                      training={"candidate_share": None},
                       space={"epochs": 100000, "n_layers": 1, "width": 16, "family": "mlp"})
     study, final = run_search(prepare(cfg), storage=optuna.storages.InMemoryStorage())
     seconds = time.monotonic() - start

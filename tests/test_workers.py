@@ -73,10 +73,12 @@ def test_the_main_process_draws_one_study_wide_bar_for_all_workers(tmp_path):
 
 @pytest.mark.slow
 def test_workers_start_no_trial_after_the_deadline_and_record_cut_trials_as_stopped(tmp_path):
-    # trials of 100000 epochs cannot finish: the deadline lands mid-trial in every process,
-    # including the worker, which starts seconds after the parent (it imports torch and loads
-    # the data again) and must still keep the parent's deadline
+    # trials of 100000 epochs cannot finish (no candidate's time cap here): the deadline lands
+    # mid-trial in every process, including the worker, which starts seconds after the parent
+    # (it imports torch and loads the data again) and must still keep the parent's deadline
+    (tmp_path / "uncapped.yaml").write_text("training:\n  candidate_share: null\n")
     result = subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "digits",
+                             "uncapped.yaml",
                              "--study", "late", "--n-trials", "20", "--workers", "2",
                              "--timeout", "12", "--epochs", "100000", "--pruner", "none",
                              "--no-tracking"], cwd=tmp_path, capture_output=True, text=True,

@@ -5,6 +5,8 @@
     warmstart  built-in architectures and earlier studies' best trials, enqueued first
     objective  one trial at a time: sample (``autonn.space``), then its lifecycle
     lifecycle  1..K trials: begin, each fold through a training engine, conclude, stop or fail
+    racing     a cross-validated candidate goes on to its next fold only while it can reach
+               the study's top
     claims     trials to an exact count across processes and machines, orphans retried
     deadline   one --timeout deadline for every process; trials it cuts are recorded as stopped
     batching   which trials train together as one population, and how many (the policy: the

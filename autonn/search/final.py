@@ -27,7 +27,7 @@ from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
 from autonn.losses import Head
 from autonn.params import Params
 from autonn.search.ensemble import ensemble_selection, row_loss, scorer
-from autonn.search.lifecycle import out_of_training
+from autonn.search.lifecycle import FOLD_EPOCHS, out_of_training
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.tasks import REGRESSION
 from autonn.training.callbacks import EarlyStopping
@@ -164,15 +164,17 @@ def score_test_split(problem: Problem, module: nn.Module) -> float | None:
 
 
 def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
-    """Train ``trial``'s parameters on every fold with its seed and early stopping, as the
-    search did: the same networks on the same machine."""
+    """Train ``trial``'s parameters on every fold with its seed, early stopping and its folds'
+    time caps, as the search did: the same networks on the same machine."""
     cfg, fits = problem.config, []
     patience = cfg.training.patience_for(trial.params["epochs"])
-    for data in problem.folds:
+    # the epochs each fold ran, where the candidate's time cap stopped one (None: as sampled)
+    epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(problem.folds)
+    for data, fold_epochs in zip(problem.folds, epochs):
         model, head, history = train_params(
             trial.params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
             callbacks=[EarlyStopping(patience)], grad_clip=cfg.training.grad_clip,
-            init_state=problem.init_state)
+            epochs=fold_epochs, init_state=problem.init_state)
         fits.append(Fit(model, head, history, data))
     return Winner(trial.number, trial.values[0], trial.params, fits,
                   out_of_training(problem, fits))

@@ -7,13 +7,14 @@ it (the search's deadline) or fail it, as Optuna and the tracker should record i
         ``training.population.fit.fit_population`` (K networks as one batched network)
 
 Every trial keeps everything a trial has, however it trained: its seed, MLflow run, pruning on
-its first fold, early stopping, heartbeat, the deadline, its failure report and its place in the
-exact trial count (``search.claims``).
+its first fold, the race over its later folds (``search.racing``), early stopping, heartbeat, the
+deadline, its failure report and its place in the exact trial count (``search.claims``).
 """
 
 from __future__ import annotations
 
 import statistics
+import time
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -27,12 +28,14 @@ from autonn.params import Params
 from autonn.search.claims import Outcome
 from autonn.search.deadline import STOPPED
 from autonn.search.problem import Fit, Problem, Winner
+from autonn.search.racing import FOLD_VALUES, raced_out
 from autonn.tracking.tracker import Tracker
-from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning
+from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning, TimeCap
 from autonn.training.device import release_memory
 from autonn.training.loop import Trainee, predict
 
 Engine = Callable[..., None]  # (trainees, data, metric, *, grad_clip, init_state): trains a fold
+FOLD_EPOCHS = "fold_epochs"  # user attr: each fold's epochs, when a time cap stopped one
 
 
 def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params],
@@ -41,19 +44,22 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     """Train ``trials`` (with their sampled ``params``) on every fold through ``engine``; each
     one's outcome: its value(s), or the exception it ends with (pruned, stopped, failed).
 
-    A trial leaves the folds once it fails or is pruned (the pruner watches its first fold); no
-    fold starts after the search's deadline. An interruption fails every trial, then propagates.
+    A trial leaves the folds once it fails, is pruned (the pruner watches its first fold) or
+    falls out of the race (``search.racing``); no fold starts after the search's deadline. An
+    interruption fails every trial, then propagates.
     """
     seeds, errors = _begin(problem, trials, params, tracker)
     prunings = [Pruning(t) for t in trials]
+    raced: list[str | None] = [None] * len(trials)
     fits: list[list[Fit]] = [[] for _ in trials]
     alive = [i for i in range(len(trials)) if errors[i] is None]
     deadline = Deadline(problem.deadline)
+    per_fold = _fold_allowance(problem)
     for index, data in enumerate(problem.folds):
         if not alive or deadline.passed():
             break
         trainees = [Trainee(params[i], seeds[i], _stoppers(
-            problem, trials[i], params[i], prunings[i] if index == 0 else None, index))
+            problem, trials[i], params[i], prunings[i] if index == 0 else None, index, per_fold))
             for i in alive]
         try:
             engine(trainees, data, problem.metric, grad_clip=problem.config.training.grad_clip,
@@ -70,8 +76,27 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
                 fits[i].append(Fit(t.network, t.head, t.history, data))
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
                  and fits[i][-1].history.stop_reason != Deadline.REASON]
-    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i], prunings[i],
-                      errors[i]) for i in range(len(trials))]
+        for i in alive:
+            raced[i] = _race(problem, trials[i], fits[i])
+        alive = [i for i in alive if raced[i] is None]
+    return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i],
+                      _pruned(prunings[i], raced[i]), errors[i]) for i in range(len(trials))]
+
+
+def _race(problem: Problem, trial: optuna.Trial, fits: list[Fit]) -> str | None:
+    """Why the trial leaves the race after its folds so far, or None (it goes on, or the study
+    does not race: one split, or several objectives)."""
+    if len(problem.folds) == 1 or len(problem.config.objectives) > 1:
+        return None
+    return raced_out(trial.study, [f.history.best_value for f in fits], len(problem.folds),
+                     problem.config.ensemble, problem.metric.direction)
+
+
+def _pruned(pruning: Pruning, raced: str | None) -> str | None:
+    """Why the trial was pruned: by the pruner on its first fold, or by the race; None if not."""
+    if pruning.pruned_epoch is not None:
+        return f"pruned at epoch {pruning.pruned_epoch}"
+    return raced
 
 
 def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
@@ -89,23 +114,39 @@ def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
     return seeds, errors
 
 
+def _fold_allowance(problem: Problem) -> float | None:
+    """Seconds each fold of a candidate starting now may take: its share of the time left
+    (``training.candidate_share``), over its folds; None without a deadline or a share.
+
+    The share keeps one candidate from eating the budget (a first built-in start took 255 of
+    300 s on a 4000-row table), so the time left keeps buying new candidates."""
+    share = problem.config.training.candidate_share
+    if problem.deadline is None or share is None:
+        return None
+    return max(problem.deadline - time.time(), 0.0) * share / len(problem.folds)
+
+
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
-              pruning: Pruning | None, fold: int) -> list:
+              pruning: Pruning | None, fold: int, per_fold: float | None) -> list:
     """What may stop a trial's fold early: no improvement, the deadline (also once the later
-    folds, each at least patience + 1 epochs, can no longer end before it), and on its first
-    fold the pruner (Optuna prunes single-objective studies only); a heartbeat rides along."""
+    folds, each at least patience + 1 epochs, can no longer end before it), its share of the
+    time (``per_fold`` seconds), and on its first fold the pruner (Optuna prunes single-objective
+    studies only); a heartbeat rides along."""
     cfg = problem.config
     patience = cfg.training.patience_for(params["epochs"])
-    later = (len(problem.folds) - fold - 1) * min(int(params["epochs"]), patience + 1)
-    stoppers = [EarlyStopping(patience), Heartbeat(trial),
-                Deadline(problem.deadline, params["epochs"], later)]
+    folds_after = len(problem.folds) - fold - 1
+    later = folds_after * min(int(params["epochs"]), patience + 1)
+    stoppers = [EarlyStopping(patience), Heartbeat(trial), Deadline(
+        problem.deadline, params["epochs"], later, per_fold and folds_after * per_fold)]
+    if per_fold is not None:
+        stoppers.append(TimeCap(time.time() + per_fold))
     if pruning is not None and len(cfg.objectives) == 1:
         stoppers.append(pruning)
     return stoppers
 
 
 def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
-              params: Params, fits: list[Fit], pruning: Pruning,
+              params: Params, fits: list[Fit], pruned: str | None,
               error: BaseException | None) -> Outcome:
     """The trial's outcome, recorded: failed, stopped by the deadline, pruned or complete. An
     error on the way (a second objective that cannot be measured, a tracking store gone) is
@@ -115,9 +156,9 @@ def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Cal
             report_failure(trial, tracker, error)
             return error
         cut = bool(fits) and fits[-1].history.stop_reason == Deadline.REASON
-        if pruning.pruned_epoch is None and (cut or len(fits) < len(problem.folds)):
+        if pruned is None and (cut or len(fits) < len(problem.folds)):
             return stop_trial(problem, trial, tracker, fits)
-        return conclude(problem, trial, tracker, keep, params, fits, pruning)
+        return conclude(problem, trial, tracker, keep, params, fits, pruned)
     except optuna.TrialPruned as exc:
         return exc
     except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
@@ -139,27 +180,29 @@ def begin_trial(problem: Problem, trial: optuna.Trial, params: dict[str, Any],
 
 def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
              keep: Callable[[Winner], None], params: dict[str, Any], fits: list[Fit],
-             pruning: Pruning) -> float | tuple[float, ...]:
-    """A trained trial's value(s), facts and curves recorded; its networks kept.
+             pruned: str | None) -> float | tuple[float, ...]:
+    """A trained trial's value(s), facts and curves recorded; its networks kept unless it was
+    ``pruned`` (why: the pruner on its first fold, or the race over folds).
 
     Raises:
-        optuna.TrialPruned: the pruner stopped its first fold.
+        optuna.TrialPruned: the trial was pruned.
     """
     cfg, metric = problem.config, problem.metric_name
     value = statistics.fmean(f.history.best_value for f in fits)
-    facts = _facts(fits)
+    facts = _facts(fits, len(problem.folds) > 1)
     extra = {name: measure(name, fits[0].model, problem.data.x_val)
              for name in cfg.objectives[1:]}
     facts.update({k: v for k, v in extra.items() if k != "params"})
     for key, v in facts.items():
         trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
     curves = _curves(problem, fits)
-    if pruning.pruned_epoch is not None:
-        trial.set_user_attr("pruned_epoch", pruning.pruned_epoch)
-        tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics=facts,
-                          tags={"pruned_epoch": pruning.pruned_epoch})
-        raise optuna.TrialPruned(f"pruned at epoch {pruning.pruned_epoch}")
-    folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop("fold_values", []))}
+    folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop(FOLD_VALUES, []))}
+    folds.update({f"epochs_fold{i}": v for i, v in enumerate(facts.pop(FOLD_EPOCHS, []))})
+    if pruned is not None:
+        trial.set_user_attr("pruned", pruned)
+        tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics={**facts, **folds},
+                          tags={"pruned": pruned})
+        raise optuna.TrialPruned(pruned)
     # val_<metric>: the trial's objective, so the MLflow runs table sorts trials by it
     tracker.end_trial(trial.number, "COMPLETE", curves=curves,
                       metrics={f"val_{metric}": value, **facts, **folds})
@@ -216,12 +259,15 @@ def _curves(problem: Problem, fits: list[Fit]) -> dict[str, list[float]]:
             f"epoch_val_{problem.metric_name}": history.val_metric}
 
 
-def _facts(fits: list[Fit]) -> dict[str, Any]:
+def _facts(fits: list[Fit], cross_validated: bool) -> dict[str, Any]:
     """What a trial records about its training: size, time, epochs, each fold's score."""
     facts = {"n_params": count_parameters(fits[0].model),
              "train_seconds": round(sum(f.history.seconds for f in fits), 4),
              "epochs_run": len(fits[0].history.val_metric),
              "refit_epochs": round(statistics.fmean(f.history.best_epoch + 1 for f in fits))}
-    if len(fits) > 1:
-        facts["fold_values"] = [f.history.best_value for f in fits]
+    finished = [f.history.best_value for f in fits if f.history.stop_reason != Pruning.REASON]
+    if cross_validated and finished:  # a raced-out trial's too: the folds it finished
+        facts[FOLD_VALUES] = finished
+    if any(f.history.stop_reason == TimeCap.REASON for f in fits):  # for a faithful replay
+        facts[FOLD_EPOCHS] = [len(f.history.val_metric) for f in fits]
     return facts

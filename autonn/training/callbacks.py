@@ -1,5 +1,5 @@
 """Epoch-end callbacks for ``train.fit``: early stopping, Optuna pruning, the search's time
-budget and a heartbeat."""
+budget, a candidate's share of it and a heartbeat."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ class Pruning:
     Duck-typed on ``trial.report`` and ``trial.should_prune``: nothing here imports Optuna.
     """
 
+    REASON = "pruned"
+
     def __init__(self, trial: Any) -> None:
         self.trial = trial
         self.pruned_epoch: int | None = None
@@ -33,7 +35,7 @@ class Pruning:
         self.trial.report(history.val_metric[-1], epoch)
         if self.trial.should_prune():
             self.pruned_epoch = epoch
-            return "pruned"
+            return self.REASON
         return None
 
 
@@ -44,13 +46,16 @@ class Deadline:
     the trial as stopped, not finished (``search.deadline``), and its time goes to trials that
     can finish; a fold whose last epoch (of ``epochs``) ends after the deadline has finished.
     The rate is measured once two epochs after the first have run (the first pays one-off
-    costs), so a hopeless trial stops after its third epoch."""
+    costs), so a hopeless trial stops after its third epoch; later folds with a time cap take at
+    most ``later_at_most`` seconds."""
 
     REASON = "deadline"
 
-    def __init__(self, at: float | None, epochs: int | None = None, later: int = 0) -> None:
+    def __init__(self, at: float | None, epochs: int | None = None, later: int = 0,
+                 later_at_most: float | None = None) -> None:
         self.at = at  # a time.time() value (the same on every process of the search), or None
         self.epochs, self.later = epochs, later
+        self.later_at_most = later_at_most  # seconds the later folds take at most (time caps)
         self.warm: float | None = None  # when the first epoch ended (it pays one-off costs)
 
     def passed(self) -> bool:
@@ -64,9 +69,27 @@ class Deadline:
         if epoch == 0:
             self.warm = now
         # seconds per epoch from the epochs after the first, once two have run
-        hopeless = (self.later > 0 and epoch >= 2 and self.warm is not None
-                    and now + self.later * (now - self.warm) / epoch > self.at)
+        later = self.later * (now - self.warm) / epoch if epoch >= 1 and self.warm else 0.0
+        if self.later_at_most is not None:
+            later = min(later, self.later_at_most)
+        hopeless = self.later > 0 and epoch >= 2 and now + later > self.at
         return self.REASON if (now >= self.at and not last) or hopeless else None
+
+
+class TimeCap:
+    """Stop a fold at its best epoch so far once one more epoch, at this fold's measured seconds
+    per epoch, would end after ``until`` (a time.time() value: the candidate's share of the time
+    left). The fold has finished, as with early stopping; its epoch count is recorded so that a
+    replay trains the same network. The learning-rate schedule keeps its sampled horizon."""
+
+    REASON = "time_cap"
+
+    def __init__(self, until: float) -> None:
+        self.until, self.start = until, time.time()
+
+    def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        now = time.time()
+        return self.REASON if now + (now - self.start) / (epoch + 1) > self.until else None
 
 
 class Heartbeat:

@@ -1,0 +1,86 @@
+"""Racing over folds: a candidate trains on more folds only while it can reach the study's top."""
+
+import optuna
+import pytest
+from mlflow.tracking import MlflowClient
+from optuna.distributions import FloatDistribution
+
+from autonn import make_config
+from autonn.search.problem import CV_FOLDS, prepare
+from autonn.search.racing import FOLD_VALUES, raced_out, threshold
+from autonn.search.run import run_search
+from autonn.tracking.tracker import open_tracker
+
+FAST = {"epochs": 6, "n_layers": 1, "width": 16, "embedding": "none",
+        "lr": {"low": 1e-5, "high": 1e-1, "log": True}}
+
+
+def study_of(fold_values, direction="maximize"):
+    """A real study holding one complete trial per list of fold values."""
+    study = optuna.create_study(direction=direction)
+    for values in fold_values:
+        study.add_trial(optuna.trial.create_trial(
+            value=sum(values) / len(values), params={"x": 0.5},
+            distributions={"x": FloatDistribution(0, 1)}, user_attrs={FOLD_VALUES: values}))
+    return study
+
+
+def test_every_candidate_runs_all_folds_until_the_pool_is_full():
+    study = study_of([[0.9, 0.9, 0.9], [0.8, 0.8, 0.8]])
+    assert threshold(study, folds=3, finished=1, pool=3, direction="maximize") is None
+    assert raced_out(study, [0.1], folds=3, pool=3, direction="maximize") is None
+
+
+def test_the_bar_is_the_pools_last_mean_on_the_same_folds():
+    # fold means over the first two folds: 0.85, 0.75, 0.65 (the third fold does not count yet)
+    study = study_of([[0.9, 0.8, 0.0], [0.7, 0.8, 1.0], [0.6, 0.7, 1.0]])
+    assert threshold(study, folds=3, finished=2, pool=2, direction="maximize") == pytest.approx(0.75)
+    assert raced_out(study, [0.8, 0.7], folds=3, pool=2, direction="maximize") is None  # 0.75: ties go on
+    why = raced_out(study, [0.8, 0.6], folds=3, pool=2, direction="maximize")
+    assert why.startswith("raced out after fold 2 of 3") and "2nd best complete trial" in why
+    assert raced_out(study, [0.0, 0.0, 0.0], folds=3, pool=2, direction="maximize") is None  # done
+
+
+def test_a_lower_is_better_metric_races_the_other_way_and_partial_trials_do_not_count():
+    study = study_of([[1.0, 1.0], [2.0, 2.0], [3.0]], direction="minimize")  # [3.0]: not full
+    assert threshold(study, folds=2, finished=1, pool=2, direction="minimize") == 2.0
+    assert raced_out(study, [1.5], folds=2, pool=2, direction="minimize") is None
+    assert raced_out(study, [2.5], folds=2, pool=2, direction="minimize").startswith("raced out")
+
+
+def test_a_search_races_its_candidates_over_folds():
+    config = make_config(dataset="wine", n_trials=14, seed=1, pruner="none", sampler="random",
+                         ensemble=2, space=FAST, builtin_starts=False)
+    study, final = run_search(prepare(config))
+    complete = [t for t in study.trials if t.state.name == "COMPLETE"]
+    raced = [t for t in study.trials if t.user_attrs.get("pruned", "").startswith("raced out")]
+    assert raced, "random learning rates from 1e-5 to 0.1 should leave some candidates behind"
+    for trial in complete:  # a finished candidate ran every fold
+        assert len(trial.user_attrs[FOLD_VALUES]) == CV_FOLDS
+    for trial in raced:  # a raced-out one stopped early, and the record says after which fold
+        assert trial.state.name == "PRUNED"
+        folds = int(trial.user_attrs["pruned"].split("after fold ")[1].split(" ")[0])
+        assert 1 <= folds < CV_FOLDS
+        assert len(trial.user_attrs[FOLD_VALUES]) == folds
+    assert set(final.trials) <= {t.number for t in complete}  # only finished work ships
+    again, _ = run_search(prepare(config))  # a seed fixes which candidates race out
+    assert [t.state for t in again.trials] == [t.state for t in study.trials]
+
+
+def test_a_raced_out_trial_is_a_pruned_run_in_mlflow_with_its_finished_folds(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    config = make_config(dataset="wine", n_trials=10, seed=1, pruner="none", sampler="random",
+                         ensemble=2, space=FAST, builtin_starts=False, study="raced")
+    tracker = open_tracker("mlflow", uri, "raced")
+    study, _ = run_search(prepare(config), tracker=tracker)
+    tracker.close()
+    runs = {int(r.data.tags["autonn.trial"]): r for r in MlflowClient(uri).search_runs(
+        [MlflowClient(uri).get_experiment_by_name("raced").experiment_id])
+        if "autonn.trial" in r.data.tags}
+    raced = [t for t in study.trials if t.user_attrs.get("pruned", "").startswith("raced out")]
+    assert raced
+    for trial in raced:
+        run = runs[trial.number]
+        assert run.info.status == "KILLED" and run.data.tags["autonn.pruned"] == trial.user_attrs["pruned"]
+        assert [run.data.metrics[f"val_accuracy_fold{k}"] for k in range(len(
+            trial.user_attrs[FOLD_VALUES]))] == pytest.approx(trial.user_attrs[FOLD_VALUES])
