@@ -5,7 +5,8 @@ HistGradientBoosting fitted on the same training + validation rows in this scrip
 the same test rows (autonn's own seeded 20% split).
 
 Per table: wall time against the budget, trials started, completed (full evaluations), pruned
-and stopped by the deadline, and test scores:
+(by the pruner, or raced out over folds), time-capped (a fold stopped at the candidate's share
+of the time) and stopped by the deadline, and test scores:
 
     python benchmarks/budget.py --tables digits,titanic --budget 60 --busy 2 --write benchmarks/RESULTS.md
 """
@@ -33,7 +34,7 @@ from autonn.search.storage import open_storage
 from autonn.tasks import REGRESSION
 
 
-def autonn_process(name: str, budget: float, work: Path) -> dict:
+def autonn_process(name: str, budget: float, work: Path, workers: str = "1") -> dict:
     """One ``autonn search`` process on table ``name``: its wall time and what its study holds."""
     if name in BUNDLED:
         source = ["--dataset", name]
@@ -43,7 +44,8 @@ def autonn_process(name: str, budget: float, work: Path) -> dict:
         source = ["--data", f"{name}.csv", "--target", target]
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "autonn", "search", *source, "--study", name,
-                           "--timeout", str(budget), "--n-trials", "100000", "--quiet"],
+                           "--timeout", str(budget), "--n-trials", "100000", "--quiet",
+                           "--workers", workers],
                           cwd=work, capture_output=True, text=True)
     wall = time.perf_counter() - start
     if done.returncode:
@@ -51,9 +53,12 @@ def autonn_process(name: str, budget: float, work: Path) -> dict:
     study = optuna.load_study(study_name=name, storage=open_storage(root=work / "mlruns"))
     states = [t.state for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
     stopped = sum("stopped" in t.user_attrs for t in study.trials)
+    raced = sum(t.user_attrs.get("pruned", "").startswith("raced out") for t in study.trials)
+    capped = sum("fold_epochs" in t.user_attrs for t in study.trials)
     complete = states.count(optuna.trial.TrialState.COMPLETE)
     return {"wall": wall, "started": len(states), "complete": complete,
-            "pruned": states.count(optuna.trial.TrialState.PRUNED), "stopped": stopped,
+            "pruned": states.count(optuna.trial.TrialState.PRUNED), "raced": raced,
+            "capped": capped, "stopped": stopped,
             "score": study.user_attrs.get("test_score")}
 
 
@@ -95,6 +100,7 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60)
     parser.add_argument("--busy", type=int, default=0, help="CPU-burning processes beside it")
     parser.add_argument("--write", help="append the table to this Markdown file")
+    parser.add_argument("--workers", default="1", help="autonn's --workers")
     args = parser.parse_args()
     rows = []
     for name in args.tables.split(","):
@@ -103,23 +109,25 @@ def main() -> None:
                    for _ in range(args.busy)]
         try:
             with tempfile.TemporaryDirectory(prefix="autonn-budget-") as work:
-                run = autonn_process(name, args.budget, Path(work))
+                run = autonn_process(name, args.budget, Path(work), args.workers)
         finally:
             for b in burners:
                 b.kill()
         print(name, run, peer, flush=True)
         over = run["wall"] / args.budget
         rows.append(f"| {name} | {run['wall']:.1f} ({over:.2f}x) | {run['started']} | "
-                    f"{run['complete']} | {run['pruned']} | {run['stopped']} | "
+                    f"{run['complete']} | {run['pruned']} ({run['raced']} raced out) | "
+                    f"{run['capped']} | {run['stopped']} | "
                     f"{peer['metric']} | {run['score']:.4f} | {peer['sklearn MLP']:.4f} | "
                     f"{peer['HistGradientBoosting']:.4f} | {peer['test_rows']} |")
     load_said = f"beside {args.busy} CPU-burning processes" if args.busy else "quiet"
+    workers = f" --workers {args.workers}" if args.workers != "1" else ""
     table = "\n".join([
-        f"### `autonn search --timeout {args.budget:g}` as whole processes, {load_said} "
+        f"### `autonn search --timeout {args.budget:g}{workers}` as whole processes, {load_said} "
         f"({os.cpu_count()} cores, torch's default threads)", "",
-        "| table | wall s (x budget) | trials started | complete | pruned | stopped | metric | "
-        "autonn test | sklearn MLP | HistGradientBoosting | test rows |",
-        "|---|---|---|---|---|---|---|---|---|---|---|", *rows])
+        "| table | wall s (x budget) | trials started | complete | pruned | time-capped | "
+        "stopped | metric | autonn test | sklearn MLP | HistGradientBoosting | test rows |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|", *rows])
     emit(table, args.write)
 
 

@@ -1,16 +1,26 @@
 """Several worker processes on one study, on the default journal file and on PostgreSQL."""
 
+import os
 import subprocess
 import sys
 import uuid
 
 import optuna
 import pytest
+import torch
+from click.testing import CliRunner
 from mlflow.tracking import MlflowClient
 
+from autonn import make_config
+from autonn.cli import main
 from autonn.search.deadline import last_deadline
+from autonn.search.handoff import collect, unpack
+from autonn.search.lifecycle import out_of_training
+from autonn.search.problem import prepare
 from autonn.search.ranking import remaining_trials
 from autonn.search.storage import open_storage
+from autonn.search.study import create_study
+from autonn.search.workers import join_workers, resolve_workers, start_workers
 from autonn.tracking.runs import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -96,3 +106,41 @@ def test_workers_start_no_trial_after_the_deadline_and_record_cut_trials_as_stop
     assert "stopped by the --timeout deadline" in result.stdout
     assert "No final model: no trial finished within the budget" in result.stdout
     assert "COMPLETE" not in result.stdout and "WAITING" not in result.stdout
+
+
+def test_a_worker_hands_its_best_networks_to_the_main_process_after_it_exits(tmp_path):
+    # a real worker process trains, sends its best trials and exits before they are rebuilt
+    # here: what crosses is data, not handles to the worker's memory
+    config = make_config(dataset="iris", n_trials=3, seed=0, pruner="none", study="handed",
+                         space={"epochs": 4, "n_layers": 1, "width": 8, "embedding": "none"})
+    problem = prepare(config)
+    journal = str(tmp_path / "optuna.journal")
+    create_study(problem, journal)
+    processes, channel = start_workers(config, range(1, 2), 2, journal, None)
+    packed = collect(processes, channel)
+    assert join_workers(processes) == [] and not any(p.is_alive() for p in processes)
+    winners = unpack(problem, packed)
+    study = optuna.load_study(study_name="handed", storage=open_storage(journal))
+    complete = {t.number: t for t in study.trials if t.state.name == "COMPLETE"}
+    assert winners and {w.trial_number for w in winners} <= set(complete)
+    for winner in winners:  # the same networks: they predict what the worker recorded
+        assert winner.value == complete[winner.trial_number].value
+        assert torch.allclose(out_of_training(problem, winner.fits), winner.predictions)
+        assert len(winner.fits) == len(problem.folds)
+
+
+def test_auto_takes_two_workers_on_a_cpu_for_a_budget_long_enough_to_pay_for_them():
+    cpu = torch.device("cpu")
+    two = 2 if (os.cpu_count() or 1) >= 2 else 1
+    assert resolve_workers("auto", cpu, 60) == two
+    assert resolve_workers("auto", cpu, 10) == 1  # a worker's start would eat a short budget
+    assert resolve_workers("auto", cpu, None) == 1  # no budget: trial counts, one process
+    assert resolve_workers("auto", torch.device("meta"), 60) == 1  # not a CPU
+    assert resolve_workers(3, cpu, None) == 3
+
+
+@pytest.mark.parametrize("bad", ["0", "two", "-1"])
+def test_a_worker_count_that_is_not_one_is_refused_with_the_fix(bad):
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--workers", bad])
+    assert result.exit_code == 2
+    assert "whole number of 1 or more, or auto" in result.output

@@ -85,9 +85,11 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
               help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps.")
 @click.option("--seed", type=int, envvar="AUTONN_SEED", show_envvar=True,
               help="Study seed; each trial's seed is seed + trial number.")
-@click.option("--workers", type=click.IntRange(min=1), default=1, envvar="AUTONN_WORKERS",
-              show_envvar=True, help="Worker processes on this machine (CPU threads are split "
-                                     "between them; with --device cuda, GPUs are taken in turn).")
+@click.option("--workers", default="auto", envvar="AUTONN_WORKERS", show_envvar=True,
+              show_default=True, callback=lambda ctx, param, value: _workers(value),
+              help="Worker processes on this machine (CPU threads are split between them; with "
+                   "--device cuda, GPUs are taken in turn). auto: 2 on a CPU of 2 or more "
+                   "cores with a --timeout of 30 s or more, else 1.")
 @stack(storage_option, tracking_option)
 @click.option("--experiment", envvar="AUTONN_EXPERIMENT", show_envvar=True,
               help="MLflow experiment name. Default: the study's name.")
@@ -96,7 +98,7 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
 @friendly_errors
 def search(config_file: str | None, storage: str | None, tracking_uri: str | None,
            experiment: str | None, no_tracking: bool, quiet: bool, epochs: int | None,
-           workers: int, **options: Any) -> None:
+           workers: int | str, **options: Any) -> None:
     """Run a search, or continue it: the same command again finishes an interrupted study."""
     if experiment is not None:
         _check_experiment(experiment)
@@ -107,6 +109,20 @@ def search(config_file: str | None, storage: str | None, tracking_uri: str | Non
                         tracking_uri=tracking_uri, experiment=experiment, tracking=not no_tracking,
                         quiet=quiet, workers=workers)
     sys.exit(code)
+
+
+def _workers(value: str) -> int | str:
+    """``--workers``: a count of 1 or more, or auto."""
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise click.BadParameter(f"{value!r} is not a worker count; give a whole number of 1 or "
+                                 "more, or auto.", param_hint="'--workers'")
+    return count
 
 
 def _check_experiment(name: str) -> None:
@@ -138,7 +154,7 @@ def build_config(config_file: str | None, options: dict[str, Any], epochs: int |
 
 def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: int | None,
                  storage: str | None, tracking_uri: str | None, experiment: str | None,
-                 tracking: bool, quiet: bool, workers: int = 1) -> int:
+                 tracking: bool, quiet: bool, workers: int | str = 1) -> int:
     """Run the search the flags describe; return the process exit code. ``--timeout`` counts
     from here: loading the data is part of what the user waits for."""
     started = time.time()
@@ -156,8 +172,11 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
     for warning in caught:
         if issubclass(warning.category, DataWarning):
             print(f"Warning: {warning.message}", file=sys.stderr)
+    from autonn.search.workers import resolve_workers  # torch: kept out of --help
+
+    workers = resolve_workers(workers, problem.data.device, problem.config.timeout)
     if not quiet:
-        _say(_describe_problem(problem))
+        _say(_describe_problem(problem, workers))
     return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers, started)
 
 
@@ -179,12 +198,12 @@ def _describe_store(storage: str | None, tracking_uri: str | None, tracking: boo
     return f"trials in {trials}, MLflow runs in {runs}"
 
 
-def _describe_problem(problem: Any) -> str:
+def _describe_problem(problem: Any, workers: int) -> str:
     cfg, folds = problem.config, len(problem.folds)
     check = f"{folds}-fold cross-validation" if folds > 1 else "a validation split"
     return (f"Searching {cfg.n_trials} trials{f' or {cfg.timeout:g} s' if cfg.timeout else ''}: "
             f"metric {problem.metric_name} ({problem.metric.direction}) on {check}, device "
-            f"{problem.data.device}")
+            f"{problem.data.device}" + (f", {workers} worker processes" if workers > 1 else ""))
 
 
 def _problem(config: Any, dataset: Any, source: str) -> Any:

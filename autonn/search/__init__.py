@@ -12,6 +12,7 @@
     batching   which trials train together as one population, and how many (the policy: the
                engine is ``autonn.training.population``)
     workers    worker processes on one study
+    handoff    workers send their best trials' networks to the main process (no replay)
     signals    Ctrl-C / SIGTERM -> a clean stop
     run        run_search: all of the above, then the winner's test score and the study closed
     ranking    best trials, Pareto fronts

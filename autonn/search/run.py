@@ -21,6 +21,7 @@ from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
 from autonn.search.deadline import fix_deadline, release_deadline, trials_deadline
 from autonn.search.final import FinalModel, finish, make_bundle, replay
+from autonn.search.handoff import collect, unpack
 from autonn.search.objective import make_objective
 from autonn.search.problem import Problem, Winner
 from autonn.search.ranking import leading_trial
@@ -95,7 +96,8 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
                 started: float) -> None:
     """The trials, in this process and its workers, to the count or the deadline."""
     cfg = problem.config
-    with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as helpers:
+    with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as (
+            helpers, channel):
         optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
                           storage=storage, deadline=problem.deadline, catch=(Exception,),
                           callbacks=[kept.announce, *callbacks], retries=cfg.retries,
@@ -104,6 +106,9 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
                           **populations(problem, tracker, kept.keep))
         if any(p.is_alive() for p in helpers):
             on_stage(study, "Waiting for the other workers to finish their trials ...")
+        if helpers:  # their best trials' networks: the final model need not train them again
+            for winner in unpack(problem, collect(helpers, channel)):
+                kept.keep(winner)
         _warn_if_died(join_workers(helpers))
 
 
@@ -237,21 +242,21 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 
 @contextlib.contextmanager
 def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
-             since: float) -> Iterator[list]:
+             since: float) -> Iterator[tuple[list, Any]]:
     """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
-    the search's deadline handed to each."""
+    the search's deadline handed to each; and the queue they send their best networks on."""
     if workers <= 1:
-        yield []
+        yield [], None
         return
     import torch
 
-    processes = start_workers(problem.config, range(1, workers), workers, storage,
-                              tracker.spawn_args(), problem.deadline, since)
+    processes, channel = start_workers(problem.config, range(1, workers), workers, storage,
+                                       tracker.spawn_args(), problem.deadline, since)
     # this process is worker 0: it takes its share of the cores like every other worker
     threads = torch.get_num_threads()
     torch.set_num_threads(threads_per_worker(workers))
     try:
-        yield processes
+        yield processes, channel
     except BaseException:
         join_workers(processes, interrupted=True)
         raise

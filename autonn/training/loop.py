@@ -185,6 +185,14 @@ class _Rate:
         self.done += 1
 
 
+def build_network(params: Params, data: DeviceData) -> tuple[nn.Sequential, Head]:
+    """The untrained network ``params`` describe for ``data`` (on the CPU), and its head."""
+    head = bind_head(params["loss"], data.task, data.n_outputs, params.get("label_smoothing", 0.0))
+    model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape,
+                        data.continuous)
+    return model, head
+
+
 def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
                  callbacks: Sequence[Callback] = (), grad_clip: float | None = None,
                  epochs: int | None = None, keep_best: bool = True,
@@ -194,9 +202,7 @@ def train_params(params: Params, data: DeviceData, metric: Metric, *, seed: int,
     ``epochs`` overrides the parameters' epoch budget; ``init_state`` gives starting weights to
     the layers whose names and shapes match (transfer learning)."""
     torch.manual_seed(seed)  # the initial weights: a trial replayed elsewhere is the same network
-    head = bind_head(params["loss"], data.task, data.n_outputs, params.get("label_smoothing", 0.0))
-    model = build_model(params, data.x_train.shape[1], head.n_outputs, data.input_shape,
-                        data.continuous)
+    model, head = build_network(params, data)
     if init_state:
         load_matching(model, init_state)
     model = model.to(data.device)

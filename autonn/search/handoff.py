@@ -1,0 +1,75 @@
+"""Worker processes hand their best trials' networks to the main process, so that the final
+model needs no replay of a trial that ran elsewhere: a replay trains it again, seconds to
+minutes that a --timeout may not have (an ames search with two workers beside two busy
+processes ended 9 s past its 60 s budget replaying its leader).
+
+    Best(direction, n)          in a worker: its n best completed trials, kept as they finish
+    pack(winners)               -> plain numbers and CPU tensors, sent over a process queue
+    unpack(problem, packed)     in the main process: the same networks, on its own folds
+    collect(processes, queue)   every worker's packed trials, read while they exit
+
+The queue carries only what a worker of this search computed; nothing is read from a file.
+"""
+
+from __future__ import annotations
+
+import queue as queues
+from typing import Any
+
+import torch
+
+from autonn.search.problem import Fit, Problem, Winner
+from autonn.training.loop import build_network
+
+
+class Best:
+    """The ``n`` best winners so far (best first; ties: the earlier trial)."""
+
+    def __init__(self, direction: str, n: int) -> None:
+        self.sign, self.n, self.winners = (-1 if direction == "maximize" else 1), n, []
+
+    def keep(self, winner: Winner) -> None:
+        self.winners = sorted([*self.winners, winner],
+                              key=lambda w: (self.sign * w.value, w.trial_number))[:self.n]
+
+
+def pack(winners: list[Winner]) -> list[dict[str, Any]]:
+    """Each winner as plain data: its number, value, parameters, out-of-training predictions
+    and, per fold, the trained weights and the training history. Arrays, not tensors: torch
+    sends a tensor between processes as a handle to the sender's memory, gone once it exits."""
+    return [{"trial": w.trial_number, "value": w.value, "params": dict(w.params),
+             "predictions": w.predictions.cpu().numpy(),
+             "folds": [({k: v.detach().cpu().numpy().copy()
+                         for k, v in f.model.state_dict().items()}, f.history) for f in w.fits]}
+            for w in winners]
+
+
+def unpack(problem: Problem, packed: list[dict[str, Any]]) -> list[Winner]:
+    """The packed winners rebuilt on ``problem``'s folds (the same rows as the worker's)."""
+    winners = []
+    for item in packed:
+        fits = []
+        for data, (state, history) in zip(problem.folds, item["folds"]):
+            model, head = build_network(item["params"], data)
+            model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+            fits.append(Fit(model.to(data.device), head, history, data))
+        winners.append(Winner(item["trial"], item["value"], item["params"], fits,
+                              torch.from_numpy(item["predictions"])))
+    return winners
+
+
+def collect(processes: list, channel: Any) -> list[dict[str, Any]]:
+    """Everything the workers put on ``channel``, read until every worker has exited (a worker
+    cannot exit before what it put is read); a worker that died sent nothing."""
+    packed: list[dict[str, Any]] = []
+    while True:
+        try:
+            packed.extend(channel.get(timeout=0.2))
+        except queues.Empty:
+            if not any(p.is_alive() for p in processes):
+                break
+    while True:  # what the last worker put just before it exited
+        try:
+            packed.extend(channel.get_nowait())
+        except queues.Empty:
+            return packed
