@@ -125,17 +125,19 @@ def _peers(regression: bool, seed: int) -> dict:
 
 def run(names: list[str], budgets: list[float], seeds: list[int], out: Path, busy: int = 0
         ) -> None:
-    done = {(r["dataset"], r["method"], r["budget"], r["seed"]) for r in _read(out)}
+    # a row counts as done under the same load only (older files: quiet)
+    done = {(r["dataset"], r["method"], r["budget"], r["seed"], r.get("busy", 0))
+            for r in _read(out)}
     for name in names:
         for seed in seeds:
-            if any((name, p, None, seed) not in done for p in PEERS):
+            if any((name, p, None, seed, 0) not in done for p in PEERS):
                 for label, result in peer_runs(name, seed).items():
                     _append(out, {"dataset": name, "method": label, "budget": None,
                                   "seed": seed, **result})
             for budget in budgets:
                 if budget > min(budgets) and seed != seeds[0]:
                     continue  # the long budget runs one seed
-                if (name, "autonn", budget, seed) not in done:
+                if (name, "autonn", budget, seed, busy) not in done:
                     with burning(busy):  # the peers above fitted on a quiet machine
                         result = autonn_run(name, budget, seed)
                     _append(out, {"dataset": name, "method": "autonn", "budget": budget,
@@ -203,7 +205,7 @@ def _counts(runs: list[dict]) -> str:
     """Mean trials run, and of them complete and raced out (older files: trials alone)."""
     def mean(key: str) -> int:
         return round(statistics.fmean(r[key] for r in runs))
-    if "complete" not in runs[0]:
+    if any("complete" not in r for r in runs):
         return str(mean("trials"))
     return f"{mean('trials')} ({mean('complete')}, {mean('raced')})"
 

@@ -44,16 +44,17 @@ def test_a_fold_whose_later_folds_cannot_end_in_time_stops_after_its_second_epoc
 
 
 def test_a_fold_stops_before_an_epoch_that_would_end_after_its_time_cap():
-    cap = TimeCap(time.time() + 0.35)
+    now = [100.0]
+    cap = TimeCap(3.5, clock=lambda: now[0])
     said = []
     for epoch in range(8):
-        time.sleep(0.1)
+        now[0] += 5.0 if epoch == 0 else 1.0  # a slow first epoch (or a wait) is not counted
         said.append(cap.on_epoch_end(epoch, History()))
         if said[-1]:
             break
-    # after 0.2 s (two epochs of 0.1 s) a third would end at 0.3 s, in time; after 0.3 s one
-    # more would end at 0.4 s, past the cap
-    assert said == [None, None, "time_cap"]
+    # the clock starts as the first epoch ends: after 2 s (two epochs of 1 s) a third would end
+    # at 3 s, in time; after 3 s one more would end at 4 s, past the 3.5 s cap
+    assert said == [None, None, None, "time_cap"]
 
 
 def test_a_candidate_takes_its_share_of_the_time_left_and_replays_to_the_same_networks():

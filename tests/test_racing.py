@@ -51,7 +51,7 @@ def test_a_lower_is_better_metric_races_the_other_way_and_partial_trials_do_not_
 def test_a_search_races_its_candidates_over_folds():
     config = make_config(dataset="wine", n_trials=14, seed=1, pruner="none", sampler="random",
                          ensemble=2, space=FAST, builtin_starts=False)
-    study, final = run_search(prepare(config))
+    study, final = run_search(prepare(config), storage=optuna.storages.InMemoryStorage())
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     raced = [t for t in study.trials if t.user_attrs.get("pruned", "").startswith("raced out")]
     assert raced, "random learning rates from 1e-5 to 0.1 should leave some candidates behind"
@@ -63,8 +63,9 @@ def test_a_search_races_its_candidates_over_folds():
         assert 1 <= folds < CV_FOLDS
         assert len(trial.user_attrs[FOLD_VALUES]) == folds
     assert set(final.trials) <= {t.number for t in complete}  # only finished work ships
-    again, _ = run_search(prepare(config))  # a seed fixes which candidates race out
-    assert [t.state for t in again.trials] == [t.state for t in study.trials]
+    again, _ = run_search(prepare(config), storage=optuna.storages.InMemoryStorage())
+    # a seed fixes which candidates race out, and their scores
+    assert [(t.state, t.value) for t in again.trials] == [(t.state, t.value) for t in study.trials]
 
 
 def test_a_raced_out_trial_is_a_pruned_run_in_mlflow_with_its_finished_folds(tmp_path):
@@ -72,7 +73,7 @@ def test_a_raced_out_trial_is_a_pruned_run_in_mlflow_with_its_finished_folds(tmp
     config = make_config(dataset="wine", n_trials=10, seed=1, pruner="none", sampler="random",
                          ensemble=2, space=FAST, builtin_starts=False, study="raced")
     tracker = open_tracker("mlflow", uri, "raced")
-    study, _ = run_search(prepare(config), tracker=tracker)
+    study, _ = run_search(prepare(config), storage=optuna.storages.InMemoryStorage(), tracker=tracker)
     tracker.close()
     runs = {int(r.data.tags["autonn.trial"]): r for r in MlflowClient(uri).search_runs(
         [MlflowClient(uri).get_experiment_by_name("raced").experiment_id])

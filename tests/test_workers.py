@@ -136,6 +136,7 @@ def test_auto_takes_two_workers_on_a_cpu_for_a_budget_long_enough_to_pay_for_the
     assert resolve_workers("auto", cpu, 10) == 1  # a worker's start would eat a short budget
     assert resolve_workers("auto", cpu, None) == 1  # no budget: trial counts, one process
     assert resolve_workers("auto", torch.device("meta"), 60) == 1  # not a CPU
+    assert resolve_workers("auto", cpu, 60, "sqlite:///s.db") == 1  # SQLite locks under two
     assert resolve_workers(3, cpu, None) == 3
 
 

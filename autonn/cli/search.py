@@ -174,7 +174,7 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
             print(f"Warning: {warning.message}", file=sys.stderr)
     from autonn.search.workers import resolve_workers  # torch: kept out of --help
 
-    workers = resolve_workers(workers, problem.data.device, problem.config.timeout)
+    workers = resolve_workers(workers, problem.data.device, problem.config.timeout, storage)
     if not quiet:
         _say(_describe_problem(problem, workers))
     return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers, started)

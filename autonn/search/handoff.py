@@ -14,6 +14,7 @@ The queue carries only what a worker of this search computed; nothing is read fr
 from __future__ import annotations
 
 import queue as queues
+import warnings
 from typing import Any
 
 import torch
@@ -45,17 +46,28 @@ def pack(winners: list[Winner]) -> list[dict[str, Any]]:
 
 
 def unpack(problem: Problem, packed: list[dict[str, Any]]) -> list[Winner]:
-    """The packed winners rebuilt on ``problem``'s folds (the same rows as the worker's)."""
+    """The packed winners rebuilt on ``problem``'s folds (the same rows as the worker's). One
+    that does not fit them (its data changed under the worker) is left out: if it leads, the
+    final model replays it."""
     winners = []
     for item in packed:
-        fits = []
-        for data, (state, history) in zip(problem.folds, item["folds"]):
-            model, head = build_network(item["params"], data)
-            model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
-            fits.append(Fit(model.to(data.device), head, history, data))
-        winners.append(Winner(item["trial"], item["value"], item["params"], fits,
-                              torch.from_numpy(item["predictions"])))
+        try:
+            winners.append(_rebuilt(problem, item))
+        except (RuntimeError, ValueError, KeyError) as exc:  # load_state_dict: shapes, names
+            warnings.warn(f"trial {item.get('trial')}: its networks from a worker do not fit "
+                          f"this process's data ({exc}); it is trained again if the final "
+                          "model needs it.", RuntimeWarning, stacklevel=2)
     return winners
+
+
+def _rebuilt(problem: Problem, item: dict[str, Any]) -> Winner:
+    fits = []
+    for data, (state, history) in zip(problem.folds, item["folds"], strict=True):
+        model, head = build_network(item["params"], data)
+        model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        fits.append(Fit(model.to(data.device), head, history, data))
+    return Winner(item["trial"], item["value"], item["params"], fits,
+                  torch.from_numpy(item["predictions"]))
 
 
 def collect(processes: list, channel: Any) -> list[dict[str, Any]]:

@@ -139,7 +139,7 @@ def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
     stoppers = [EarlyStopping(patience), Heartbeat(trial), Deadline(
         problem.deadline, params["epochs"], later, per_fold and folds_after * per_fold)]
     if per_fold is not None:
-        stoppers.append(TimeCap(time.time() + per_fold))
+        stoppers.append(TimeCap(per_fold))
     if pruning is not None and len(cfg.objectives) == 1:
         stoppers.append(pruning)
     return stoppers
@@ -194,7 +194,7 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
              for name in cfg.objectives[1:]}
     facts.update({k: v for k, v in extra.items() if k != "params"})
     for key, v in facts.items():
-        trial.set_user_attr(key, v)  # fold_values too: a list, which MLflow takes as metrics
+        trial.set_user_attr(key, v)  # fold_values, fold_epochs: lists (MLflow: numbers, below)
     curves = _curves(problem, fits)
     folds = {f"val_{metric}_fold{i}": v for i, v in enumerate(facts.pop(FOLD_VALUES, []))}
     folds.update({f"epochs_fold{i}": v for i, v in enumerate(facts.pop(FOLD_EPOCHS, []))})

@@ -51,8 +51,10 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     (a rerun of a finished study, or one whose budget ran out) keeps the last final model and
     builds none.
 
-    With ``workers`` > 1 the trials run in that many processes (``search.workers``); a best trial
-    that ran in another process is replayed here, with its seed. ``on_stage`` hears of each
+    With ``workers`` > 1 the trials run in that many processes (``search.workers``), which hand
+    their best trials' networks over as they end (``search.handoff``); a best trial whose
+    networks are not at hand (an earlier session's, another machine's) is replayed here, with
+    its seed. ``on_stage`` hears of each
     step after the trials that can take a while (waiting for workers, replaying, building the
     final model, logging).
 
@@ -146,8 +148,8 @@ def _completed_any(study: optuna.Study, before: list[optuna.trial.FrozenTrial]) 
 
 
 class _Kept:
-    """The best completed trials trained in this process, announced to the tracker as each
-    takes the lead."""
+    """The best completed trials trained in this process or handed over by its workers,
+    announced to the tracker as each of its own takes the lead."""
 
     def __init__(self, problem: Problem, tracker: Tracker, on_stage: Stage) -> None:
         self.problem, self.tracker, self.on_stage, self.winners = problem, tracker, on_stage, []

@@ -67,14 +67,18 @@ def join_workers(processes: list, interrupted: bool = False) -> list[str]:
 AUTO_WORKERS, AUTO_MIN_TIMEOUT = 2, 30.0
 
 
-def resolve_workers(setting: int | str, device: torch.device, timeout: float | None) -> int:
+def resolve_workers(setting: int | str, device: torch.device, timeout: float | None,
+                    storage: str | None = None) -> int:
     """The worker processes to run: ``setting`` itself, or for "auto" ``AUTO_WORKERS`` on a CPU
-    with that many cores and a --timeout of at least ``AUTO_MIN_TIMEOUT`` seconds, else one."""
+    with that many cores and a --timeout of at least ``AUTO_MIN_TIMEOUT`` seconds, else one
+    (also on SQLite, which locks under several writers: ``search.storage``)."""
     if setting != "auto":
         return int(setting)
     cores = os.cpu_count() or 1
     long_enough = timeout is not None and timeout >= AUTO_MIN_TIMEOUT
-    return AUTO_WORKERS if device.type == "cpu" and cores >= AUTO_WORKERS and long_enough else 1
+    shared = not (storage or "").startswith("sqlite")
+    return (AUTO_WORKERS if device.type == "cpu" and cores >= AUTO_WORKERS and long_enough
+            and shared else 1)
 
 
 def threads_per_worker(n_workers: int) -> int:

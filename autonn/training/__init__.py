@@ -3,7 +3,7 @@
     loop        ``fit(model, data, ...) -> History`` and ``train_params(params, data, ...)``: the
                 training core, batches sliced on the device, best epoch kept; no Optuna, no I/O
     callbacks   epoch-end stoppers: early stopping, Optuna pruning (duck-typed), the search's
-                deadline, a heartbeat
+                deadline, a candidate's time cap, a heartbeat
     weights     flattened parameter buffers, transfer of matching weights (--init-from)
     device      the best device present (CUDA, then MPS, then CPU), memory released after a fold
     population  many small networks trained as one batched network (the engine; which trials

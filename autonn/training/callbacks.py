@@ -4,6 +4,7 @@ budget, a candidate's share of it and a heartbeat."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from autonn.training.loop import History
@@ -78,18 +79,25 @@ class Deadline:
 
 class TimeCap:
     """Stop a fold at its best epoch so far once one more epoch, at this fold's measured seconds
-    per epoch, would end after ``until`` (a time.time() value: the candidate's share of the time
-    left). The fold has finished, as with early stopping; its epoch count is recorded so that a
-    replay trains the same network. The learning-rate schedule keeps its sampled horizon."""
+    per epoch, would end more than ``seconds`` after its first epoch ended (the candidate's share
+    of the time left). The clock starts with the fold's own first epoch, not when the callback
+    was made: a population member waits for the packs trained before it. The fold has
+    finished, as with early stopping; its epoch count is recorded so that a replay trains the
+    same network. The learning-rate schedule keeps its sampled horizon."""
 
     REASON = "time_cap"
 
-    def __init__(self, until: float) -> None:
-        self.until, self.start = until, time.time()
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.time) -> None:
+        self.seconds, self.clock = seconds, clock
+        self.first: float | None = None  # when the first epoch ended
 
     def on_epoch_end(self, epoch: int, history: History) -> str | None:
-        now = time.time()
-        return self.REASON if now + (now - self.start) / (epoch + 1) > self.until else None
+        now = self.clock()
+        if self.first is None:
+            self.first = now
+            return None
+        per_epoch = (now - self.first) / epoch  # the epochs after the first
+        return self.REASON if now + per_epoch > self.first + self.seconds else None
 
 
 class Heartbeat:

@@ -3,8 +3,9 @@
 Each member is what ``train.train_params`` would train alone: its network built from its seed, its
 own batch order (a generator seeded like the one-network core's), learning rate, schedule, weight
 decay, label smoothing, dropout and epoch cap. Every epoch each member is validated, keeps its
-best weights, and asks its own callbacks (early stopping, pruning, heartbeat) whether to stop; a
-member that stops (or diverges) leaves the computation, and its network gets its best weights.
+best weights, and asks its own callbacks (early stopping, pruning, deadline, time cap,
+heartbeat) whether to stop; a member that stops (or diverges) leaves the computation, and its
+network gets its best weights.
 Dropout masks come from one population generator, so with dropout a member matches its lone run
 in distribution, not bit for bit. Members of far-apart sizes train in separate passes (packs, one
 after another); those waiting for their pass keep their trials' heartbeats going.
