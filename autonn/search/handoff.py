@@ -4,7 +4,7 @@ minutes that a --timeout may not have (an ames search with two workers beside tw
 processes ended 9 s past its 60 s budget replaying its leader).
 
     Best(direction, n)          in a worker: its n best completed trials, kept as they finish
-    pack(winners)               -> plain numbers and CPU tensors, sent over a process queue
+    pack(winners)               -> plain numbers and arrays, sent over a process queue
     unpack(problem, packed)     in the main process: the same networks, on its own folds
     collect(processes, queue)   every worker's packed trials, read while they exit
 

@@ -136,8 +136,9 @@ def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
     patience = cfg.training.patience_for(params["epochs"])
     folds_after = len(problem.folds) - fold - 1
     later = folds_after * min(int(params["epochs"]), patience + 1)
-    stoppers = [EarlyStopping(patience), Heartbeat(trial), Deadline(
-        problem.deadline, params["epochs"], later, per_fold and folds_after * per_fold)]
+    capped = None if per_fold is None else folds_after * per_fold  # the later folds at most
+    stoppers = [EarlyStopping(patience), Heartbeat(trial),
+                Deadline(problem.deadline, params["epochs"], later, capped)]
     if per_fold is not None:
         stoppers.append(TimeCap(per_fold))
     if pruning is not None and len(cfg.objectives) == 1:

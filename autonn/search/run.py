@@ -21,7 +21,7 @@ from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
 from autonn.search.deadline import fix_deadline, release_deadline, trials_deadline
 from autonn.search.final import FinalModel, finish, make_bundle, replay
-from autonn.search.handoff import collect, unpack
+from autonn.search.handoff import Best, collect, unpack
 from autonn.search.objective import make_objective
 from autonn.search.problem import Problem, Winner
 from autonn.search.ranking import leading_trial
@@ -147,17 +147,13 @@ def _completed_any(study: optuna.Study, before: list[optuna.trial.FrozenTrial]) 
                for t in study.get_trials(deepcopy=False))
 
 
-class _Kept:
-    """The best completed trials trained in this process or handed over by its workers,
-    announced to the tracker as each of its own takes the lead."""
+class _Kept(Best):
+    """The ``KEPT`` best completed trials trained in this process or handed over by its
+    workers, announced to the tracker as each of its own takes the lead."""
 
     def __init__(self, problem: Problem, tracker: Tracker, on_stage: Stage) -> None:
-        self.problem, self.tracker, self.on_stage, self.winners = problem, tracker, on_stage, []
-
-    def keep(self, w: Winner) -> None:
-        sign = -1 if self.problem.metric.direction == "maximize" else 1
-        self.winners = sorted([*self.winners, w], key=lambda x: (sign * x.value, x.trial_number))
-        del self.winners[KEPT:]
+        super().__init__(problem.metric.direction, KEPT)
+        self.problem, self.tracker, self.on_stage = problem, tracker, on_stage
 
     def announce(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         w = next((w for w in self.winners if w.trial_number == trial.number), None)

@@ -69,11 +69,12 @@ class Deadline:
         last = self.epochs is not None and epoch + 1 >= self.epochs
         if epoch == 0:
             self.warm = now
-        # seconds per epoch from the epochs after the first, once two have run
-        later = self.later * (now - self.warm) / epoch if epoch >= 1 and self.warm else 0.0
-        if self.later_at_most is not None:
-            later = min(later, self.later_at_most)
-        hopeless = self.later > 0 and epoch >= 2 and now + later > self.at
+        hopeless = False
+        if self.later > 0 and epoch >= 2:  # seconds per epoch from the epochs after the first
+            later = self.later * (now - self.warm) / epoch
+            if self.later_at_most is not None:
+                later = min(later, self.later_at_most)
+            hopeless = now + later > self.at
         return self.REASON if (now >= self.at and not last) or hopeless else None
 
 
