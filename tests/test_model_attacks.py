@@ -26,7 +26,8 @@ from autonn.cli import main
 from autonn.errors import AutonnError, ModelFileError
 from autonn.export import archives, signing, state_dict
 from autonn.export.formats import FORMATS
-from autonn.export.integrity import atomic_path, autonn_home, digest, sha256
+from autonn.export.integrity import autonn_home, digest, sha256
+from autonn.export.staging import staged
 from autonn.search.exporting import export_model
 
 LOADS = 200
@@ -387,9 +388,9 @@ def test_a_failed_directory_export_keeps_the_old_one(exports, tmp_path):
     shutil.copytree(paths["mlflow"], target)
     expected = load(target).predict(rows)
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as staged:
-            shutil.copytree(paths["mlflow"], staged)
-            (staged / "MLmodel").write_text("half")
+        with staged(target) as private:
+            shutil.copytree(paths["mlflow"], private)
+            (private / "MLmodel").write_text("half")
             raise RuntimeError("killed while writing")
     assert load(target).predict(rows) == expected
     assert sorted(os.listdir(tmp_path)) == ["model.mlflow"]

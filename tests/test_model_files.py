@@ -17,7 +17,7 @@ from conftest import iris_exports
 from autonn import load
 from autonn.cli import main
 from autonn.errors import ModelFileError
-from autonn.export.integrity import atomic_path
+from autonn.export.staging import staged
 from autonn.search.exporting import export_model
 
 
@@ -119,16 +119,16 @@ def test_a_failed_write_leaves_the_old_file_and_no_partial_one(tmp_path):
     target = tmp_path / "model.onnx"
     target.write_bytes(b"old")
     with pytest.raises(RuntimeError):
-        with atomic_path(target) as staged:
-            staged.write_bytes(b"half")
+        with staged(target) as private:
+            private.write_bytes(b"half")
             raise RuntimeError("killed mid-write")
     assert target.read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["model.onnx"]
 
 
 def test_a_killed_writer_leaves_no_file_at_the_target(tmp_path):
-    script = (f"from autonn.export.integrity import atomic_path\nimport time\n"
-              f"with atomic_path({str(tmp_path / 'model.onnx')!r}) as p:\n"
+    script = (f"from autonn.export.staging import staged\nimport time\n"
+              f"with staged({str(tmp_path / 'model.onnx')!r}) as p:\n"
               "    p.write_bytes(b'half'); print('writing', flush=True); time.sleep(60)\n")
     process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
     assert process.stdout.readline().strip() == b"writing"

@@ -1,24 +1,21 @@
-"""File integrity for exports: content digests, atomic writes and the record of autonn's own
-exports.
+"""File integrity for exports: content digests, autonn's private folder and the record of its own
+exports (writing into place is ``staging``).
 
 Each export stores a digest of its manifest and its network (``digest``), so a changed file is
 refused (``check_digest``).
 
 Every file ``autonn export`` writes is noted by its sha256 under ``$AUTONN_HOME/exports``
-(default ``~/.autonn/exports``), for people; whether a file loads is decided by its signature
-(``signing``). Model files are read once into memory (``read_once``) and loaded from those bytes.
+(default ``~/.autonn/exports``; only its owner may write the folder: ``private_home``), for
+people; whether a file loads is decided by its signature (``signing``). Model files are read once into memory (``read_once``) and loaded from those bytes.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import stat
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +49,23 @@ def autonn_home() -> Path:
     return Path(os.environ.get("AUTONN_HOME") or Path.home() / ".autonn")
 
 
+def private_home() -> Path:
+    """``autonn_home()``, made mode 700 if missing; refused when it is not a folder of yours that
+    only you can write: whoever can write it can swap your signing key or staged exports."""
+    home = autonn_home()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    info = home.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise ModelFileError(f"AUTONN_HOME {home} is not a folder; point AUTONN_HOME at a folder "
+                             "of yours, or remove the file.")
+    if info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise ModelFileError(f"AUTONN_HOME {home} can be written by other users (owner id "
+                             f"{info.st_uid}, mode {info.st_mode & 0o777:o}): they could swap "
+                             f"your signing key. Run `chmod 700 {home}` if it is yours, or point "
+                             "AUTONN_HOME at a folder only you can write.")
+    return home
+
+
 def sha256(path: str | Path) -> str:
     """The hex sha256 of a file, or of a directory's files (names and contents, sorted)."""
     path = Path(path)
@@ -70,8 +84,8 @@ def record_export(path: str | Path, fmt: str, digest: str, signature: str | None
     """Note an export under ``$AUTONN_HOME/exports``, by the sha256 of the bytes autonn wrote
     (taken before they were moved into place). A record for people: what loads is decided by the
     signature inside the file, never by a file in this folder."""
-    registry = autonn_home() / "exports"
-    registry.mkdir(parents=True, exist_ok=True)
+    registry = private_home() / "exports"
+    registry.mkdir(exist_ok=True, mode=0o700)
     entry = {"path": str(Path(path).resolve()), "format": fmt, "time": time.time(),
              "sha256": digest, "signature": signature}
     (registry / digest).write_text(json.dumps(entry))
@@ -89,47 +103,3 @@ def read_once(path: str | Path, source: str, limit: int = MAX_FILE_BYTES) -> byt
             return fh.read(limit + 1)[:limit]
     except OSError as exc:
         raise ModelFileError(f"{source}: cannot read the model file ({exc.strerror}).") from None
-
-
-@contextlib.contextmanager
-def atomic_path(target: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``target``; on success it replaces ``target`` at once.
-
-    On any error (or a kill) ``target`` is left as it was and the temporary path is removed, so
-    a reader never sees half a file. Works for files and for directories.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
-    staged = tmp / target.name
-    try:
-        yield staged
-        if not staged.exists():
-            raise FileNotFoundError(f"nothing was written for {target}")
-        _sync(staged)
-        _default_mode(staged)
-        old = None
-        if target.is_dir() and not target.is_symlink():
-            old = tmp / ".replaced"
-            target.rename(old)  # directories cannot be swapped in one step: move aside first
-        try:
-            os.replace(staged, target)
-        except BaseException:
-            if old is not None:
-                old.rename(target)  # the new one did not land: the old one stays
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _default_mode(path: Path) -> None:
-    """The permissions a plain ``open`` would give (temporary files are private)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def _sync(path: Path) -> None:
-    for file in [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]:
-        with file.open("rb+") as fh:
-            os.fsync(fh.fileno())

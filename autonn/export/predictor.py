@@ -11,8 +11,8 @@ import pandas as pd
 
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import atomic_path
 from autonn.export.signing import Provenance
+from autonn.export.staging import staged
 from autonn.masking import spreadsheet_safe
 
 if TYPE_CHECKING:
@@ -119,8 +119,8 @@ def write_predictions(frame: pd.DataFrame, path: str | Path) -> None:
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise ModelFileError(f"--output {path}: write .csv or .parquet.")
-    with atomic_path(path) as staged:
+    with staged(path) as private:
         if path.suffix.lower() == ".csv":
-            spreadsheet_frame(frame).to_csv(staged, index=False)
+            spreadsheet_frame(frame).to_csv(private, index=False)
         else:
-            frame.to_parquet(staged, index=False)
+            frame.to_parquet(private, index=False)

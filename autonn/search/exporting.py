@@ -21,10 +21,11 @@ import optuna
 from autonn.errors import ExportError, StudyError
 from autonn.export import safetensors_file
 from autonn.export.formats import FORMATS, Format, get_format
-from autonn.export.integrity import atomic_path, read_once, record_export, sha256
+from autonn.export.integrity import read_once, record_export, sha256
 from autonn.export.loading import is_own_export
 from autonn.export.onnx_metadata import validation_score
 from autonn.export.signing import VERIFIED
+from autonn.export.staging import staged
 from autonn.masking import mask
 from autonn.search.ranking import leading_trial, pick_pareto
 from autonn.search.storage import example_path, final_model_path, load_study
@@ -70,15 +71,15 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     _check_target(out, fmt, force)
     saved = final_model_path(storage, found.study_name)
     searched = trial is None and pareto_rank is None and max_params is None and not retrain
-    with atomic_path(out) as staged:
+    with staged(out) as private:
         if searched and saved is not None and saved.is_file():
-            info = _write_saved(writer, saved, staged, example_path(storage, found.study_name),
+            info = _write_saved(writer, saved, private, example_path(storage, found.study_name),
                                 found)
         else:
-            info = _write_replayed(writer, found, chosen, retrain, staged)
-        # taken from the staged bytes: what lands at ``out`` later may be someone else's
-        digest = sha256(staged)
-        signed = writer.implementation().provenance(staged, str(out))
+            info = _write_replayed(writer, found, chosen, retrain, private)
+        # taken from the private staging: what lands at ``out`` later may be someone else's
+        digest = sha256(private)
+        signed = writer.implementation().provenance(private, str(out))
     record_export(out, fmt, digest, signed.signature)
     tags = {f"autonn.export.{fmt}.sha256": digest, f"autonn.export.{fmt}.path": str(out.resolve())}
     tracked = bool(tracking_uri) and post(tracking_uri, found.study_name, tags)

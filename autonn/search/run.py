@@ -15,7 +15,7 @@ import optuna
 from autonn.data.datasets import example_rows, example_to_json
 from autonn.export import state_dict
 from autonn.export.bundle import Bundle
-from autonn.export.integrity import atomic_path
+from autonn.export.staging import staged
 from autonn.families import architecture
 from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
@@ -199,10 +199,10 @@ def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any
         "selection_score": final.selection_score})
     path = final_model_path(storage, study.study_name)
     if path is not None:
-        with atomic_path(path) as staged:
-            state_dict.write(bundle, staged)
-        with atomic_path(example_path(storage, study.study_name)) as staged:
-            staged.write_text(example_to_json(example_rows(problem.dataset, 5)))
+        with staged(path) as private:
+            state_dict.write(bundle, private)
+        with staged(example_path(storage, study.study_name)) as private:
+            private.write_text(example_to_json(example_rows(problem.dataset, 5)))
     return bundle
 
 

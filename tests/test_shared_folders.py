@@ -1,0 +1,101 @@
+"""A second local user with write access to a shared project folder, tried as that user would
+(issue 25): staging folders hijacked, saved models forged, files swapped in, keys and homes
+planted. The attacker is a real process, run as another user (``nobody``) when the tests run as
+root."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import iris_exports
+
+from autonn import load
+from autonn.export import signing
+from autonn.export.integrity import private_home
+from autonn.search.exporting import export_model
+
+NOBODY = 65534
+
+
+def as_attacker() -> None:
+    """Run the child as another user where the tests can (root), else as this one."""
+    if os.getuid() == 0:
+        os.setgid(NOBODY)
+        os.setuid(NOBODY)
+
+
+def attacker(script: str, *args: str) -> subprocess.Popen:
+    """A process running ``script`` with the system Python (readable by every user)."""
+    python = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
+    return subprocess.Popen([python, "-c", script, *args], preexec_fn=as_attacker,
+                            stdout=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def shared_folder():
+    """A project folder every local user may write, without the sticky bit."""
+    folder = Path(tempfile.mkdtemp(prefix="autonn-shared-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def study_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shared")
+    iris_exports(root, ())
+    return root
+
+
+HIJACKER = """
+import os, sys, time
+folder, bait, victim, outputs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+print("ready", flush=True)
+stolen, end = 0, time.monotonic() + 120
+while time.monotonic() < end:
+    for entry in os.listdir(folder):
+        if entry in outputs or entry.startswith("stolen-"):
+            continue
+        try:  # the victim's staging folder: move it away, put ours with a link in its place
+            os.rename(os.path.join(folder, entry), os.path.join(folder, f"stolen-{stolen}"))
+            stolen += 1
+            os.mkdir(os.path.join(folder, entry), 0o777)
+            os.symlink(victim, os.path.join(folder, entry, bait))
+        except OSError:
+            pass
+"""
+
+
+def test_a_staging_folder_in_a_shared_folder_cannot_be_hijacked(study_root, shared_folder,
+                                                              tmp_path):
+    """The attacker renames away every new entry of the shared folder but the exports (which it
+    could swap at any time; their signatures tell) and plants a folder with a link to the
+    victim's private file in its place; each export still lands whole and signed,
+    and the private file is untouched."""
+    secret = tmp_path / "private.txt"
+    secret.write_text("mine")
+    secret.chmod(0o600)
+    formats = ("onnx", "mlflow", "state_dict")
+    process = attacker(HIJACKER, str(shared_folder), "model.onnx", str(secret),
+                       *(f"model.{fmt}" for fmt in formats))
+    assert process.stdout.readline().strip() == "ready"
+    try:
+        for fmt in formats:
+            out = shared_folder / f"model.{fmt}"
+            with pytest.warns(UserWarning, match="other users can rename and replace"):
+                done = export_model(fmt, out, study="iris", storage=str(
+                    study_root / "mlruns" / "optuna.journal"), force=True)
+            assert load(done.path).provenance == "verified"
+    finally:
+        process.kill()
+    assert secret.read_text() == "mine" and stat.S_IMODE(secret.stat().st_mode) == 0o600
+    home = private_home()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(signing.key_path().stat().st_mode) == 0o600
