@@ -99,3 +99,35 @@ def test_a_staging_folder_in_a_shared_folder_cannot_be_hijacked(study_root, shar
     home = private_home()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE(signing.key_path().stat().st_mode) == 0o600
+
+
+def autonn_cli(*args: str, home: Path, cwd: Path, timeout: int = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autonn", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "AUTONN_HOME": str(home)})
+
+
+@pytest.mark.parametrize("plant", ["fifo", "folder", "open home"])
+def test_a_planted_key_or_an_open_home_is_one_line_not_a_hang(study_root, tmp_path, plant):
+    """A FIFO or a folder where the key belongs, or a home others can write: every command says
+    so in one line and exits 2 (a FIFO used to hang it, a folder raised a traceback)."""
+    home = tmp_path / "home"
+    home.mkdir(mode=0o700)
+    if plant == "fifo":
+        os.mkfifo(home / "signing.key", 0o600)
+    elif plant == "folder":
+        (home / "signing.key").mkdir(mode=0o700)
+    else:
+        home.chmod(0o777)
+    model = study_root / "model.safetensors"
+    if not model.exists():
+        export_model("state_dict", model, study="iris",
+                     storage=str(study_root / "mlruns" / "optuna.journal"))
+    (tmp_path / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
+                                       "petal width (cm)\n5.1,3.5,1.4,0.2\n")
+    proc = autonn_cli("predict", "--model", str(model), "--input", "rows.csv", home=home,
+                      cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    expected = {"fifo": "signing key is not a plain file", "folder": "not a plain file",
+                "open home": "can be written by other users"}[plant]
+    assert expected in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -20,11 +20,12 @@ import hmac
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from autonn.errors import ModelFileError
-from autonn.export.integrity import autonn_home
+from autonn.export.integrity import private_home
 
 SCHEME = "autonn-hmac-sha256"
 KEY_BYTES = 32
@@ -45,14 +46,15 @@ class Provenance:
 
 
 def key_path() -> Path:
-    return autonn_home() / "signing.key"
+    return private_home() / "signing.key"
 
 
 def own_key(create: bool = False) -> bytes | None:
     """This user's signing key; None when there is none yet (and ``create`` is false)."""
     path = key_path()
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        # no blocking: a FIFO planted in its place would hang every command
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         if not create:
             return None
@@ -64,9 +66,13 @@ def own_key(create: bool = False) -> bytes | None:
                              "(your earlier exports then load only with --trust-model).") from None
     try:
         info = os.fstat(fd)
-        data = os.read(fd, KEY_BYTES + 1)
+        data = os.read(fd, KEY_BYTES + 1) if stat.S_ISREG(info.st_mode) else b""
     finally:
         os.close(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise ModelFileError(f"{path}: the signing key is not a plain file (a folder, a FIFO or a "
+                             "device); remove it to make a new one (your earlier exports then "
+                             "load only with --trust-model).")
     if info.st_uid != os.getuid():
         raise ModelFileError(f"{path}: the signing key belongs to user id {info.st_uid}, not to "
                              "you; anyone who owns it can forge your exports. Remove it.")
@@ -83,7 +89,6 @@ def own_key(create: bool = False) -> bytes | None:
 def _create_key(path: Path) -> None:
     """Write a new key whole under a private name, then link it into place: ``link`` fails when
     another process made the key first (theirs wins), and no reader ever sees half a key."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".signing.key.{os.getpid()}.{secrets.token_hex(4)}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:

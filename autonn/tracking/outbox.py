@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from autonn.export.integrity import autonn_home
+from autonn.export.integrity import private_home
 from autonn.masking import mask
 from autonn.tracking.runs import existing_client, store_exists, study_run
 
@@ -32,7 +32,7 @@ def outbox_path(tracking_uri: str) -> Path:
     """The outbox file of the store at ``tracking_uri``."""
     # the masked URI: a hash of one holding a password could be tested against guesses
     name = hashlib.sha256(mask(tracking_uri).encode()).hexdigest()[:24]
-    return autonn_home() / "outbox" / f"{name}.jsonl"
+    return private_home() / "outbox" / f"{name}.jsonl"
 
 
 def post(tracking_uri: str, study: str, tags: dict[str, str], deliver_now: bool = True) -> bool:
