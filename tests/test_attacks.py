@@ -156,3 +156,24 @@ def test_predictions_are_quoted_for_spreadsheets_and_errors_cleaned_for_terminal
                    "--trust-model", cwd=tmp_path, timeout=120)
     assert error.returncode == 2 and "missing column" in error.stderr
     assert "\x1b" not in error.stderr
+
+
+def test_a_store_password_with_reserved_characters_is_masked_as_its_client_reads_it():
+    """SQLAlchemy ends the password at the first @ (so it may hold / # ? :), urllib at the last
+    @ before the host: both readings are masked, in URLs and in text around them."""
+    from autonn.masking import mask_text
+
+    for url, secret in [("postgresql://u:se/cr#et?x@127.0.0.1:5432/test", "se/cr#et?x"),
+                        ("postgresql://u:p@ss@db/x", "p@ss"), ("mysql://u:a:b@db/x", "a:b")]:
+        masked = mask(url)
+        assert secret not in masked and masked.startswith(url.split(":", 2)[0] + "://u:***@")
+        assert secret not in mask_text(f"connection to {url} failed")
+
+
+def test_an_unreachable_database_is_one_line_without_credentials(tmp_path):
+    """An unreachable PostgreSQL (a password holding / and #): one masked line and exit 2, no
+    traceback (it was a raw SQLAlchemy traceback)."""
+    proc = autonn("search", "--dataset", "iris", "--n-trials", "2", "--epochs", "2",
+                  "--storage", "postgresql://postgres:se/cr#et@127.0.0.1:1/test", cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "se/cr" not in proc.stdout + proc.stderr and "postgres:***@" in proc.stderr

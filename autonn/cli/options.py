@@ -14,25 +14,42 @@ from typing import Any
 import click
 
 from autonn.errors import AutonnError
-from autonn.masking import printable
+from autonn.masking import mask_text, printable
 
 EXIT_BAD_INPUT = 2
+# where a store's client raises from: a database or tracking server gone, refused, timed out
+STORE_CLIENTS = ("sqlalchemy", "psycopg", "pymysql", "requests", "urllib3", "mlflow")
 
 
 def friendly_errors(fn: Callable) -> Callable:
-    """An AutonnError becomes one red line and exit code 2 (a traceback with --debug)."""
+    """An AutonnError, or a store's client failing (a database or tracking server gone),
+    becomes one red line with every URL masked, and exit code 2 (a traceback with --debug)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except AutonnError as exc:
-            if click.get_current_context().find_root().params.get("debug"):
+        except Exception as exc:
+            if click.get_current_context().find_root().params.get("debug") \
+                    or not isinstance(exc, AutonnError) and not _from_a_store(exc):
                 raise
-            click.secho(f"Error: {printable(str(exc))}", fg="red", err=True)
+            click.secho(f"Error: {printable(mask_text(_message(exc)))}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+def _from_a_store(exc: Exception) -> bool:
+    return any(cls.__module__.split(".")[0] in STORE_CLIENTS for cls in type(exc).__mro__)
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, AutonnError):
+        return str(exc)
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return (f"the study storage or the MLflow tracking store failed ({type(exc).__name__}: "
+            f"{first}); check that its server is running and reachable, and --storage / "
+            "--tracking-uri.")
 
 
 def stack(*decorators: Callable) -> Callable:

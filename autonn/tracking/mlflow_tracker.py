@@ -21,7 +21,7 @@ from typing import Any
 
 from autonn.errors import TrackingError
 from autonn.export.mlflow_model import model_args
-from autonn.masking import mask
+from autonn.masking import mask, mask_text
 from autonn.tracking.outbox import deliver
 from autonn.tracking.runs import STUDY_ROLE, quiet_client, runs_url, sort_tags, trial_of_run
 
@@ -180,7 +180,7 @@ class MlflowTracker:
         pending, self._pending = self._pending, []
         errors = [f.exception() for f in pending if f.exception() is not None]
         if errors:
-            raise TrackingError(f"writing to MLflow at {mask(self.uri)} failed: {errors[0]}")
+            raise TrackingError(f"writing to MLflow at {mask(self.uri)} failed: {mask_text(str(errors[0]))}")
 
     def _submit(self, fn) -> None:
         self._pending.append(self._queue.submit(fn))
