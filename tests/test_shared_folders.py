@@ -131,3 +131,23 @@ def test_a_planted_key_or_an_open_home_is_one_line_not_a_hang(study_root, tmp_pa
                 "open home": "can be written by other users"}[plant]
     assert expected in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_predict_replaces_only_predictions_it_wrote_unless_forced(study_root, tmp_path):
+    model = study_root / "model.safetensors"
+    if not model.exists():
+        export_model("state_dict", model, study="iris",
+                     storage=str(study_root / "mlruns" / "optuna.journal"))
+    (tmp_path / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
+                                       "petal width (cm)\n5.1,3.5,1.4,0.2\n")
+    notes = tmp_path / "notes.csv"
+    notes.write_text("someone's work\n")
+    home = Path(os.environ["AUTONN_HOME"])
+    args = ("predict", "--model", str(model), "--input", "rows.csv", "--output", "notes.csv")
+    refused = autonn_cli(*args, home=home, cwd=tmp_path)
+    assert refused.returncode == 2 and "autonn did not write it" in refused.stderr
+    assert notes.read_text() == "someone's work\n"
+    assert autonn_cli(*args, "--force", home=home, cwd=tmp_path).returncode == 0
+    assert notes.read_text().startswith("target") or "setosa" in notes.read_text()
+    again = autonn_cli(*args, home=home, cwd=tmp_path)  # its own predictions: replaced
+    assert again.returncode == 0, again.stderr

@@ -95,13 +95,14 @@ def _what(done) -> str:
 @click.option("--trust-model", is_flag=True, help="Load a model not signed with your key (autonn "
                                                   "did not export it on this machine); TorchScript,"
                                                   " .pt2 and foreign MLflow models can run code.")
+@click.option("--force", is_flag=True, help="Replace --output even if autonn did not write it.")
 @click.option("--verbose", is_flag=True, help="Say on stderr who signed the model.")
 @click.option("--strict", is_flag=True, help="Refuse rows whose categories the model never saw "
                                              "or whose dates do not parse (default: a warning "
                                              "that counts them).")
 @friendly_errors
 def predict(model_path: str, input_path: str, output: str | None, proba: bool,
-            trust_model: bool, verbose: bool, strict: bool) -> None:
+            trust_model: bool, force: bool, verbose: bool, strict: bool) -> None:
     """Predict with an exported model: labels, values, or --proba probabilities."""
     from autonn.export.loading import load  # torch: kept out of --help
     from autonn.export.predictor import spreadsheet_frame, write_predictions  # with load
@@ -122,5 +123,5 @@ def predict(model_path: str, input_path: str, output: str | None, proba: bool,
     if output is None:
         click.echo(spreadsheet_frame(frame).to_csv(index=False), nl=False)
     else:
-        write_predictions(frame, output)
+        write_predictions(frame, output, force)
         click.echo(f"Wrote {len(frame)} predictions to {output}", err=True)

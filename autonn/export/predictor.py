@@ -11,6 +11,7 @@ import pandas as pd
 
 from autonn.errors import ModelFileError
 from autonn.export.bundle import Bundle
+from autonn.export.integrity import private_home, sha256
 from autonn.export.signing import Provenance
 from autonn.export.staging import staged
 from autonn.masking import spreadsheet_safe
@@ -114,13 +115,30 @@ def spreadsheet_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return safe.set_axis([spreadsheet_safe(str(c)) for c in frame.columns], axis=1)
 
 
-def write_predictions(frame: pd.DataFrame, path: str | Path) -> None:
-    """Write predictions as CSV or Parquet (by suffix), atomically."""
+def write_predictions(frame: pd.DataFrame, path: str | Path, force: bool = False) -> None:
+    """Write predictions as CSV or Parquet (by suffix), atomically. An existing file is replaced
+    only if autonn wrote it as predictions (its sha256 is on record), or with ``force``."""
     path = Path(path)
     if path.suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise ModelFileError(f"--output {path}: write .csv or .parquet.")
+    if not force and (path.is_symlink() or path.exists()) and not _written_here(path):
+        raise ModelFileError(f"--output {path} exists and autonn did not write it; autonn will "
+                             "not replace it. Give a new path, or --force to replace it.")
     with staged(path) as private:
         if path.suffix.lower() == ".csv":
             spreadsheet_frame(frame).to_csv(private, index=False)
         else:
             frame.to_parquet(private, index=False)
+        written = sha256(private)
+    (_record() / written).touch()
+
+
+def _record() -> Path:
+    """Where the sha256 of each predictions file autonn wrote is noted (one empty file each)."""
+    folder = private_home() / "predictions"
+    folder.mkdir(exist_ok=True, mode=0o700)
+    return folder
+
+
+def _written_here(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink() and (_record() / sha256(path)).exists()
