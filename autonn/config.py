@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from autonn.components import ACTIVATIONS, EMBEDDINGS, INITIALIZERS, NORMS, OPTIMIZERS, POOLS
-from autonn.config_errors import describe, line_numbers
+from autonn.config_errors import MAX_NODES, describe, expanded_size, line_numbers
 from autonn.errors import ConfigError, unknown_name
 from autonn.families import DEFAULT_FAMILY, FAMILY_CHOICES
 from autonn.losses import LOSSES
@@ -265,7 +265,12 @@ def load_config(path: str | Path, **overrides: Any) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror}).") from None
     try:
-        lines = line_numbers(yaml.compose(text, Loader=yaml.SafeLoader))
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if expanded_size(root) > MAX_NODES:
+            raise ConfigError(f"{path}: the YAML stands for more than {MAX_NODES} values once its "
+                              "aliases (*name) are expanded; write the values out, without "
+                              "nested aliases.")
+        lines = line_numbers(root)
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -81,3 +81,26 @@ def line_numbers(node: yaml.Node | None, path: tuple = ()) -> dict[tuple, int]:
         for i, item in enumerate(node.value):
             lines[path + (i,)] = item.start_mark.line + 1
     return lines
+
+
+MAX_NODES = 100_000  # far above any config; a few nested aliases can stand for billions
+
+
+def expanded_size(node: yaml.Node | None, seen: dict[int, int] | None = None) -> int:
+    """How many values the YAML document stands for once its aliases are expanded, counted
+    without expanding them (each node once); stops counting past ``MAX_NODES``."""
+    if node is None:
+        return 0
+    seen = {} if seen is None else seen
+    if id(node) not in seen:
+        seen[id(node)] = 0  # an alias of a node inside itself counts once
+        children = ([v for pair in node.value for v in pair]
+                    if isinstance(node, yaml.MappingNode) else
+                    node.value if isinstance(node, yaml.SequenceNode) else [])
+        total = 1
+        for child in children:
+            total += expanded_size(child, seen)
+            if total > MAX_NODES:
+                break
+        seen[id(node)] = total
+    return seen[id(node)]

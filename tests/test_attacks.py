@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -177,3 +178,14 @@ def test_an_unreachable_database_is_one_line_without_credentials(tmp_path):
                   "--storage", "postgresql://postgres:se/cr#et@127.0.0.1:1/test", cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "se/cr" not in proc.stdout + proc.stderr and "postgres:***@" in proc.stderr
+
+
+def test_nested_yaml_aliases_are_refused_before_they_expand(tmp_path):
+    """A billion-laughs config: nine levels of nine aliases stand for 9**9 values."""
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    (tmp_path / "bomb.yaml").write_text("\n".join(lines) + "\n")
+    start = time.monotonic()
+    proc = autonn("search", "bomb.yaml", "--n-trials", "1", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "aliases" in proc.stderr and "Traceback" not in proc.stderr
+    assert time.monotonic() - start < 60
