@@ -189,3 +189,13 @@ def test_nested_yaml_aliases_are_refused_before_they_expand(tmp_path):
     proc = autonn("search", "bomb.yaml", "--n-trials", "1", cwd=tmp_path, timeout=120)
     assert proc.returncode == 2 and "aliases" in proc.stderr and "Traceback" not in proc.stderr
     assert time.monotonic() - start < 60
+
+
+def test_the_ui_refuses_the_network_without_a_password(tmp_path):
+    port = free_port()
+    proc = autonn("ui", "--host", "0.0.0.0", "--port", str(port), cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2 and "--auth" in proc.stderr and "Traceback" not in proc.stderr
+    import socket
+
+    with socket.socket() as s:  # nothing listens: the server was never started
+        assert s.connect_ex(("127.0.0.1", port)) != 0

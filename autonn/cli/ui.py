@@ -26,7 +26,10 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; anything but loopback exposes the UI to the network.")
+              help="Address to bind; anything but loopback exposes the UI to the network and "
+                   "needs --auth.")
+@click.option("--auth", is_flag=True, help="Require a user name and password (MLflow's "
+                                           "basic-auth app; pip install 'mlflow[auth]').")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
               help="Port the UI listens on.")
 @tracking_option
@@ -34,20 +37,32 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
               help="Print only this study's runs-table address (the UI still shows every "
                    "study in the store).")
 @friendly_errors
-def ui(host: str, port: int, tracking_uri: str | None, study: str | None) -> None:
+def ui(host: str, port: int, auth: bool, tracking_uri: str | None, study: str | None) -> None:
     """The MLflow UI on this project's store, with the address of each study's runs table."""
-    if host not in LOOPBACK:
-        click.secho(f"Warning: binding to {host} exposes the MLflow UI beyond this machine.",
-                    fg="yellow", err=True)
-    sys.exit(serve(host, port, tracking_uri, study, echo=click.echo))
+    if host not in LOOPBACK and not auth:
+        raise StudyError(f"--host {host} would let anyone on the network read and change every "
+                         "study without a password; add --auth (MLflow's basic-auth app), or "
+                         "keep the default 127.0.0.1 and reach it through an SSH tunnel.")
+    if auth:
+        _check_auth_app()
+    sys.exit(serve(host, port, tracking_uri, study, echo=click.echo, auth=auth))
 
 
-def server_command(host: str, port: int, tracking_uri: str) -> list[str]:
+def _check_auth_app() -> None:
+    """Refuse --auth where MLflow's basic-auth app cannot start (it needs Flask-WTF)."""
+    import importlib.util
+
+    if importlib.util.find_spec("flask_wtf") is None:
+        raise StudyError("--auth runs MLflow's basic-auth app, which needs Flask-WTF; run "
+                         "`pip install 'mlflow[auth]'`.")
+
+
+def server_command(host: str, port: int, tracking_uri: str, auth: bool = False) -> list[str]:
     """The ``mlflow server`` command line for the store at ``tracking_uri``, which itself is
     handed over in the environment (``server_environment``): a command line, password
     included, is visible to every local user in ``ps``."""
     cmd = [sys.executable, "-m", "mlflow", "server", "--host", host, "--port", str(port),
-           "--workers", "1"]
+           "--workers", "1"] + (["--app-name", "basic-auth"] if auth else [])
     if tracking_uri.startswith("sqlite:///"):
         root = Path(tracking_uri.removeprefix("sqlite:///")).parent / "artifacts"
         cmd += ["--default-artifact-root", root.resolve().as_uri()]
@@ -62,7 +77,7 @@ def server_environment(tracking_uri: str) -> dict[str, str]:
 
 
 def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
-          echo: Callable[[str], None] = print) -> int:
+          echo: Callable[[str], None] = print, auth: bool = False) -> int:
     """Start the UI, print where each study's runs are once it answers, and wait until it
     stops; Ctrl-C or SIGTERM stop it within seconds."""
     uri = tracking_uri or default_tracking_uri()
@@ -74,7 +89,7 @@ def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
     base = f"http://{shown}:{port}"
     echo(f"Starting the MLflow UI on {base} ...")
     # a session of its own, so that stopping it also stops the server's worker processes
-    process = subprocess.Popen(server_command(host, port, uri), start_new_session=True,
+    process = subprocess.Popen(server_command(host, port, uri, auth), start_new_session=True,
                                env=server_environment(uri))
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
