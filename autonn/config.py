@@ -11,7 +11,6 @@ Errors name the file, the line, the field, the bad value and the valid choices.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -32,6 +31,7 @@ from autonn.families import DEFAULT_FAMILY, FAMILY_CHOICES
 from autonn.losses import LOSSES
 from autonn.measures import OBJECTIVES
 from autonn.metrics import METRICS
+from autonn.names import checked_name
 from autonn.samplers import PRUNERS, SAMPLERS
 from autonn.schedules import SCHEDULES
 
@@ -239,18 +239,6 @@ class Config(_Frozen):
         lambda v: v if v in SAMPLERS else _raise(unknown_name("sampler", v, SAMPLERS)))
     _validate_pruner = field_validator("pruner")(
         lambda v: v if v in PRUNERS else _raise(unknown_name("pruner", v, PRUNERS)))
-
-
-NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-
-
-def checked_name(name: str, what: str) -> str:
-    """``name`` if it is safe to become a folder and a file name (letters, digits, ``-_.``, no
-    leading dot, at most 128 characters), else a ValueError saying so."""
-    if not NAME.fullmatch(name):
-        raise ValueError(f"{what} takes letters, digits, '-', '_' and '.', not starting with "
-                         f"'.', at most 128 characters; got {name!r}")
-    return name
 
 
 def _raise(message: str):

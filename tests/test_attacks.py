@@ -199,3 +199,21 @@ def test_the_ui_refuses_the_network_without_a_password(tmp_path):
 
     with socket.socket() as s:  # nothing listens: the server was never started
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "evil\x1b[2Jname"])
+def test_a_hostile_study_name_in_the_store_is_refused_before_any_path_is_built(tmp_path, name):
+    """A store someone else wrote holds the name: export writes nowhere, studies prints no
+    escape sequence."""
+    journal = tmp_path / "mlruns" / "optuna.journal"
+    journal.parent.mkdir()
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal)))
+    optuna.create_study(study_name=name, storage=storage).add_trial(
+        optuna.trial.create_trial(value=1.0, params={}, distributions={}))
+    proc = autonn("export", "--format", "state_dict", "--no-tracking", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "will not use" in proc.stderr, proc.stderr
+    assert "\x1b" not in proc.stderr and sorted(os.listdir(tmp_path)) == ["mlruns"]
+    assert not (tmp_path.parent.parent / "escaped").exists()
+    listed = autonn("studies", cwd=tmp_path, timeout=120)
+    assert listed.returncode == 0 and "\x1b" not in listed.stdout

@@ -80,7 +80,9 @@ tracking_option = click.option(
 
 def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     """Print ``data`` as stable JSON, or as ``text(data)``."""
-    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json else text(data))
+    # JSON escapes control characters itself; text goes through ``printable`` (names from a store)
+    click.echo(json.dumps(data, indent=2, sort_keys=True, default=str) if as_json
+               else printable(text(data)))
 
 
 def fmt(value: Any) -> str:

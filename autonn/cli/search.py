@@ -20,9 +20,10 @@ from autonn.cli.options import (
     study_option,
     tracking_option,
 )
-from autonn.errors import DataWarning
+from autonn.errors import ConfigError, DataWarning
 from autonn.families import AUTO, FAMILIES, FAMILY_CHOICES
 from autonn.measures import OBJECTIVES
+from autonn.names import checked_name
 from autonn.samplers import PRUNERS, SAMPLERS
 from autonn.tasks import TASKS
 
@@ -126,9 +127,6 @@ def _workers(value: str) -> int | str:
 
 
 def _check_experiment(name: str) -> None:
-    from autonn.config import checked_name  # pydantic: kept out of --help
-    from autonn.errors import ConfigError  # with checked_name
-
     try:
         checked_name(name, "--experiment")
     except ValueError as exc:

@@ -15,6 +15,7 @@ from optuna.storages.journal import JournalFileBackend
 
 from autonn.errors import StudyError, unknown_name
 from autonn.masking import mask
+from autonn.names import checked_name
 
 DEFAULT_ROOT = Path("mlruns")
 JOURNAL_NAME = "optuna.journal"
@@ -49,6 +50,7 @@ def final_model_path(storage: str | optuna.storages.BaseStorage | None, study: s
     (the scikit-learn estimators' own), which leaves no file behind."""
     if isinstance(storage, optuna.storages.InMemoryStorage):
         return None
+    study = _stored_name(study)
     root = DEFAULT_ROOT
     if isinstance(storage, str) and (storage.startswith("sqlite:///") or "://" not in storage):
         root = Path(storage.removeprefix("sqlite:///")).parent
@@ -83,4 +85,14 @@ def load_study(name: str | None, storage: Any = None) -> optuna.Study:
             raise StudyError("no studies in the store yet; run `autonn search` first.")
         raise StudyError(unknown_name("study", name, names) if name
                          else "several studies, pick one with --study.")
-    return optuna.load_study(study_name=name, storage=store)
+    return optuna.load_study(study_name=_stored_name(name), storage=store)
+
+
+def _stored_name(name: str) -> str:
+    """A study name read back from a store, checked before any path is built from it: a store
+    others can write may hold ``../../x``, an absolute path or terminal escapes."""
+    try:
+        return checked_name(name, "a study name")
+    except ValueError as exc:
+        raise StudyError(f"the store holds a study named {ascii(name)}, which autonn will not "
+                         f"use: {str(exc).split(';')[0]}. Rename or delete it with Optuna.") from None
