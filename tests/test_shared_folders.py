@@ -151,3 +151,26 @@ def test_predict_replaces_only_predictions_it_wrote_unless_forced(study_root, tm
     assert notes.read_text().startswith("target") or "setosa" in notes.read_text()
     again = autonn_cli(*args, home=home, cwd=tmp_path)  # its own predictions: replaced
     assert again.returncode == 0, again.stderr
+
+
+def test_a_signature_binds_the_study_trial_and_time_and_can_be_checked(study_root, tmp_path):
+    """Two of your own signed exports, one swapped in for the other: --verbose tells them apart
+    and --expect-study refuses the wrong one."""
+    storage = str(study_root / "mlruns" / "optuna.journal")
+    first = export_model("onnx", tmp_path / "a.onnx", study="iris", storage=storage)
+    second = export_model("onnx", tmp_path / "b.onnx", study="iris", storage=storage, trial=0)
+    (tmp_path / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
+                                       "petal width (cm)\n5.1,3.5,1.4,0.2\n")
+    home = Path(os.environ["AUTONN_HOME"])
+    notes = []
+    for done in (first, second):
+        proc = autonn_cli("predict", "--model", str(done.path), "--input", "rows.csv",
+                          "--verbose", "--expect-study", "iris", home=home, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        notes.append(proc.stderr)
+        assert "verified" in proc.stderr and "study 'iris'" in proc.stderr
+        assert "exported 20" in proc.stderr
+    assert "trial 0" in notes[1] and notes[0] != notes[1]
+    wrong = autonn_cli("predict", "--model", str(first.path), "--input", "rows.csv",
+                       "--expect-study", "churn", home=home, cwd=tmp_path)
+    assert wrong.returncode == 2 and "not of 'churn'" in wrong.stderr

@@ -96,20 +96,23 @@ def _what(done) -> str:
                                                   "did not export it on this machine); TorchScript,"
                                                   " .pt2 and foreign MLflow models can run code.")
 @click.option("--force", is_flag=True, help="Replace --output even if autonn did not write it.")
-@click.option("--verbose", is_flag=True, help="Say on stderr who signed the model.")
+@click.option("--verbose", is_flag=True, help="Say on stderr who signed the model, and its study, "
+                                             "trial and export time.")
+@click.option("--expect-study", help="Refuse a model exported from any other study.")
 @click.option("--strict", is_flag=True, help="Refuse rows whose categories the model never saw "
                                              "or whose dates do not parse (default: a warning "
                                              "that counts them).")
 @friendly_errors
 def predict(model_path: str, input_path: str, output: str | None, proba: bool,
-            trust_model: bool, force: bool, verbose: bool, strict: bool) -> None:
+            trust_model: bool, force: bool, verbose: bool, expect_study: str | None,
+            strict: bool) -> None:
     """Predict with an exported model: labels, values, or --proba probabilities."""
     from autonn.export.loading import load  # torch: kept out of --help
     from autonn.export.predictor import spreadsheet_frame, write_predictions  # with load
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # said below, in the command's own words
-        model = load(model_path, trust_model=trust_model)
+        model = load(model_path, trust_model=trust_model, expect_study=expect_study)
     note = printable(model.provenance_note or "")
     if verbose or model.provenance != "verified":
         click.secho(f"Model {printable(model_path)}: {note}", err=True,

@@ -27,10 +27,13 @@ if TYPE_CHECKING:  # torch: loaded with a model, not to check whose a file is
 PICKLE_OPCODES = (b"\x80", b"(", b"c", b"]", b"}")  # a pickle's first byte, any protocol
 
 
-def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlflowModel:
+def load(path: str | Path, trust_model: bool = False, expect_study: str | None = None
+         ) -> Predictor | ForeignMlflowModel:
     """Load an export of any format. A file loads when it carries your signature (autonn
     exported it for you on this machine, see ``signing``), or with ``trust_model=True``; then a
-    warning says so. Its ``provenance`` tells which."""
+    warning says so. Its ``provenance`` tells which, ``provenance_note`` also the study, trial
+    and export time the signature covers; ``expect_study`` refuses an export of another
+    study (one of your own signed exports swapped in for this one)."""
     from autonn.export.predictor import (  # pandas: loaded with a model only
         ForeignMlflowModel,
         Predictor,
@@ -39,6 +42,10 @@ def load(path: str | Path, trust_model: bool = False) -> Predictor | ForeignMlfl
     path = Path(path)
     source = str(path)
     bundle, backend, provenance = FORMATS[_sniff(path, source)].read(path, trust_model, source)
+    study = (bundle.info.get("study") if bundle is not None else None)
+    if expect_study is not None and study != expect_study:
+        raise ModelFileError(f"{source}: an export of study {study!r}, not of {expect_study!r}; "
+                             "check --model (someone may have swapped it for another export).")
     if provenance.status != VERIFIED:
         warnings.warn(f"{source}: loaded because you trust it: {provenance}", UserWarning,
                       stacklevel=2)

@@ -29,7 +29,8 @@ class Predictor:
         self.bundle, self._backend, self.source = bundle, backend, source
         # who signed the file: "verified", "foreign" or "unsigned" (None: built in memory)
         self.provenance = provenance.status if provenance else None
-        self.provenance_note = str(provenance) if provenance else None  # the same for people
+        # the same for people, with what the signature binds: the study, trial and time
+        self.provenance_note = f"{provenance}; {subject(bundle.info)}" if provenance else None
 
     @property
     def columns(self) -> list[str]:
@@ -81,6 +82,16 @@ class Predictor:
         names = self.bundle.target or "prediction"
         names = names if isinstance(names, list) else [names]
         return pd.DataFrame(values.reshape(len(values), -1), columns=names)
+
+
+def subject(info: dict[str, Any]) -> str:
+    """Which model a file holds, from its signed manifest: ``study 'iris', trial 3, exported
+    2026-12-02T18:00:00Z``."""
+    trials = info.get("trials") or {}
+    what = (f"the final model of trials {', '.join(map(str, trials))}" if len(trials) > 1
+            else f"trial {info.get('trial', '?')}")
+    return (f"study {str(info.get('study', '?'))!r}, {what}, exported "
+            f"{info.get('exported_at', 'at an unrecorded time')}")
 
 
 class ForeignMlflowModel:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +100,11 @@ def _write_saved(writer: Format, saved: Path, staged: Path, example_file: Path,
         staged.write_bytes(data)
         return json.loads(metadata[safetensors_file.MANIFEST_KEY])["info"]
     from autonn.export import state_dict  # torch: for the formats that rebuild the network
+    from autonn.search.final import now  # with the network above
 
     bundle, signed = state_dict.bundle_of(data, source)
     _own_saved_model(signed, saved)
+    bundle = replace(bundle, info={**bundle.info, "exported_at": now()})
     example = _example(example_file, study) if writer.takes_example else None
     writer.write(bundle, staged, example)
     return bundle.info

@@ -180,12 +180,18 @@ def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
                   out_of_training(problem, fits))
 
 
+def now() -> str:
+    """The time, UTC, as a manifest records it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def make_bundle(problem: Problem, final: FinalModel, info: dict[str, Any]) -> Bundle:
     """The exportable pipeline of ``final``: column encoding, network(s), class labels."""
     dataset, cfg = problem.dataset, problem.config
     encoder = (from_column_transformer(problem.preprocessor) if problem.preprocessor is not None
                else identity_encoder(dataset.feature_names))
     first, shape = final.members[0], problem.data.input_shape
+    info = {**info, "exported_at": now()}  # signed with the rest: tells one export from another
     n_targets = problem.data.n_outputs if cfg.task == REGRESSION else 1
     return Bundle(cfg.task, dict(first.params), first.n_outputs, first.output, encoder,
                   list(dataset.classes), cfg.target or "target", n_targets,
