@@ -17,6 +17,7 @@ import pytest
 from conftest import iris_exports
 
 from autonn import load
+from autonn.errors import ModelFileError
 from autonn.export import signing
 from autonn.export.integrity import private_home
 from autonn.search.exporting import export_model
@@ -174,3 +175,56 @@ def test_a_signature_binds_the_study_trial_and_time_and_can_be_checked(study_roo
     wrong = autonn_cli("predict", "--model", str(first.path), "--input", "rows.csv",
                        "--expect-study", "churn", home=home, cwd=tmp_path)
     assert wrong.returncode == 2 and "not of 'churn'" in wrong.stderr
+
+
+def test_a_model_file_is_bounded_before_its_body_is_read(tmp_path):
+    """A sparse 2 GiB file behind a small header, a 20 MB header and a 100000-deep one: each is
+    refused from its header, without reading the rest or a raw RecursionError."""
+    import json
+    import resource
+
+    sparse = tmp_path / "sparse.safetensors"
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    with sparse.open("wb") as fh:
+        fh.write(len(header).to_bytes(8, "little") + header)
+        fh.truncate(2 << 30)
+    deep = tmp_path / "deep.safetensors"
+    nested = b"{\"a\":" + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    deep.write_bytes(len(nested).to_bytes(8, "little") + nested)
+    wide = tmp_path / "wide.safetensors"
+    wide.write_bytes((20 << 20).to_bytes(8, "little") + b"{" + b" " * (20 << 20))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for path, reason in [(sparse, "bytes after the last tensor"), (deep, "nested too deep"),
+                         (wide, "at most")]:
+        with pytest.raises(ModelFileError, match=reason):
+            load(path, trust_model=True)
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+    assert grown_kib < 200_000  # not the 2 GiB body
+
+
+def test_bytecode_in_an_mlflow_export_must_be_its_signed_sources_own(study_root, tmp_path):
+    """Served once by MLflow (Python writes __pycache__), the export still verifies; a hostile
+    .pyc planted beside the loader, or a symlinked __pycache__, is refused (MLflow would run
+    them under a "verified" signature)."""
+    import py_compile
+
+    model = export_model("mlflow", tmp_path / "m.mlflow", study="iris",
+                         storage=str(study_root / "mlruns" / "optuna.journal")).path
+    served = subprocess.run([sys.executable, "-c", "import mlflow, sys; "
+                             "mlflow.pyfunc.load_model(sys.argv[1])", str(model)],
+                            capture_output=True, text=True, timeout=300,
+                            env={k: v for k, v in os.environ.items()
+                                 if k != "PYTHONDONTWRITEBYTECODE"})  # as a user's Python writes
+    assert served.returncode == 0, served.stderr[-2000:]
+    cached = sorted(model.rglob("__pycache__/*.pyc"))
+    assert cached and load(model).provenance == "verified"
+    loader = next(p for p in cached if p.name.startswith("pyfunc."))
+    hostile = tmp_path / "pyfunc.py"
+    hostile.write_text("raise SystemExit('hostile code ran')\n")
+    py_compile.compile(str(hostile), cfile=str(loader), doraise=True)
+    with pytest.raises(ModelFileError, match="not the compiled form of a signed source"):
+        load(model)
+    shutil.rmtree(loader.parent)
+    os.symlink(tmp_path, loader.parent)
+    with pytest.raises(ModelFileError, match="symbolic link"):
+        load(model)

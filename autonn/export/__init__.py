@@ -11,7 +11,9 @@
     signing     per-user HMAC signatures: verified, foreign or unsigned files
     mlflow_signature, onnx_metadata   what MLflow and ONNX exports declare to other tools: a
                 typed signature and minimal requirements; standard ONNX metadata
-    integrity   content digests, atomic writes, the record of autonn's own exports
+    integrity   content digests, the private AUTONN_HOME, the record of autonn's own exports
+    staging     writing into place from a private mode-700 folder, one rename, no link followed
+    bytecode    __pycache__ in an MLflow export: accepted only as its signed source's own code
     predictor   ``autonn.load``: any export back as a predictor of raw rows
 
 May import: the core (model, weights, data/, registries) and errors. Nothing here knows of

@@ -86,7 +86,7 @@ def manifest(data: bytes, source: str, what: str) -> dict[str, Any] | None:
                 return None
             with archive.open(names[0]) as member:
                 return json.loads(member.read(MAX_MANIFEST + 1))
-    except (zipfile.BadZipFile, ValueError, KeyError, EOFError):
+    except (zipfile.BadZipFile, ValueError, KeyError, EOFError, RecursionError):
         raise ModelFileError(f"{source}: not a {what} autonn can read.") from None
 
 

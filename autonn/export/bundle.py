@@ -92,7 +92,7 @@ class Bundle:
         """Parse a manifest written by ``manifest_json``; refuse anything else."""
         try:
             data = json.loads(text)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ModelFileError(f"{source}: the autonn manifest is not valid JSON; the file is "
                                  "damaged or not an autonn export.") from None
         if not isinstance(data, dict) or data.get("kind") != KIND:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from autonn.errors import ModelFileError
-from autonn.export import state_dict
+from autonn.export import bytecode, state_dict
 from autonn.export.bundle import Bundle
 from autonn.export.integrity import MAX_FILE_BYTES, read_once
 from autonn.export.mlflow_signature import model_signature, requirements
@@ -49,18 +49,27 @@ def write(bundle: Bundle, path: Path, example: Any = None) -> None:
 
 def read_tree(path: Path, source: str) -> dict[str, bytes]:
     """Every file of a model directory by its relative path, each read once (links refused:
-    they could lead anywhere)."""
-    files, total = {}, 0
+    they could lead anywhere), bytecode Python wrote when MLflow served it checked against its
+    signed source (``bytecode``) and left out of what the signature covers."""
+    files, total, pycache = {}, 0, {}
     for entry in sorted(path.rglob("*")):
         name = entry.relative_to(path).as_posix()
-        if "__pycache__" in entry.relative_to(path).parts:
-            continue  # bytecode Python writes beside code/ when MLflow serves the model
         if entry.is_symlink():
             raise ModelFileError(f"{source}: {name} is a symbolic link; an autonn MLflow export "
                                  "holds plain files only.")
         if entry.is_file() and name != SIGNATURE_FILE:
-            files[name] = read_once(entry, f"{source}/{name}", MAX_FILE_BYTES - total)
-            total += len(files[name])
+            data = read_once(entry, f"{source}/{name}", MAX_FILE_BYTES - total)
+            total += len(data)
+            inside = "__pycache__" in entry.relative_to(path).parts
+            (pycache if inside else files)[name] = data
+    for name, data in pycache.items():
+        origin = bytecode.source_of(name)
+        if origin not in files or not bytecode.matches(data, files[origin], name):
+            raise ModelFileError(f"{source}: {name} is bytecode that is not the compiled form of "
+                                 "a signed source, and MLflow would run it. If you served the "
+                                 "model yourself, remove the __pycache__ folders (`find "
+                                 f"{source} -name __pycache__ -exec rm -r {{}} +`) and check "
+                                 "again.")
     return files
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from autonn.errors import ModelFileError
 from autonn.export.signing import Provenance, verify
 
-MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+MAX_HEADER = 16 << 20  # an autonn header is a few kB to a few MB (safetensors allows 100 MB)
 MANIFEST_KEY, DIGEST_KEY, SIGNATURE_KEY = "autonn", "autonn.sha256", "autonn.signature"
 KIND = "state_dict"
 # safetensors' dtype codes, as torch names them (what the signature covers)
@@ -37,10 +39,12 @@ class RawTensor:
     data: bytes
 
 
-def parse_raw(data: bytes, source: str) -> tuple[dict[str, str], dict[str, RawTensor]]:
+def parse_raw(data: bytes, source: str, body_size: int | None = None
+              ) -> tuple[dict[str, str], dict[str, RawTensor]]:
     """The metadata and raw tensors of a safetensors file's bytes, held to the format's own
     rules (no repeated key; tensors that tile the data exactly, each as long as its shape
-    says), so that the bytes checked are all the bytes there are. Signature not checked yet."""
+    says), so that the bytes checked are all the bytes there are. Signature not checked yet.
+    With ``body_size``, ``data`` is the header alone, checked against a body of that size."""
     try:
         size = int.from_bytes(data[:8], "little")
         if len(data) < 8 or size > min(MAX_HEADER, len(data) - 8):
@@ -48,20 +52,49 @@ def parse_raw(data: bytes, source: str) -> tuple[dict[str, str], dict[str, RawTe
         header = json.loads(data[8:8 + size], object_pairs_hook=_unique)
         metadata = header.pop("__metadata__", None) or {}
         body, tensors, end = data[8 + size:], {}, 0
+        if body_size is not None:
+            body = memoryview(bytes(0))  # offsets only; ``end`` is compared with body_size
+        limit = len(body) if body_size is None else body_size
         for name, entry in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
             start, stop = entry["data_offsets"]
             count = math.prod(entry["shape"]) * ITEM_BYTES[entry["dtype"]]
             if start != end or stop - start != count:
                 raise ValueError(f"tensor {name!r} does not follow the one before it")
             tensors[name], end = RawTensor(TORCH_DTYPES[entry["dtype"]], list(entry["shape"]),
-                                           body[start:stop]), stop
-        if end != len(body):
-            raise ValueError(f"{len(body) - end} bytes after the last tensor")
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{source}: not a safetensors file ({exc}); a state_dict export "
+                                           bytes(body[start:stop])), stop
+        if end != limit:
+            raise ValueError(f"{limit - end} bytes after the last tensor")
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise ModelFileError(f"{source}: not a safetensors file ({_short(exc)}); a state_dict export "
                              "is one .safetensors file written by `autonn export --format "
                              "state_dict`.") from None
     return metadata, tensors
+
+
+def _short(exc: Exception) -> str:
+    return "nested too deep" if isinstance(exc, RecursionError) else str(exc)[:200]
+
+
+def read_file(path: str | Path, source: str) -> bytes:
+    """A safetensors file's bytes, read once, but only after its header: a header longer than
+    ``MAX_HEADER`` or tensors that do not fill the file exactly are refused before the body is
+    read (a sparse file of gigabytes costs nothing)."""
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            head = fh.read(8)
+            length = int.from_bytes(head, "little")
+            if len(head) < 8 or length > min(MAX_HEADER, size - 8):
+                raise ModelFileError(f"{source}: not a safetensors file (a header of {length} "
+                                     f"bytes in a file of {size}, at most {MAX_HEADER}); a "
+                                     "state_dict export is one .safetensors file written by "
+                                     "`autonn export --format state_dict`.")
+            header = fh.read(length)
+            parse_raw(head + header, source, size - 8 - length)  # offsets against the size
+            body = fh.read(size - 8 - length + 1)
+    except OSError as exc:
+        raise ModelFileError(f"{source}: cannot read the model file ({exc.strerror}).") from None
+    return head + header + body
 
 
 def _unique(pairs: list[tuple[str, object]]) -> dict:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from autonn.errors import ModelFileError
 from autonn.export import safetensors_file
-from autonn.export.integrity import digest, read_once
+from autonn.export.integrity import digest
 from autonn.export.safetensors_file import DIGEST_KEY, KIND, MANIFEST_KEY, SIGNATURE_KEY
 from autonn.export.signing import Provenance, admit, sign, tensor_parts
 
@@ -49,7 +49,7 @@ def parse(data: bytes, source: str) -> tuple[dict[str, str], dict[str, Any], Pro
 def read_bundle(path: Path, source: str | None = None) -> Bundle:
     """Parse a safetensors export and check its digest, whoever signed it (autonn's own saved
     final models, and MLflow's loader, which has no key to check with)."""
-    return bundle_of(read_once(path, source or str(path)), source or str(path))[0]
+    return bundle_of(safetensors_file.read_file(path, source or str(path)), source or str(path))[0]
 
 
 def bundle_of(data: bytes, source: str) -> tuple[Bundle, Provenance]:
@@ -61,7 +61,7 @@ def bundle_of(data: bytes, source: str) -> tuple[Bundle, Provenance]:
 
 def provenance(path: Path, source: str) -> Provenance:
     """Who signed the file at ``path`` (checked without torch)."""
-    return safetensors_file.check(read_once(path, source), source)[1]
+    return safetensors_file.check(safetensors_file.read_file(path, source), source)[1]
 
 
 def backend(bundle: Bundle, source: str) -> Backend:
@@ -75,6 +75,6 @@ def read(path: Path, trust: bool = False, source: str | None = None
          ) -> tuple[Bundle, Backend, Provenance]:
     """The bundle, a backend that runs it and who signed it (refused unless yours or trusted)."""
     source = source or str(path)
-    bundle, signed = bundle_of(read_once(path, source), source)
+    bundle, signed = bundle_of(safetensors_file.read_file(path, source), source)
     admit(signed, trust, source)
     return bundle, backend(bundle, source), signed

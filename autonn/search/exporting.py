@@ -21,7 +21,7 @@ import optuna
 from autonn.errors import ExportError, StudyError
 from autonn.export import safetensors_file
 from autonn.export.formats import FORMATS, Format, get_format
-from autonn.export.integrity import read_once, record_export, sha256
+from autonn.export.integrity import record_export, sha256
 from autonn.export.loading import is_own_export
 from autonn.export.onnx_metadata import validation_score
 from autonn.export.signing import VERIFIED
@@ -93,7 +93,7 @@ def _write_saved(writer: Format, saved: Path, staged: Path, example_file: Path,
                  study: optuna.Study) -> dict[str, Any]:
     """Write the search's saved final model in ``writer``'s format; returns its info. A
     state_dict export is the saved file itself, checked and copied without torch."""
-    data, source = read_once(saved, str(saved)), str(saved)
+    data, source = safetensors_file.read_file(saved, str(saved)), str(saved)
     if writer.name == safetensors_file.KIND:  # the search saved it in this format: a copy
         metadata, signed = safetensors_file.check(data, source)
         _own_saved_model(signed, saved)
