@@ -217,3 +217,16 @@ def test_a_hostile_study_name_in_the_store_is_refused_before_any_path_is_built(t
     assert not (tmp_path.parent.parent / "escaped").exists()
     listed = autonn("studies", cwd=tmp_path, timeout=120)
     assert listed.returncode == 0 and "\x1b" not in listed.stdout
+
+
+def test_a_huge_header_field_and_a_newline_in_a_file_name_are_one_error_line(tmp_path):
+    (tmp_path / "big.csv").write_text("a" * 200_000 + ",y\n1,2\n3,4\n")
+    proc = autonn("search", "--data", "big.csv", "--target", "y", "--n-trials", "1",
+                  cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2 and "header row cannot be read" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    forged = autonn("predict", "--model", "x\nError: forged.onnx", "--input", "big.csv",
+                    cwd=tmp_path, timeout=120)
+    assert forged.returncode == 2
+    assert [line for line in forged.stderr.splitlines() if "Error" in line] == [
+        "Error: x\\nError: forged.onnx: no such model file; check --model."]

@@ -33,7 +33,9 @@ def friendly_errors(fn: Callable) -> Callable:
             if click.get_current_context().find_root().params.get("debug") \
                     or not isinstance(exc, AutonnError) and not _from_a_store(exc):
                 raise
-            click.secho(f"Error: {printable(mask_text(_message(exc)))}", fg="red", err=True)
+            # one line: a newline in a file name cannot forge further lines
+            line = printable(mask_text(_message(exc))).replace("\n", "\\n")
+            click.secho(f"Error: {line}", fg="red", err=True)
             sys.exit(EXIT_BAD_INPUT)
 
     return wrapper

@@ -32,6 +32,9 @@ def header(path: str | Path, option: str = "--data") -> list[str] | None:
             names = next(csv.reader(fh, delimiter=READERS[path.suffix.lower()]), None)
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not valid UTF-8 (byte {exc.start}); save the file as UTF-8.") from None
+    except csv.Error as exc:  # e.g. a header field over csv's 128 kB limit
+        raise DataError(f"{path}: the header row cannot be read ({exc}); a header holds column "
+                        "names, one short field per column.") from None
     if not names:
         raise DataError(f"{path}: the file is empty; it needs a header row and data rows.")
     no_duplicate_columns(names, path)
