@@ -228,3 +228,29 @@ def test_bytecode_in_an_mlflow_export_must_be_its_signed_sources_own(study_root,
     os.symlink(tmp_path, loader.parent)
     with pytest.raises(ModelFileError, match="symbolic link"):
         load(model)
+
+
+def test_a_small_trusted_file_cannot_ask_for_gibibytes_per_row(tmp_path):
+    """A 2 MB cnn file of wide 1x1 convolutions over a 256 x 256 view: its forward pass would
+    hold GiBs for one row; refused, even trusted, before anything runs."""
+    import resource
+
+    from autonn.data.features import identity_encoder
+    from autonn.export import state_dict
+    from autonn.export.bundle import Bundle, Member
+    from autonn.training.weights import state_tensors
+
+    params = {"family": "cnn", "conv_blocks": 2, "channels_0": 2048, "channels_1": 4,
+              "kernel_size": 1, "pool": "max", "n_layers": 1, "width_0": 4,
+              "activation": "relu", "init": "he_uniform", "norm": "none", "dropout": 0.0}
+    columns = [f"p{i}" for i in range(256 * 256)]
+    bundle = Bundle("multiclass", params, 2, "softmax", identity_encoder(columns), [0, 1],
+                    input_shape=[1, 256, 256])
+    path = tmp_path / "wide.safetensors"
+    network = bundle._assemble([Member(params, 2, "softmax")])  # weights only: a few MB
+    state_dict.write(bundle.with_tensors(state_tensors(network)), path)
+    assert path.stat().st_size < 4 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(ModelFileError, match="GiB for each row"):
+        load(path, trust_model=True)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 500_000

@@ -128,6 +128,7 @@ class Bundle:
             with torch.device("meta"):
                 skeleton = self._assemble(members)
             _same_shapes(skeleton.state_dict(), self.tensors, source)
+            _check_activations(skeleton, self.n_features, source)
         module = self._assemble(members)
         try:
             module.load_state_dict(self.tensors, strict=True)
@@ -207,6 +208,37 @@ def _same_shapes(expected: dict[str, torch.Tensor], tensors: dict[str, torch.Ten
             raise ModelFileError(f"{source}: tensor {name} is {got}, the architecture in the "
                                  f"manifest needs {want}; the file is damaged or not a model "
                                  "autonn wrote.")
+
+
+MAX_ROW_BYTES = 1 << 30  # what one row's forward pass may hold (a search's nets: kilobytes)
+
+
+def _check_activations(skeleton: Any, n_features: int, source: str) -> None:
+    """Refuse a network whose forward pass holds more than ``MAX_ROW_BYTES`` for one row (a
+    few-MB file can ask for GiBs: wide convolutions over a large view), measured by running
+    one row through the skeleton on the meta device, which allocates nothing."""
+    import torch
+
+    total = [0]
+
+    def count(module: Any, inputs: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor):
+            total[0] += out.numel() * out.element_size()
+
+    leaves = [m for m in skeleton.modules() if not any(True for _ in m.children())]
+    hooks = [m.register_forward_hook(count) for m in leaves]
+    try:
+        with torch.inference_mode():
+            skeleton(torch.empty(1, n_features, device="meta"))
+    except (RuntimeError, NotImplementedError, TypeError, ValueError):
+        return  # an operation meta tensors lack: the shapes above still bound the weights
+    finally:
+        for hook in hooks:
+            hook.remove()
+    if total[0] > MAX_ROW_BYTES:
+        raise ModelFileError(f"{source}: the network needs {total[0] / 2**30:.1f} GiB for each "
+                             f"row it predicts (at most {MAX_ROW_BYTES / 2**30:.0f} GiB); it "
+                             "is not a model an autonn search builds.")
 
 
 def _plain(value: Any) -> Any:
