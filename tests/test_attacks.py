@@ -230,3 +230,21 @@ def test_a_huge_header_field_and_a_newline_in_a_file_name_are_one_error_line(tmp
     assert forged.returncode == 2
     assert [line for line in forged.stderr.splitlines() if "Error" in line] == [
         "Error: x\\nError: forged.onnx: no such model file; check --model."]
+
+
+@pytest.mark.slow
+def test_a_tracking_server_lost_mid_search_is_one_line_without_credentials(tmp_path):
+    """The server goes away while trials run: the search ends with one masked error line and
+    exit 2, not a traceback holding user:password@."""
+    with mlflow_server(tmp_path) as url:
+        search = subprocess.Popen(
+            [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--n-trials", "200",
+             "--workers", "1", "--tracking-uri", url.replace("http://", "http://alice:tr4ck@")],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        header = search.stderr.readline() + search.stderr.readline()  # Data: ..., Searching ...
+        assert "Searching" in header, header
+        time.sleep(5)  # trials under way, their runs on the server
+    out, err = search.communicate(timeout=300)
+    assert search.returncode == 2, err[-2000:]
+    assert "Traceback" not in err and "tr4ck" not in header + out + err
+    assert [line for line in err.splitlines() if "Error:" in line]
