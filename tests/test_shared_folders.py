@@ -91,8 +91,8 @@ def test_a_staging_folder_in_a_shared_folder_cannot_be_hijacked(study_root, shar
         for fmt in formats:
             out = shared_folder / f"model.{fmt}"
             with pytest.warns(UserWarning, match="other users can rename and replace"):
-                done = export_model(fmt, out, study="iris", storage=str(
-                    study_root / "mlruns" / "optuna.journal"), force=True)
+                done = export_model(fmt, out, study="iris", storage=journal(study_root),
+                                    force=True)
             assert load(done.path).provenance == "verified"
     finally:
         process.kill()
@@ -100,6 +100,24 @@ def test_a_staging_folder_in_a_shared_folder_cannot_be_hijacked(study_root, shar
     home = private_home()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE(signing.key_path().stat().st_mode) == 0o600
+
+
+def saved_model(study_root: Path) -> Path:
+    """The iris study's model as a state_dict export (made once per module)."""
+    model = study_root / "model.safetensors"
+    if not model.exists():
+        export_model("state_dict", model, study="iris", storage=journal(study_root))
+    return model
+
+
+def journal(study_root: Path) -> str:
+    return str(study_root / "mlruns" / "optuna.journal")
+
+
+def iris_rows(folder: Path) -> None:
+    """One iris row to predict, as ``folder/rows.csv``."""
+    (folder / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
+                                     "petal width (cm)\n5.1,3.5,1.4,0.2\n")
 
 
 def autonn_cli(*args: str, home: Path, cwd: Path, timeout: int = 60) -> subprocess.CompletedProcess:
@@ -119,12 +137,8 @@ def test_a_planted_key_or_an_open_home_is_one_line_not_a_hang(study_root, tmp_pa
         (home / "signing.key").mkdir(mode=0o700)
     else:
         home.chmod(0o777)
-    model = study_root / "model.safetensors"
-    if not model.exists():
-        export_model("state_dict", model, study="iris",
-                     storage=str(study_root / "mlruns" / "optuna.journal"))
-    (tmp_path / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
-                                       "petal width (cm)\n5.1,3.5,1.4,0.2\n")
+    model = saved_model(study_root)
+    iris_rows(tmp_path)
     proc = autonn_cli("predict", "--model", str(model), "--input", "rows.csv", home=home,
                       cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
@@ -135,12 +149,8 @@ def test_a_planted_key_or_an_open_home_is_one_line_not_a_hang(study_root, tmp_pa
 
 
 def test_predict_replaces_only_predictions_it_wrote_unless_forced(study_root, tmp_path):
-    model = study_root / "model.safetensors"
-    if not model.exists():
-        export_model("state_dict", model, study="iris",
-                     storage=str(study_root / "mlruns" / "optuna.journal"))
-    (tmp_path / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
-                                       "petal width (cm)\n5.1,3.5,1.4,0.2\n")
+    model = saved_model(study_root)
+    iris_rows(tmp_path)
     notes = tmp_path / "notes.csv"
     notes.write_text("someone's work\n")
     home = Path(os.environ["AUTONN_HOME"])
@@ -157,11 +167,10 @@ def test_predict_replaces_only_predictions_it_wrote_unless_forced(study_root, tm
 def test_a_signature_binds_the_study_trial_and_time_and_can_be_checked(study_root, tmp_path):
     """Two of your own signed exports, one swapped in for the other: --verbose tells them apart
     and --expect-study refuses the wrong one."""
-    storage = str(study_root / "mlruns" / "optuna.journal")
+    storage = journal(study_root)
     first = export_model("onnx", tmp_path / "a.onnx", study="iris", storage=storage)
     second = export_model("onnx", tmp_path / "b.onnx", study="iris", storage=storage, trial=0)
-    (tmp_path / "rows.csv").write_text("sepal length (cm),sepal width (cm),petal length (cm),"
-                                       "petal width (cm)\n5.1,3.5,1.4,0.2\n")
+    iris_rows(tmp_path)
     home = Path(os.environ["AUTONN_HOME"])
     notes = []
     for done in (first, second):
@@ -209,7 +218,7 @@ def test_bytecode_in_an_mlflow_export_must_be_its_signed_sources_own(study_root,
     import py_compile
 
     model = export_model("mlflow", tmp_path / "m.mlflow", study="iris",
-                         storage=str(study_root / "mlruns" / "optuna.journal")).path
+                         storage=journal(study_root)).path
     served = subprocess.run([sys.executable, "-c", "import mlflow, sys; "
                              "mlflow.pyfunc.load_model(sys.argv[1])", str(model)],
                             capture_output=True, text=True, timeout=300,

@@ -53,7 +53,7 @@ def parse_raw(data: bytes, source: str, body_size: int | None = None
         metadata = header.pop("__metadata__", None) or {}
         body, tensors, end = data[8 + size:], {}, 0
         if body_size is not None:
-            body = memoryview(bytes(0))  # offsets only; ``end`` is compared with body_size
+            body = b""  # offsets only; ``end`` is compared with body_size
         limit = len(body) if body_size is None else body_size
         for name, entry in sorted(header.items(), key=lambda kv: kv[1]["data_offsets"]):
             start, stop = entry["data_offsets"]
@@ -61,7 +61,7 @@ def parse_raw(data: bytes, source: str, body_size: int | None = None
             if start != end or stop - start != count:
                 raise ValueError(f"tensor {name!r} does not follow the one before it")
             tensors[name], end = RawTensor(TORCH_DTYPES[entry["dtype"]], list(entry["shape"]),
-                                           bytes(body[start:stop])), stop
+                                           body[start:stop]), stop
         if end != limit:
             raise ValueError(f"{limit - end} bytes after the last tensor")
     except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
