@@ -13,7 +13,7 @@ import optuna
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
-from servers import free_port, mlflow_server
+from servers import free_port, mlflow_server, running
 
 from autonn.masking import mask
 
@@ -199,6 +199,40 @@ def test_the_ui_refuses_the_network_without_a_password(tmp_path):
 
     with socket.socket() as s:  # nothing listens: the server was never started
         assert s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def test_the_ui_on_the_network_asks_every_request_for_the_password(tmp_path, monkeypatch):
+    import base64
+    import urllib.error
+    import urllib.request
+
+    monkeypatch.setenv("AUTONN_HOME", str(tmp_path / "home"))
+    port = free_port()
+    cmd = [sys.executable, "-m", "autonn", "ui", "--host", "0.0.0.0", "--port", str(port), "--auth"]
+    with running(cmd, f"http://127.0.0.1:{port}/health", tmp_path):
+        kept = tmp_path / "home" / "ui-auth" / "admin-password"
+        assert kept.stat().st_mode & 0o777 == 0o600 and (kept.parent.stat().st_mode & 0o777) == 0o700
+        password = kept.read_text().strip()
+        assert len(password) >= 20
+
+        def status(path: str, credentials: str | None) -> int:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+            if credentials:
+                token = base64.b64encode(credentials.encode()).decode()
+                request.add_header("Authorization", f"Basic {token}")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    return answer.status
+            except urllib.error.HTTPError as refused:
+                return refused.code
+
+        search = "/api/2.0/mlflow/experiments/search?max_results=5"
+        assert status(search, None) == 401 and status("/", None) == 401
+        assert status(search, "admin:wrong-password") == 401
+        assert status(search, f"admin:{password}") == 200
+        commands = [_cmdline(pid) for pid in os.listdir("/proc") if pid.isdigit()]
+        assert any(f"--port\0{port}" in c for c in commands)
+        assert not any(password in c for c in commands)  # handed over in the environment
 
 
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "evil\x1b[2Jname"])

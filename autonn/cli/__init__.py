@@ -5,6 +5,7 @@
     studies   ``studies``, ``trials``, ``best``, ``space``, ``datasets``
     models    ``export`` and ``predict``
     ui        ``autonn ui``: the MLflow UI on the store
+    ui_auth   ``autonn ui --auth``: the basic-auth app's private settings and first password
 
 Only this package imports click. Modules import click and autonn's light registries at the top;
 everything heavy (torch, optuna, mlflow, pandas) inside the command that needs it, so that

@@ -18,6 +18,7 @@ from pathlib import Path
 import click
 
 from autonn.cli.options import friendly_errors, tracking_option
+from autonn.cli.ui_auth import ADMIN, auth_environment, auth_folder
 from autonn.errors import StudyError, unknown_name
 from autonn.tracking.runs import default_tracking_uri, experiments, runs_url
 
@@ -29,7 +30,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
               help="Address to bind; anything but loopback exposes the UI to the network and "
                    "needs --auth.")
 @click.option("--auth", is_flag=True, help="Require a user name and password (MLflow's "
-                                           "basic-auth app; pip install 'mlflow[auth]').")
+                                           "basic-auth app; pip install 'mlflow[auth]'). The "
+                                           "first admin password is made for you and kept "
+                                           "under AUTONN_HOME/ui-auth.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535),
               help="Port the UI listens on.")
 @tracking_option
@@ -88,9 +91,14 @@ def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     base = f"http://{shown}:{port}"
     echo(f"Starting the MLflow UI on {base} ...")
+    environment = server_environment(uri)
+    if auth:
+        environment |= auth_environment()
+        echo(f"Sign in as {ADMIN}, with the password in {auth_folder() / 'admin-password'} "
+             "(or MLFLOW_AUTH_ADMIN_PASSWORD, when you set it before the first start).")
     # a session of its own, so that stopping it also stops the server's worker processes
     process = subprocess.Popen(server_command(host, port, uri, auth), start_new_session=True,
-                               env=server_environment(uri))
+                               env=environment)
     previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:
         if not _wait_until_up(base, process):
