@@ -11,6 +11,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -100,6 +101,66 @@ def test_a_staging_folder_in_a_shared_folder_cannot_be_hijacked(study_root, shar
     home = private_home()
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE(signing.key_path().stat().st_mode) == 0o600
+
+
+SWAPPER = """
+import os, shutil, sys, time
+folder, marker = sys.argv[1], sys.argv[2]
+print("ready", flush=True)
+swapped, end = 0, time.monotonic() + 120
+while time.monotonic() < end:
+    for entry in os.listdir(folder):
+        path = os.path.join(folder, entry)
+        if entry.startswith(("stolen-", "mine-")) or not os.path.isdir(path):
+            continue
+        try:  # any folder autonn writes or lands: put our copy, with our bytes, in its place
+            mine = os.path.join(folder, f"mine-{swapped}")
+            shutil.copytree(path, mine)
+            with open(os.path.join(mine, "MLmodel"), "a") as model:
+                model.write(marker)
+            os.rename(path, os.path.join(folder, f"stolen-{swapped}"))
+            os.rename(mine, path)
+            swapped += 1
+        except OSError:
+            pass
+"""
+
+
+def test_the_victims_key_never_signs_bytes_swapped_in_during_an_mlflow_export(study_root,
+                                                                             shared_folder):
+    """The attacker copies every folder that appears in the shared folder, adds its own line to
+    the copy and swaps it in, during and after each export: an export that loads as verified
+    holds none of the attacker's bytes; one the attacker replaced is refused (item 2a)."""
+    marker = "\n# written by the attacker\n"
+    verified = refused = 0
+    for _ in range(3):
+        process = attacker(SWAPPER, str(shared_folder), marker)
+        assert process.stdout.readline().strip() == "ready"
+        out = shared_folder / "model.mlflow"
+        before = swaps(shared_folder)
+        try:
+            with pytest.warns(UserWarning, match="other users can rename and replace"):
+                export_model("mlflow", out, study="iris", storage=journal(study_root), force=True)
+            end = time.monotonic() + 10  # the landed export too gets swapped for a copy
+            while swaps(shared_folder) == before and time.monotonic() < end:
+                time.sleep(0.05)
+        finally:  # stopped before the check, so the folder checked is the folder loaded
+            process.kill()
+            process.wait()
+        try:
+            model = load(out)
+        except ModelFileError as error:
+            assert "changed" in str(error) or "signature" in str(error), error
+            refused += 1
+        else:
+            assert model.provenance == "verified"
+            assert marker.strip() not in (out / "MLmodel").read_text()
+            verified += 1
+    assert refused >= 1 and refused + verified == 3  # the swaps happened, and were caught
+
+
+def swaps(folder: Path) -> int:
+    return sum(entry.name.startswith("stolen-") for entry in folder.iterdir())
 
 
 def saved_model(study_root: Path) -> Path:
