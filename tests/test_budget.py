@@ -1,5 +1,5 @@
 """A budget that holds: --timeout bounds the whole command; no trial starts that cannot finish;
-a trial whose later folds cannot end in time stops at once; the finishing steps that would
+a trial whose later folds cannot end in time ends with the folds it finished; the finishing steps that would
 overrun (a refit, a replay) are skipped; and the first built-in start is a cheap default MLP."""
 
 from __future__ import annotations
@@ -13,15 +13,23 @@ import pytest
 
 from autonn.config import make_config
 from autonn.search.claims import _too_late
-from autonn.search.deadline import FINISH_SECONDS, TRACKING_SECONDS, last_deadline, trials_deadline
+from autonn.search.deadline import (
+    FINISH_SECONDS,
+    PARTIAL,
+    TRACKING_SECONDS,
+    last_deadline,
+    trials_deadline,
+)
 from autonn.search.final import finish, replay
-from autonn.search.lifecycle import FOLD_EPOCHS
+from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
+from autonn.space import suggest
+from autonn.tracking.tracker import NullTracker
 from autonn.training.callbacks import Deadline, TimeCap
-from autonn.training.loop import History
+from autonn.training.loop import History, fit_each
 
 
 def test_trials_end_early_enough_for_the_finishing_steps():
@@ -32,15 +40,54 @@ def test_trials_end_early_enough_for_the_finishing_steps():
     assert trials_deadline(100.0, 4, True) == 102.0  # a tiny budget keeps half for trials
 
 
-def test_a_fold_whose_later_folds_cannot_end_in_time_stops_after_its_second_epoch():
+def test_a_fold_whose_later_folds_cannot_end_in_time_is_the_trials_last_and_goes_on():
     hopeless = Deadline(time.time() + 5, epochs=100, later=1000)  # 1000 epochs still to come
     steady = Deadline(time.time() + 5, epochs=100, later=0)
-    said = []
-    for epoch in range(3):
+    said, judged = [], []
+    for epoch in range(4):
         time.sleep(0.05)  # 1000 x 0.05 s is far past the deadline 5 s away
         said.append((hopeless.on_epoch_end(epoch, History()), steady.on_epoch_end(epoch, History())))
-    # the first epoch pays one-off costs: the rate is measured on the epochs after it
-    assert said == [(None, None), (None, None), ("deadline", None)]
+        judged.append(hopeless.last_fold)
+    # the fold itself goes on (it may finish and count); the first epoch pays one-off costs, so
+    # the rate is measured on the epochs after it
+    assert said == [(None, None)] * 4 and judged == [False, False, True, True]
+    assert not steady.last_fold
+
+
+def test_a_trial_the_deadline_leaves_with_two_folds_is_ranked_on_them_and_ships_only_alone():
+    """Time runs out after a candidate's second fold: it completes on those two (marked, its
+    value their mean), replays to them, and the final model ships it only when no trial
+    finished every fold."""
+    cfg = make_config(dataset="iris", n_trials=2, seed=0, pruner="none",
+                      space={"epochs": 6, "n_layers": 1, "width": 8, "family": "mlp"})
+    problem = prepare(cfg)
+    study = optuna.create_study(direction=problem.metric.direction)
+    kept, folds_trained = [], []
+
+    def engine(trainees, data, metric, **options):
+        fit_each(trainees, data, metric, **options)
+        folds_trained.append(data)
+        if len(folds_trained) == 2:
+            problem.deadline = time.time() - 1  # the budget ends between folds 2 and 3
+
+    for deadline in (time.time() + 3600, None):  # the first candidate is cut, the second not
+        problem.deadline = deadline
+        trial = study.ask()
+        outcome = run_trials(problem, [trial], [suggest(trial, problem.config.space)], NullTracker(),
+                             kept.append, engine)[0]
+        study.tell(trial, outcome)
+    partial, whole = study.trials
+    assert partial.state.name == whole.state.name == "COMPLETE"
+    assert partial.user_attrs[PARTIAL] == 2 and PARTIAL not in whole.user_attrs
+    assert len(partial.user_attrs["fold_values"]) == 2 and len(whole.user_attrs["fold_values"]) == 5
+    assert partial.value == pytest.approx(sum(partial.user_attrs["fold_values"]) / 2)
+    assert kept[0].predictions is None and len(kept[0].fits) == 2
+    replayed = replay(problem, partial)
+    assert [f.history.best_value for f in replayed.fits] == partial.user_attrs["fold_values"]
+    alone = finish(problem, kept[:1], ensemble=5)
+    assert alone.trials == {0: 1} and alone.folds == 2 and len(alone.members) == 2
+    assert alone.test_score is not None
+    assert finish(problem, kept, ensemble=5).trials == {1: 1}  # the finished one, whatever scored
 
 
 def test_a_fold_stops_before_an_epoch_that_would_end_after_its_time_cap():

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
+from autonn.search.deadline import PARTIAL
 from autonn.search.problem import Problem
 from autonn.search.ranking import (
     SHOWN_STATES,
@@ -94,7 +95,12 @@ def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top
                                              "resumed" if waiting else ""))
     if "STOPPED" in states:
         print(f"{states['STOPPED']} trial(s) stopped by the --timeout deadline before they "
-              "finished: they are not ranked and not in the final model.")
+              "finished a fold: they are not ranked and not in the final model.")
+    partial = sum(PARTIAL in t.user_attrs for t in study.get_trials(deepcopy=False))
+    if partial:
+        print(f"{partial} complete trial(s) finished only some of their folds before the "
+              f"deadline: ranked on those (user attribute {PARTIAL}), in the final model only "
+              "when no trial finished every fold.")
     print(f"{'rank':>4} {'trial':>5} {'state':<8} {'value':>9} {'seconds':>8}  architecture")
     for r in ranked_trials(study, top):
         value = "-" if r["value"] is None else f"{r['value']:.4f}"

@@ -3,9 +3,11 @@
 ``--timeout`` becomes an absolute wall-clock time, fixed once by the process that starts the
 search and handed to its worker processes; another machine (or terminal) that joins the same
 study while that search runs reads it from the study. No trial starts after it. A trial it cuts
-short is not a finished trial: it is recorded as stopped (Optuna state FAIL, user attribute
-``stopped``; its MLflow run KILLED, named ``trial-0007 stopped``), so ranking, ``--n-trials``,
-the ensemble and the final model all skip it.
+short before it finished a fold is not a finished trial: it is recorded as stopped (Optuna
+state FAIL, user attribute ``stopped``; its MLflow run KILLED, named ``trial-0007 stopped``), so
+ranking, ``--n-trials``, the ensemble and the final model all skip it. One that finished k of
+its n folds completes on those k (user attribute ``partial_folds``; the cut fold is dropped):
+ranked on them, and in the final model only when no trial finished every fold.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from autonn.search.storage import keep_attr, kept_attrs
 # The last search's deadline, {"at": a time.time() value}, with "owner" (host:pid) while it runs
 KEY = "autonn.deadline"
 STOPPED = "stopped"  # the user attribute of a trial the deadline cut: its reason
+PARTIAL = "partial_folds"  # user attr: the folds a trial finished, when the deadline left it k < n
 
 
 def fix_deadline(study: optuna.Study, at: float | None, storage: Any) -> float | None:

@@ -26,6 +26,7 @@ from autonn.export.bundle import LIMITS, Bundle, Member
 from autonn.export.pipeline import EnsembleModule, ScoringModule, scoring_module
 from autonn.losses import Head
 from autonn.params import Params
+from autonn.search.deadline import PARTIAL
 from autonn.search.ensemble import ensemble_selection, row_loss, scorer
 from autonn.search.lifecycle import FOLD_EPOCHS, out_of_training
 from autonn.search.problem import Fit, Problem, Winner
@@ -63,16 +64,20 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     """The final model from the trials kept in memory (best first), scored on the test split.
     ``refit`` "auto": refit after a one-split search, ship the fold networks after a
     cross-validated one; a refit that cannot end by ``until`` (a ``time.time()`` value,
-    predicted from the trials' own epoch times) is skipped and the networks ship as trained."""
+    predicted from the trials' own epoch times) is skipped and the networks ship as trained.
+    Trials the deadline left with fewer folds (no out-of-fold predictions) are left out, unless
+    no trial finished every fold: then the best of them ships alone, as its finished folds."""
     ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
+    # trials that finished every fold; the best partial one only when none did
+    ranked = [w for w in ranked if w.predictions is not None] or ranked[:1]
     refit = len(problem.folds) == 1 if refit == "auto" else bool(refit)
-    per_trial = 1 if refit else len(ranked[0].fits)
+    per_trial = 1 if refit else max(len(w.fits) for w in ranked)
     # an ensemble holds at most 2 x size trials (the mean, then the additions), each shipping
     # per_trial networks: keep it within the members an export may hold
     ensemble = min(ensemble, LIMITS["members"] // (2 * per_trial))
     chosen, score = _choose(problem, ranked, ensemble)
     skipped = refit and until is not None and time.time() + refit_seconds(problem, chosen) > until
-    refit, per_trial = (False, len(ranked[0].fits)) if skipped else (refit, per_trial)
+    refit, per_trial = (False, max(len(w.fits) for w in ranked)) if skipped else (refit, per_trial)
     networks = _refit(problem, chosen) if refit else _as_trained(chosen)
     members = [Member(dict(params), head.n_outputs, head.output, weight)
                for params, head, _, weight in networks]
@@ -111,6 +116,8 @@ def _choose(problem: Problem, ranked: list[Winner], size: int
     shipping the ensemble only when it beat it there lost on the test rows (benchmarks/RESULTS.md).
     """
     metric, classifier = problem.metric, problem.config.task != REGRESSION
+    if ranked[0].predictions is None:  # a partial trial: scored on the folds it finished
+        return [(ranked[0], 1)], ranked[0].value
     counts, together = ensemble_selection([w.predictions for w in ranked],
                                           scorer(metric, problem.selection_y, classifier),
                                           metric.direction, size,
@@ -164,20 +171,23 @@ def score_test_split(problem: Problem, module: nn.Module) -> float | None:
 
 
 def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
-    """Train ``trial``'s parameters on every fold with its seed, early stopping and its folds'
-    time caps, as the search did: the same networks on the same machine."""
+    """Train ``trial``'s parameters on the folds it finished (every fold, unless the deadline
+    left it fewer) with its seed, early stopping and its folds' time caps, as the search did:
+    the same networks on the same machine."""
     cfg, fits = problem.config, []
     patience = cfg.training.patience_for(trial.params["epochs"])
+    folds = problem.folds[:trial.user_attrs.get(PARTIAL, len(problem.folds))]
     # the epochs each fold ran, where the candidate's time cap stopped one (None: as sampled)
-    epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(problem.folds)
-    for data, fold_epochs in zip(problem.folds, epochs):
+    epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(folds)
+    for data, fold_epochs in zip(folds, epochs):
         model, head, history = train_params(
             trial.params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
             callbacks=[EarlyStopping(patience)], grad_clip=cfg.training.grad_clip,
             epochs=fold_epochs, init_state=problem.init_state)
         fits.append(Fit(model, head, history, data))
+    whole = len(fits) == len(problem.folds)
     return Winner(trial.number, trial.values[0], trial.params, fits,
-                  out_of_training(problem, fits))
+                  out_of_training(problem, fits) if whole else None)
 
 
 def now() -> str:

@@ -39,7 +39,7 @@ def pack(winners: list[Winner]) -> list[dict[str, Any]]:
     and, per fold, the trained weights and the training history. Arrays, not tensors: torch
     sends a tensor between processes as a handle to the sender's memory, gone once it exits."""
     return [{"trial": w.trial_number, "value": w.value, "params": dict(w.params),
-             "predictions": w.predictions.cpu().numpy(),
+             "predictions": None if w.predictions is None else w.predictions.cpu().numpy(),
              "folds": [({k: v.detach().cpu().numpy().copy()
                          for k, v in f.model.state_dict().items()}, f.history) for f in w.fits]}
             for w in winners]
@@ -62,12 +62,15 @@ def unpack(problem: Problem, packed: list[dict[str, Any]]) -> list[Winner]:
 
 def _rebuilt(problem: Problem, item: dict[str, Any]) -> Winner:
     fits = []
-    for data, (state, history) in zip(problem.folds, item["folds"], strict=True):
+    if len(item["folds"]) > len(problem.folds):
+        raise ValueError(f"{len(item['folds'])} folds, not at most {len(problem.folds)}")
+    for data, (state, history) in zip(problem.folds, item["folds"]):
         model, head = build_network(item["params"], data)
         model.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         fits.append(Fit(model.to(data.device), head, history, data))
+    predictions = item["predictions"]
     return Winner(item["trial"], item["value"], item["params"], fits,
-                  torch.from_numpy(item["predictions"]))
+                  None if predictions is None else torch.from_numpy(predictions))
 
 
 def collect(processes: list, channel: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from autonn.errors import TrialStopped
 from autonn.measures import count_parameters, measure
 from autonn.params import Params
 from autonn.search.claims import Outcome
-from autonn.search.deadline import STOPPED
+from autonn.search.deadline import PARTIAL, STOPPED
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.search.racing import FOLD_VALUES, raced_out
 from autonn.tracking.tracker import Tracker
@@ -45,18 +45,18 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     one's outcome: its value(s), or the exception it ends with (pruned, stopped, failed).
 
     A trial leaves the folds once it fails, is pruned (the pruner watches its first fold) or
-    falls out of the race (``search.racing``); no fold starts after the search's deadline. An
-    interruption fails every trial, then propagates.
+    falls out of the race (``search.racing``); no fold starts after the search's deadline, nor
+    after a fold that judged the later ones could not end before it. An interruption fails every
+    trial, then propagates.
     """
     seeds, errors = _begin(problem, trials, params, tracker)
     prunings = [Pruning(t) for t in trials]
     raced: list[str | None] = [None] * len(trials)
     fits: list[list[Fit]] = [[] for _ in trials]
     alive = [i for i in range(len(trials)) if errors[i] is None]
-    deadline = Deadline(problem.deadline)
     per_fold = _fold_allowance(problem)
     for index, data in enumerate(problem.folds):
-        if not alive or deadline.passed():
+        if not alive or Deadline(problem.deadline).passed():
             break
         trainees = [Trainee(params[i], seeds[i], _stoppers(
             problem, trials[i], params[i], prunings[i] if index == 0 else None, index, per_fold))
@@ -70,12 +70,15 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
             raise
         finally:
             release_memory(data.device)
+        last = set()
         for i, t in zip(alive, trainees):
             errors[i] = t.error
             if t.error is None:
                 fits[i].append(Fit(t.network, t.head, t.history, data))
+            if any(isinstance(c, Deadline) and c.last_fold for c in t.callbacks):
+                last.add(i)
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
-                 and fits[i][-1].history.stop_reason != Deadline.REASON]
+                 and fits[i][-1].history.stop_reason != Deadline.REASON and i not in last]
         for i in alive:
             raced[i] = _race(problem, trials[i], fits[i])
         alive = [i for i in alive if raced[i] is None]
@@ -149,17 +152,19 @@ def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
 def _conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker, keep: Callable,
               params: Params, fits: list[Fit], pruned: str | None,
               error: BaseException | None) -> Outcome:
-    """The trial's outcome, recorded: failed, stopped by the deadline, pruned or complete. An
-    error on the way (a second objective that cannot be measured, a tracking store gone) is
+    """The trial's outcome, recorded: failed, stopped by the deadline before it finished a fold,
+    pruned, or complete (on the folds it finished, when the deadline left it fewer than all).
+    An error on the way (a second objective that cannot be measured, a tracking store gone) is
     this trial's failure, not its claim's."""
     try:
         if error is not None:
             report_failure(trial, tracker, error)
             return error
-        cut = bool(fits) and fits[-1].history.stop_reason == Deadline.REASON
-        if pruned is None and (cut or len(fits) < len(problem.folds)):
+        done = [f for f in fits if f.history.stop_reason != Deadline.REASON]
+        if pruned is None and not done:
             return stop_trial(problem, trial, tracker, fits)
-        return conclude(problem, trial, tracker, keep, params, fits, pruned)
+        return conclude(problem, trial, tracker, keep, params, done if pruned is None else fits,
+                        pruned)
     except optuna.TrialPruned as exc:
         return exc
     except Exception as exc:  # noqa: BLE001 - the trial records it as its failure
@@ -183,7 +188,10 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
              keep: Callable[[Winner], None], params: dict[str, Any], fits: list[Fit],
              pruned: str | None) -> float | tuple[float, ...]:
     """A trained trial's value(s), facts and curves recorded; its networks kept unless it was
-    ``pruned`` (why: the pruner on its first fold, or the race over folds).
+    ``pruned`` (why: the pruner on its first fold, or the race over folds). A trial the deadline
+    left with fewer ``fits`` than folds is ranked on those, marked ``PARTIAL``, and kept without
+    out-of-fold predictions (they would not cover every row): the final model draws on it only
+    when no trial finished every fold.
 
     Raises:
         optuna.TrialPruned: the trial was pruned.
@@ -204,27 +212,29 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
         tracker.end_trial(trial.number, "PRUNED", curves=curves, metrics={**facts, **folds},
                           tags={"pruned": pruned})
         raise optuna.TrialPruned(pruned)
+    whole = len(fits) == len(problem.folds)
+    if not whole:
+        trial.set_user_attr(PARTIAL, len(fits))
     # val_<metric>: the trial's objective, so the MLflow runs table sorts trials by it
     tracker.end_trial(trial.number, "COMPLETE", curves=curves,
-                      metrics={f"val_{metric}": value, **facts, **folds})
-    keep(Winner(trial.number, value, params, fits, out_of_training(problem, fits)))
+                      metrics={f"val_{metric}": value, **facts, **folds},
+                      tags=None if whole else {"partial": f"{len(fits)} of {len(problem.folds)} "
+                                                          "folds (the deadline came)"})
+    keep(Winner(trial.number, value, params, fits,
+                out_of_training(problem, fits) if whole else None))
     return (value, *extra.values()) if extra else value
 
 
 def stop_trial(problem: Problem, trial: optuna.Trial, tracker: Tracker, fits: list[Fit]
                ) -> TrialStopped:
-    """Record a trial the search's deadline cut short (``fits``: its folds so far, the last
-    one cut unless every fold finished) as stopped; returns the error that ends it."""
-    done = [f for f in fits if f.history.stop_reason != Deadline.REASON]
-    cut = fits[len(done):]
-    where = (f"fold {len(done) + 1} of {len(problem.folds)}" if len(problem.folds) > 1
-             else "training")
-    after = f" after {len(cut[0].history.val_metric)} epoch(s)" if cut else " before it began"
+    """Record a trial the search's deadline cut short in its first fold (``fits``: that fold,
+    or none) as stopped; returns the error that ends it."""
+    where = f"fold 1 of {len(problem.folds)}" if len(problem.folds) > 1 else "training"
+    after = f" after {len(fits[0].history.val_metric)} epoch(s)" if fits else " before it began"
     reason = (f"stopped by the search's deadline (--timeout) in {where}{after}: not a finished "
               "trial, so it is left out of the ranking, --n-trials and the final model")
     trial.set_user_attr(STOPPED, reason)
     trial.set_user_attr("fail_reason", reason)
-    trial.set_user_attr("completed_folds", [f.history.best_value for f in done])
     tracker.end_trial(trial.number, "STOPPED", curves=_curves(problem, fits),
                       tags={"stopped": "deadline"})
     return TrialStopped(reason)

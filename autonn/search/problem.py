@@ -97,14 +97,15 @@ class Problem:
 
 @dataclass
 class Winner:
-    """A completed trial kept in memory: its networks (one per fold) and its out-of-training
-    predictions of the selection rows."""
+    """A completed trial kept in memory: its networks (one per fold it finished) and its
+    out-of-training predictions of the selection rows (None when the deadline left it fewer
+    folds than the study's: they would not cover every row)."""
 
     trial_number: int
     value: float
     params: Params
     fits: list[Fit]
-    predictions: torch.Tensor  # (N, K) probabilities or (N, T) values of ``selection_y``'s rows
+    predictions: torch.Tensor | None  # (N, K) probabilities or (N, T) values of selection_y's rows
 
     @property
     def head(self) -> Head:

@@ -41,14 +41,14 @@ class Pruning:
 
 
 class Deadline:
-    """Stop when the search's time budget is spent, or as soon as the rest of the trial can no
-    longer end before it: at least ``later`` epochs are still to come after this fold (the
-    later folds' least), at this fold's measured seconds per epoch. The search then records
-    the trial as stopped, not finished (``search.deadline``), and its time goes to trials that
-    can finish; a fold whose last epoch (of ``epochs``) ends after the deadline has finished.
-    The rate is measured once two epochs after the first have run (the first pays one-off
-    costs), so a hopeless trial stops after its third epoch; later folds with a time cap take at
-    most ``later_at_most`` seconds."""
+    """Stop when the search's time budget is spent; a fold whose last epoch (of ``epochs``) ends
+    after the deadline has finished. Also judge whether the rest of the trial can end before
+    it: at least ``later`` epochs are still to come after this fold (the later folds' least), at
+    this fold's measured seconds per epoch (later folds with a time cap take at most
+    ``later_at_most`` seconds). Where they cannot, this fold is the trial's last
+    (``last_fold``): it goes on to its own end, and the trial counts the folds it finished
+    (``search.lifecycle``). The rate is measured once two epochs after the first have run (the
+    first pays one-off costs)."""
 
     REASON = "deadline"
 
@@ -58,6 +58,7 @@ class Deadline:
         self.epochs, self.later = epochs, later
         self.later_at_most = later_at_most  # seconds the later folds take at most (time caps)
         self.warm: float | None = None  # when the first epoch ended (it pays one-off costs)
+        self.last_fold = False  # the later folds cannot end before the deadline
 
     def passed(self) -> bool:
         return self.at is not None and time.time() >= self.at
@@ -69,13 +70,12 @@ class Deadline:
         last = self.epochs is not None and epoch + 1 >= self.epochs
         if epoch == 0:
             self.warm = now
-        hopeless = False
-        if self.later > 0 and epoch >= 2:  # seconds per epoch from the epochs after the first
+        if self.later > 0 and epoch >= 2 and not self.last_fold:  # rate: epochs after the 1st
             later = self.later * (now - self.warm) / epoch
             if self.later_at_most is not None:
                 later = min(later, self.later_at_most)
-            hopeless = now + later > self.at
-        return self.REASON if (now >= self.at and not last) or hopeless else None
+            self.last_fold = now + later > self.at
+        return self.REASON if now >= self.at and not last else None
 
 
 class TimeCap:
