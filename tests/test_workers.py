@@ -116,8 +116,8 @@ def test_a_worker_hands_its_best_networks_to_the_main_process_after_it_exits(tmp
     problem = prepare(config)
     journal = str(tmp_path / "optuna.journal")
     create_study(problem, journal)
-    processes, channel = start_workers(config, range(1, 2), 2, journal, None)
-    packed = collect(processes, channel)
+    processes, readers = start_workers(config, range(1, 2), 2, journal, None)
+    packed = collect(readers)
     assert join_workers(processes) == [] and not any(p.is_alive() for p in processes)
     winners = unpack(problem, packed)
     study = optuna.load_study(study_name="handed", storage=open_storage(journal))
@@ -127,6 +127,40 @@ def test_a_worker_hands_its_best_networks_to_the_main_process_after_it_exits(tmp
         assert winner.value == complete[winner.trial_number].value
         assert torch.allclose(out_of_training(problem, winner.fits), winner.predictions)
         assert len(winner.fits) == len(problem.folds)
+
+
+def _send_then_die(writer, whole: bool) -> None:
+    """A worker's last act: one whole message, then half of a 1 MB one, then killed."""
+    import signal
+    import struct
+
+    if whole:
+        writer.send([{"trial": 7}])
+    os.write(writer.fileno(), struct.pack("!i", 1 << 20) + b"x" * 1000)  # 1000 of 1 MB bytes
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def test_a_worker_killed_partway_through_sending_does_not_hang_the_main_process():
+    # each worker has a pipe of its own, whose only write end it holds: killed mid-message, its
+    # pipe ends, and the main process keeps what whole messages came (one queue for every
+    # worker would wait forever for the rest of the message)
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    processes, readers = [], []
+    for whole in (True, False):
+        reader, writer = context.Pipe(duplex=False)
+        processes.append(context.Process(target=_send_then_die, args=(writer, whole)))
+        processes[-1].start()
+        writer.close()
+        readers.append(reader)
+    finished = []
+    collector = __import__("threading").Thread(target=lambda: finished.append(collect(readers)),
+                                                daemon=True)
+    collector.start()
+    collector.join(timeout=60)
+    assert finished == [[{"trial": 7}]]
+    assert all(p.join(timeout=10) is None and p.exitcode == -9 for p in processes)
 
 
 def test_auto_takes_two_workers_on_a_cpu_for_a_budget_long_enough_to_pay_for_them():

@@ -4,17 +4,17 @@ minutes that a --timeout may not have (an ames search with two workers beside tw
 processes ended 9 s past its 60 s budget replaying its leader).
 
     Best(direction, n)          in a worker: its n best completed trials, kept as they finish
-    pack(winners)               -> plain numbers and arrays, sent over a process queue
+    pack(winners)               -> plain numbers and arrays, sent over the worker's own pipe
     unpack(problem, packed)     in the main process: the same networks, on its own folds
-    collect(processes, queue)   every worker's packed trials, read while they exit
+    collect(readers)            every worker's packed trials, read until each pipe ends
 
-The queue carries only what a worker of this search computed; nothing is read from a file.
+A pipe carries only what a worker of this search computed; nothing is read from a file.
 """
 
 from __future__ import annotations
 
-import queue as queues
 import warnings
+from multiprocessing.connection import Connection, wait
 from typing import Any
 
 import torch
@@ -73,18 +73,17 @@ def _rebuilt(problem: Problem, item: dict[str, Any]) -> Winner:
                   None if predictions is None else torch.from_numpy(predictions))
 
 
-def collect(processes: list, channel: Any) -> list[dict[str, Any]]:
-    """Everything the workers put on ``channel``, read until every worker has exited (a worker
-    cannot exit before what it put is read); a worker that died sent nothing."""
+def collect(readers: list[Connection]) -> list[dict[str, Any]]:
+    """Everything the workers sent on their pipes (``readers``: one read end each), read until
+    each pipe ends. A worker that died sent nothing; one killed partway through sending ends its
+    pipe mid-message, which is dropped (its end of file reaches the reader: no wait on it)."""
     packed: list[dict[str, Any]] = []
-    while True:
-        try:
-            packed.extend(channel.get(timeout=0.2))
-        except queues.Empty:
-            if not any(p.is_alive() for p in processes):
-                break
-    while True:  # what the last worker put just before it exited
-        try:
-            packed.extend(channel.get_nowait())
-        except queues.Empty:
-            return packed
+    open_ = list(readers)
+    while open_:
+        for reader in wait(open_):
+            try:
+                packed.extend(reader.recv())
+            except (EOFError, OSError):  # the worker's end closed: all it sent is read
+                open_.remove(reader)
+                reader.close()
+    return packed

@@ -99,7 +99,7 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
     """The trials, in this process and its workers, to the count or the deadline."""
     cfg = problem.config
     with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as (
-            helpers, channel):
+            helpers, readers):
         optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
                           storage=storage, deadline=problem.deadline, catch=(Exception,),
                           callbacks=[kept.announce, *callbacks], retries=cfg.retries,
@@ -109,7 +109,7 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
         if any(p.is_alive() for p in helpers):
             on_stage(study, "Waiting for the other workers to finish their trials ...")
         if helpers:  # their best trials' networks: the final model need not train them again
-            for winner in unpack(problem, collect(helpers, channel)):
+            for winner in unpack(problem, collect(readers)):
                 kept.keep(winner)
         _warn_if_died(join_workers(helpers))
 
@@ -242,19 +242,19 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
              since: float) -> Iterator[tuple[list, Any]]:
     """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
-    the search's deadline handed to each; and the queue they send their best networks on."""
+    the search's deadline handed to each; and the pipes they send their best networks on."""
     if workers <= 1:
         yield [], None
         return
     import torch
 
-    processes, channel = start_workers(problem.config, range(1, workers), workers, storage,
+    processes, readers = start_workers(problem.config, range(1, workers), workers, storage,
                                        tracker.spawn_args(), problem.deadline, since)
     # this process is worker 0: it takes its share of the cores like every other worker
     threads = torch.get_num_threads()
     torch.set_num_threads(threads_per_worker(workers))
     try:
-        yield processes, channel
+        yield processes, readers
     except BaseException:
         join_workers(processes, interrupted=True)
         raise

@@ -33,17 +33,21 @@ def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
                   since: float | None = None) -> tuple[list, Any]:
     """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes;
     ``deadline`` is the search's (a ``time.time()`` value), which no worker starts a trial after,
-    and ``since`` when it began. Returns the processes and the queue on which each sends its
-    best trials' networks as it ends (``search.handoff``)."""
+    and ``since`` when it began. Returns the processes and the read end of each one's pipe, on
+    which it sends its best trials' networks as it ends (``search.handoff``)."""
     context = multiprocessing.get_context("spawn")
-    channel = context.Queue()
-    processes = [context.Process(target=_worker, name=f"autonn-worker-{i}",
-                                 args=(config.model_dump(), i, n_workers, storage, tracking,
-                                       deadline, since, channel))
-                 for i in indices]
-    for p in processes:
-        p.start()
-    return processes, channel
+    processes, readers = [], []
+    for i in indices:
+        reader, writer = context.Pipe(duplex=False)
+        process = context.Process(target=_worker, name=f"autonn-worker-{i}",
+                                  args=(config.model_dump(), i, n_workers, storage, tracking,
+                                        deadline, since, writer))
+        process.start()
+        # the worker holds the only write end now: its pipe ends (EOF) when it exits, however
+        writer.close()
+        processes.append(process)
+        readers.append(reader)
+    return processes, readers
 
 
 def join_workers(processes: list, interrupted: bool = False) -> list[str]:
@@ -119,8 +123,9 @@ def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
                               max_failures=config.max_failures, on_orphan=tracker.fail_run,
                               processes=n_workers, since=since,
                               **populations(problem, tracker, best.keep))
-        channel.put(pack(best.winners))
+        channel.send(pack(best.winners))
     except KeyboardInterrupt as exc:
         sys.exit(128 + getattr(exc, "signal_number", 2))
     finally:
+        channel.close()
         tracker.close()
