@@ -35,6 +35,7 @@ from tables import BUNDLED, REAL, load
 from autonn import make_config
 from autonn.data.split import split
 from autonn.metrics import DEFAULT_METRIC, METRICS, metric_for
+from autonn.search.deadline import PARTIAL
 from autonn.search.problem import make_problem
 from autonn.search.run import run_search
 from autonn.tasks import REGRESSION
@@ -59,6 +60,10 @@ def autonn_run(name: str, budget: float, seed: int) -> dict:
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in ran),
             "raced": sum(t.user_attrs.get("pruned", "").startswith("raced") for t in ran),
             "stopped": sum("stopped" in t.user_attrs for t in ran),
+            # complete on every fold (a trial the deadline left with fewer is "partial")
+            "full": sum(t.state == optuna.trial.TrialState.COMPLETE
+                        and PARTIAL not in t.user_attrs for t in ran),
+            "partial": sum(PARTIAL in t.user_attrs for t in ran),
             "ensemble": len(final.trials), "test_rows": len(problem.splits.y_test)}
 
 
