@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from common import emit
+from common import burning, emit
 from tables import BUNDLED, REAL, load
 
 from autonn.data.split import split
@@ -105,14 +105,8 @@ def main() -> None:
     rows = []
     for name in args.tables.split(","):
         peer = peers(name)
-        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
-                   for _ in range(args.busy)]
-        try:
-            with tempfile.TemporaryDirectory(prefix="autonn-budget-") as work:
-                run = autonn_process(name, args.budget, Path(work), args.workers)
-        finally:
-            for b in burners:
-                b.kill()
+        with burning(args.busy), tempfile.TemporaryDirectory(prefix="autonn-budget-") as work:
+            run = autonn_process(name, args.budget, Path(work), args.workers)
         print(name, run, peer, flush=True)
         over = run["wall"] / args.budget
         rows.append(f"| {name} | {run['wall']:.1f} ({over:.2f}x) | {run['started']} | "

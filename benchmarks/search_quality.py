@@ -16,20 +16,16 @@ lines file as it arrives, so a long run can be read (``--report``) before it end
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
-import subprocess
-import sys
 import time
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import optuna
 import torch
-from common import emit
+from common import burning, emit
 from tables import BUNDLED, REAL, load
 
 from autonn import make_config
@@ -65,18 +61,6 @@ def autonn_run(name: str, budget: float, seed: int) -> dict:
                         and PARTIAL not in t.user_attrs for t in ran),
             "partial": sum(PARTIAL in t.user_attrs for t in ran),
             "ensemble": len(final.trials), "test_rows": len(problem.splits.y_test)}
-
-
-@contextlib.contextmanager
-def burning(n: int) -> Iterator[None]:
-    """``n`` CPU-burning processes beside what runs inside (a busy machine)."""
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
-    try:
-        yield
-    finally:
-        for b in burners:
-            b.kill()
-            b.wait()
 
 
 def peer_runs(name: str, seed: int) -> dict[str, dict]:

@@ -23,6 +23,7 @@ from autonn.search.deadline import (
 from autonn.search.final import finish, replay
 from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
+from autonn.search.ranking import state_of
 from autonn.search.run import run_search
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
@@ -79,6 +80,7 @@ def test_a_trial_the_deadline_leaves_with_two_folds_is_ranked_on_them_and_ships_
     partial, whole = study.trials
     assert partial.state.name == whole.state.name == "COMPLETE"
     assert partial.user_attrs[PARTIAL] == 2 and PARTIAL not in whole.user_attrs
+    assert (state_of(partial), state_of(whole)) == ("PARTIAL", "COMPLETE")  # as autonn shows them
     assert len(partial.user_attrs["fold_values"]) == 2 and len(whole.user_attrs["fold_values"]) == 5
     assert partial.value == pytest.approx(sum(partial.user_attrs["fold_values"]) / 2)
     assert kept[0].predictions is None and len(kept[0].fits) == 2

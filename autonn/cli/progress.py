@@ -96,9 +96,8 @@ def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top
     if "STOPPED" in states:
         print(f"{states['STOPPED']} trial(s) stopped by the --timeout deadline before they "
               "finished a fold: they are not ranked and not in the final model.")
-    partial = sum(PARTIAL in t.user_attrs for t in study.get_trials(deepcopy=False))
-    if partial:
-        print(f"{partial} complete trial(s) finished only some of their folds before the "
+    if "PARTIAL" in states:
+        print(f"{states['PARTIAL']} trial(s) finished only some of their folds before the "
               f"deadline: ranked on those (user attribute {PARTIAL}), in the final model only "
               "when no trial finished every fold.")
     print(f"{'rank':>4} {'trial':>5} {'state':<8} {'value':>9} {'seconds':>8}  architecture")
@@ -112,7 +111,7 @@ def summary(study: optuna.Study, problem: Problem, final: Any, tracker: Any, top
     elif "test_score" in study.user_attrs:
         print(f"Final model of the last search: test {metric} "
               f"{study.user_attrs['test_score']:.4f} (`autonn export` writes it)")
-    elif not states.get("COMPLETE"):
+    elif not states.get("COMPLETE") and not states.get("PARTIAL"):
         print("No final model: no trial finished within the budget. Run again with a longer "
               "--timeout (the study resumes), or fewer --epochs for shorter trials.")
     url = tracker.runs_address("http://127.0.0.1:5000")

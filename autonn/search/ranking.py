@@ -11,19 +11,23 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from autonn.errors import StudyError
-from autonn.search.deadline import is_stopped
+from autonn.search.deadline import PARTIAL, is_stopped
 
 # Trials that count as done toward a study's --n-trials.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-# How trials are shown and counted: Optuna's states, with a FAIL the deadline caused as STOPPED;
-# WAITING trials (enqueued starts a timed-out search did not reach) run first on a resume.
-SHOWN_STATES = ("COMPLETE", "PRUNED", "STOPPED", "FAIL", "RUNNING")
+# How trials are shown and counted: Optuna's states, with a FAIL the deadline caused as STOPPED
+# and a COMPLETE it left with fewer folds than the study's as PARTIAL; WAITING trials (enqueued
+# starts a timed-out search did not reach) run first on a resume.
+SHOWN_STATES = ("COMPLETE", "PARTIAL", "PRUNED", "STOPPED", "FAIL", "RUNNING")
 
 
 def state_of(trial: FrozenTrial) -> str:
-    """The trial's state as autonn shows it: Optuna's, or STOPPED for a trial the search's
-    deadline cut short."""
-    return "STOPPED" if is_stopped(trial) else trial.state.name
+    """The trial's state as autonn shows it: Optuna's, STOPPED for a trial the search's deadline
+    cut short in its first fold, PARTIAL for one it left with only some folds finished (Optuna:
+    COMPLETE, on those folds)."""
+    if is_stopped(trial):
+        return "STOPPED"
+    return "PARTIAL" if PARTIAL in trial.user_attrs else trial.state.name
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
