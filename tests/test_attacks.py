@@ -235,6 +235,24 @@ def test_the_ui_on_the_network_asks_every_request_for_the_password(tmp_path, mon
         assert not any(password in c for c in commands)  # handed over in the environment
 
 
+def test_an_empty_or_open_ui_secret_is_one_error_that_says_what_to_remove(tmp_path, monkeypatch):
+    from autonn.cli.ui_auth import auth_environment, auth_folder
+    from autonn.errors import StudyError
+
+    monkeypatch.setenv("AUTONN_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_AUTH_ADMIN_PASSWORD", raising=False)
+    first = auth_environment()
+    assert first == auth_environment()  # made once, then kept
+    kept = auth_folder() / "admin-password"
+    kept.write_text("")  # a crash between create and write, in an older version
+    with pytest.raises(StudyError, match="users.db"):
+        auth_environment()
+    kept.write_text("secret\n")
+    kept.chmod(0o644)
+    with pytest.raises(StudyError, match="mode 600"):
+        auth_environment()
+
+
 @pytest.mark.parametrize("name", ["../../escaped", "/tmp/absolute", "evil\x1b[2Jname"])
 def test_a_hostile_study_name_in_the_store_is_refused_before_any_path_is_built(tmp_path, name):
     """A store someone else wrote holds the name: export writes nowhere, studies prints no

@@ -21,9 +21,10 @@ from autonn.search.deadline import (
     trials_deadline,
 )
 from autonn.search.final import finish, replay
+from autonn.search.handoff import Best
 from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
-from autonn.search.ranking import state_of
+from autonn.search.ranking import leading_whole_trial, state_of
 from autonn.search.run import run_search
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
@@ -90,6 +91,13 @@ def test_a_trial_the_deadline_leaves_with_two_folds_is_ranked_on_them_and_ships_
     assert alone.trials == {0: 1} and alone.folds == 2 and len(alone.members) == 2
     assert alone.test_score is not None
     assert finish(problem, kept, ensemble=5).trials == {1: 1}  # the finished one, whatever scored
+    assert alone.partial and not finish(problem, kept, ensemble=5).partial
+    # what a final model replays and an export trains by default: the whole one
+    assert leading_whole_trial(study).number == 1
+    best = Best(problem.metric.direction, 1)
+    for winner in kept:
+        best.keep(winner)
+    assert [w.trial_number for w in best.winners] == [1]
 
 
 def test_a_fold_stops_before_an_epoch_that_would_end_after_its_time_cap():

@@ -30,6 +30,9 @@ def describe_final(final: Any) -> str:
         what = f"trial {final.trial_number}"
     if final.refit:
         return what + ", refitted on every non-test row"
+    if final.partial:
+        return what + f", its {final.folds} of {final.all_folds} folds' networks averaged (the " \
+                      "deadline came before any trial finished every fold)"
     if final.folds > 1:
         each = "each " if final.is_ensemble else ""
         return what + f", {each}its {final.folds} fold networks averaged (a bag that trained on " \

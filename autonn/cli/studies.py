@@ -30,10 +30,11 @@ def studies(storage: str | None, as_json: bool) -> None:
 
     rows = study_rows(open_storage(storage))
     emit(rows, as_json, lambda rs: "\n".join(
-        [f"{'study':<24} {'metric':<12} {'trials':>6} {'complete':>8} {'pruned':>6} "
-         f"{'stopped':>7} {'fail':>4}  best"]
+        [f"{'study':<24} {'metric':<12} {'trials':>6} {'complete':>8} {'partial':>7} "
+         f"{'pruned':>6} {'stopped':>7} {'fail':>4}  best"]
         + [f"{r['study']:<24} {r['metric'] or '-':<12} {r['trials']:>6} {r['complete']:>8} "
-           f"{r['pruned']:>6} {r['stopped']:>7} {r['fail']:>4}  {fmt(r['best_value'])}"
+           f"{r['partial']:>7} {r['pruned']:>6} {r['stopped']:>7} {r['fail']:>4}  "
+           f"{fmt(r['best_value'])}"
            for r in rs]) if rs
         else "No studies yet: run `autonn search --dataset iris`.")
 

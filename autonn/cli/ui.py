@@ -94,8 +94,9 @@ def serve(host: str, port: int, tracking_uri: str | None, study: str | None,
     environment = server_environment(uri)
     if auth:
         environment |= auth_environment()
-        echo(f"Sign in as {ADMIN}, with the password in {auth_folder() / 'admin-password'} "
-             "(or MLFLOW_AUTH_ADMIN_PASSWORD, when you set it before the first start).")
+        echo(f"Sign in as {ADMIN}, with the first password: the one in "
+             f"{auth_folder() / 'admin-password'} (or MLFLOW_AUTH_ADMIN_PASSWORD, when you set "
+             "it before the first start), unless you changed it in MLflow since.")
     # a session of its own, so that stopping it also stops the server's worker processes
     process = subprocess.Popen(server_command(host, port, uri, auth), start_new_session=True,
                                env=environment)

@@ -29,11 +29,13 @@ def auth_folder() -> Path:
 
 def auth_environment() -> dict[str, str]:
     """The MLFLOW_* variables that start the basic-auth app on this user's private settings.
-    An admin password already set in MLFLOW_AUTH_ADMIN_PASSWORD is kept."""
+    An admin password already set in MLFLOW_AUTH_ADMIN_PASSWORD is kept. Either is only the
+    first password: MLflow creates the admin user with it once, and ignores it afterwards."""
     folder = auth_folder()
     settings = folder / "basic_auth.ini"
+    users = str(folder / "users.db").replace("%", "%%")  # ConfigParser reads % as interpolation
     settings.write_text("[mlflow]\ndefault_permission = READ\n"
-                        f"database_uri = sqlite:///{folder / 'users.db'}\n"
+                        f"database_uri = sqlite:///{users}\n"
                         f"admin_username = {ADMIN}\n"
                         "authorization_function = "
                         "mlflow.server.auth:authenticate_request_basic_auth\n")
@@ -43,18 +45,26 @@ def auth_environment() -> dict[str, str]:
 
 
 def _secret(path: Path) -> str:
-    """The random text kept at ``path`` (mode 600), made on first use."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    except FileExistsError:
-        pass
-    else:
+    """The random text kept at ``path`` (mode 600), made on first use: written whole under a
+    private name, then linked into place (``link`` fails when another start made it first:
+    theirs wins), so no reader sees it empty or half written."""
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as out:
             out.write(secrets.token_urlsafe(18) + "\n")
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(tmp)
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd) as kept:
         info = os.fstat(kept.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
-            raise StudyError(f"{path} must be a plain file only you can read (mode 600); "
-                             "remove it and run `autonn ui --auth` again to make a new one.")
-        return kept.read().strip()
+        text = kept.read(4096).strip() if stat.S_ISREG(info.st_mode) else ""
+    if not text or info.st_mode & 0o077:
+        raise StudyError(f"{path} must be a plain, non-empty file only you can read (mode 600); "
+                         f"remove it, and {path.parent / 'users.db'} with it (MLflow keeps the "
+                         "admin's first password there), then run `autonn ui --auth` again.")
+    return text

@@ -27,7 +27,7 @@ from autonn.export.onnx_metadata import validation_score
 from autonn.export.signing import VERIFIED
 from autonn.export.staging import staged
 from autonn.masking import mask
-from autonn.search.ranking import leading_trial, pick_pareto
+from autonn.search.ranking import leading_whole_trial, pick_pareto
 from autonn.search.storage import example_path, final_model_path, load_study
 from autonn.tracking.outbox import post
 
@@ -156,7 +156,7 @@ def _completed_trial(study: optuna.Study, number: int | None) -> optuna.trial.Fr
             summary = ", ".join(f"{n} {s}" for s, n in sorted(states.items())) or "no trials"
             raise StudyError(f"study '{study.study_name}' has no completed trial to export "
                              f"({summary}); run more trials with `autonn search`.")
-        return leading_trial(study)
+        return leading_whole_trial(study)
     match = [t for t in trials if t.number == number]
     if not match or match[0].state != optuna.trial.TrialState.COMPLETE:
         state = match[0].state.name if match else "no such trial"

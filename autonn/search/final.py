@@ -52,6 +52,8 @@ class FinalModel:
     test_score: float | None = None
     folds: int = 1  # fold networks per trial when not refitted (a bag when more than one)
     refit_skipped: bool = False  # a refit was due, but the budget had no time for it
+    all_folds: int = 1  # the study's folds per trial
+    partial: bool = False  # one trial that finished only some folds (none finished them all)
 
     @property
     def is_ensemble(self) -> bool:
@@ -84,7 +86,8 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     best = ranked[0]
     final = FinalModel(assemble(networks), members, {w.trial_number: n for w, n in chosen},
                        best.trial_number, best.value, best.params, score, refit,
-                       folds=per_trial, refit_skipped=skipped)
+                       folds=per_trial, refit_skipped=skipped, all_folds=len(problem.folds),
+                       partial=best.predictions is None)
     final.test_score = score_test_split(problem, final.module)
     return final
 

@@ -24,14 +24,16 @@ from autonn.training.loop import build_network
 
 
 class Best:
-    """The ``n`` best winners so far (best first; ties: the earlier trial)."""
+    """The ``n`` best winners so far (best first; ties: the earlier trial), those that finished
+    every fold ahead of partial ones (``search.final`` draws on a partial one only when no
+    trial finished every fold)."""
 
     def __init__(self, direction: str, n: int) -> None:
         self.sign, self.n, self.winners = (-1 if direction == "maximize" else 1), n, []
 
     def keep(self, winner: Winner) -> None:
-        self.winners = sorted([*self.winners, winner],
-                              key=lambda w: (self.sign * w.value, w.trial_number))[:self.n]
+        self.winners = sorted([*self.winners, winner], key=lambda w: (
+            w.predictions is None, self.sign * w.value, w.trial_number))[:self.n]
 
 
 def pack(winners: list[Winner]) -> list[dict[str, Any]]:

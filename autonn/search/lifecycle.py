@@ -131,10 +131,11 @@ def _fold_allowance(problem: Problem) -> float | None:
 
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
               pruning: Pruning | None, fold: int, per_fold: float | None) -> list:
-    """What may stop a trial's fold early: no improvement, the deadline (also once the later
-    folds, each at least patience + 1 epochs, can no longer end before it), its share of the
-    time (``per_fold`` seconds), and on its first fold the pruner (Optuna prunes single-objective
-    studies only); a heartbeat rides along."""
+    """What may stop a trial's fold early: no improvement, the deadline, its share of the time
+    (``per_fold`` seconds), and on its first fold the pruner (Optuna prunes single-objective
+    studies only); a heartbeat rides along. The deadline's callback also judges whether the
+    later folds, each at least patience + 1 epochs, can end before it (else this fold is the
+    trial's last)."""
     cfg = problem.config
     patience = cfg.training.patience_for(params["epochs"])
     folds_after = len(problem.folds) - fold - 1

@@ -27,7 +27,8 @@ def state_of(trial: FrozenTrial) -> str:
     COMPLETE, on those folds)."""
     if is_stopped(trial):
         return "STOPPED"
-    return "PARTIAL" if PARTIAL in trial.user_attrs else trial.state.name
+    partial = trial.state == TrialState.COMPLETE and PARTIAL in trial.user_attrs
+    return "PARTIAL" if partial else trial.state.name
 
 
 def state_counts(study: optuna.Study) -> dict[str, int]:
@@ -49,6 +50,19 @@ def leading_trial(study: optuna.Study) -> FrozenTrial:
     if not front:
         raise ValueError("no completed trial")
     return front[0]
+
+
+def leading_whole_trial(study: optuna.Study) -> FrozenTrial:
+    """The leading trial among those that finished every fold: what a final model or an export
+    trains; ``leading_trial`` itself when it did, or when no trial did (ValueError when none
+    completed)."""
+    lead = leading_trial(study)
+    whole = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+             if PARTIAL not in t.user_attrs]
+    if PARTIAL not in lead.user_attrs or not whole:
+        return lead
+    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    return min(whole, key=lambda t: (sign * t.values[0], t.number))
 
 
 def best_trial(study: optuna.Study) -> FrozenTrial:

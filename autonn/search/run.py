@@ -24,7 +24,7 @@ from autonn.search.final import FinalModel, finish, make_bundle, replay
 from autonn.search.handoff import Best, collect, unpack
 from autonn.search.objective import make_objective
 from autonn.search.problem import Problem, Winner
-from autonn.search.ranking import leading_trial
+from autonn.search.ranking import leading_trial, leading_whole_trial
 from autonn.search.report import figures as report_figures
 from autonn.search.report import pareto_csv, trials_csv
 from autonn.search.signals import signals_interrupt
@@ -163,11 +163,11 @@ class _Kept(Best):
                                   arch)
 
     def candidates(self, study: optuna.Study, until: float | None = None) -> list[Winner]:
-        """The kept trials, with the study's leader replayed here when it ran elsewhere (another
-        worker, an earlier session), unless the replay cannot end by ``until`` and some trial
-        is kept already."""
+        """The kept trials, with the study's leader (among trials that finished every fold, if
+        any did) replayed here when it ran elsewhere (another worker, an earlier session),
+        unless the replay cannot end by ``until`` and some trial is kept already."""
         try:
-            leader = leading_trial(study)
+            leader = leading_whole_trial(study)
         except ValueError:
             return []
         took = leader.duration.total_seconds() if leader.duration else 0.0
