@@ -14,7 +14,7 @@ import stat
 from pathlib import Path
 
 from autonn.errors import StudyError
-from autonn.export.integrity import private_home
+from autonn.export.integrity import create_once, private_home
 
 ADMIN = "admin"
 
@@ -45,20 +45,10 @@ def auth_environment() -> dict[str, str]:
 
 
 def _secret(path: Path) -> str:
-    """The random text kept at ``path`` (mode 600), made on first use: written whole under a
-    private name, then linked into place (``link`` fails when another start made it first:
-    theirs wins), so no reader sees it empty or half written."""
+    """The random text kept at ``path`` (mode 600), made whole on first use (``create_once``:
+    a second start at the same moment reads the first one's)."""
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(18) + "\n")
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            os.unlink(tmp)
+        create_once(path, (secrets.token_urlsafe(18) + "\n").encode())
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd) as kept:
         info = os.fstat(kept.fileno())

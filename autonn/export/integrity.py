@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import stat
 import time
 from pathlib import Path
@@ -64,6 +65,25 @@ def private_home() -> Path:
                              f"your signing key. Run `chmod 700 {home}` if it is yours, or point "
                              "AUTONN_HOME at a folder only you can write.")
     return home
+
+
+def create_once(path: Path, data: bytes) -> None:
+    """Write ``data`` whole under a private name (mode 600), then link it into place: ``link``
+    fails when another process made ``path`` first (theirs wins), and no reader ever sees it
+    empty or half written."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
 
 
 def sha256(path: str | Path) -> str:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autonn.errors import ModelFileError
-from autonn.export.integrity import private_home
+from autonn.export.integrity import create_once, private_home
 
 SCHEME = "autonn-hmac-sha256"
 KEY_BYTES = 32
@@ -58,7 +58,7 @@ def own_key(create: bool = False) -> bytes | None:
     except FileNotFoundError:
         if not create:
             return None
-        _create_key(path)
+        create_once(path, secrets.token_bytes(KEY_BYTES))
         return own_key()
     except OSError as exc:  # ELOOP: a symlink someone else could point anywhere
         raise ModelFileError(f"{path}: cannot open the signing key ({exc.strerror}); it must be a "
@@ -84,24 +84,6 @@ def own_key(create: bool = False) -> bytes | None:
         raise ModelFileError(f"{path}: the signing key is damaged ({len(data)} bytes, not "
                              f"{KEY_BYTES}); remove it to make a new one.")
     return data
-
-
-def _create_key(path: Path) -> None:
-    """Write a new key whole under a private name, then link it into place: ``link`` fails when
-    another process made the key first (theirs wins), and no reader ever sees half a key."""
-    tmp = path.with_name(f".signing.key.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        os.write(fd, secrets.token_bytes(KEY_BYTES))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(tmp)
 
 
 def key_id(key: bytes) -> str:
