@@ -169,6 +169,9 @@ class TrainingConfig(_Frozen):
     candidate_share: float | None = Field(0.25, gt=0, le=1)  # with a --timeout: the most of the
     # time left when a candidate starts that its folds may take (each stops at its best epoch
     # once its part is spent); None: no cap, the deadline alone stops a trial
+    candidate_seconds: float | None = Field(60.0, gt=0)  # without a --timeout: the most seconds
+    # a candidate's folds may take together (so --n-trials N ends in at most about N minutes on
+    # any table); None: no cap, each trial runs to its epoch cap or early stopping
 
     def patience_for(self, epochs: int) -> int:
         """Epochs without improvement that stop a trial whose epoch cap is ``epochs``."""

@@ -10,6 +10,7 @@ import time
 
 import optuna
 import pytest
+import torch
 
 from autonn.config import make_config
 from autonn.search.claims import _too_late
@@ -26,12 +27,14 @@ from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
 from autonn.search.ranking import leading_whole_trial, state_of
 from autonn.search.run import run_search
+from autonn.search.sizing import AFFORDED, afford, trained_params
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
 from autonn.space import suggest
 from autonn.tracking.tracker import NullTracker
 from autonn.training.callbacks import Deadline, TimeCap
-from autonn.training.loop import History, fit_each
+from autonn.training.loop import History, fit_each, train_params
+from autonn.training.timing import epoch_seconds
 
 
 def test_trials_end_early_enough_for_the_finishing_steps():
@@ -123,11 +126,62 @@ def test_a_candidate_takes_its_share_of_the_time_left_and_replays_to_the_same_ne
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
     first = study.trials[0]
     assert first.state.name == "COMPLETE", first.user_attrs
-    epochs = first.user_attrs[FOLD_EPOCHS]  # its time cap stopped it far short of 500 epochs
-    assert len(epochs) == len(problem.folds) and max(epochs) < 500
+    # its share of 10 s afforded far fewer than 500 epochs: sized before it trained
+    assert first.user_attrs[AFFORDED] < 500
+    assert trained_params(first) == {**first.params, "epochs": first.user_attrs[AFFORDED]}
     replayed = replay(problem, first)
-    assert [len(f.history.val_metric) for f in replayed.fits] == epochs
+    ran = [len(f.history.val_metric) for f in replayed.fits]
+    assert max(ran) <= first.user_attrs[AFFORDED]
+    assert ran == first.user_attrs.get(FOLD_EPOCHS, ran)  # where the time cap still cut a fold
     assert [f.history.best_value for f in replayed.fits] == first.user_attrs["fold_values"]
+
+
+def test_without_a_budget_a_candidate_stops_at_its_fixed_allowance_and_replays_the_same():
+    config = make_config(dataset="digits", n_trials=1, seed=0, pruner="none",
+                         builtin_starts=False, training={"patience": 500, "candidate_seconds": 2},
+                         space={"epochs": 500, "n_layers": 1, "width": 32, "embedding": "none",
+                                "batch_size": 32, "lr": 1e-3, "optimizer": "adam"})
+    problem = prepare(config)
+    assert problem.deadline is None
+    started = time.time()
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    assert time.time() - started < 60  # 500 epochs on 5 folds would take minutes
+    trial = study.trials[0]
+    assert trial.state.name == "COMPLETE" and PARTIAL not in trial.user_attrs
+    assert trial.user_attrs[AFFORDED] < 500
+    replayed = replay(problem, trial)
+    assert [f.history.best_value for f in replayed.fits] == trial.user_attrs["fold_values"]
+
+
+def test_a_candidate_is_sized_to_the_epochs_its_time_affords_before_it_trains():
+    config = make_config(dataset="digits", n_trials=1, seed=0, builtin_starts=False,
+                         space={"epochs": 400, "n_layers": 1, "width": 32, "embedding": "none",
+                                "batch_size": 32, "lr": 1e-3, "optimizer": "adam",
+                                "schedule": "cosine"})
+    problem = prepare(config)
+    study = optuna.create_study()
+    trial = study.ask()
+    params = suggest(trial, problem.config.space)
+    assert afford(problem, trial, params, None) is params  # no allowance: as sampled
+    assert afford(problem, trial, params, 1e6) is params and AFFORDED not in trial.user_attrs
+    seconds = epoch_seconds(params, problem.folds[0], problem.metric)
+    assert 0 < seconds < 10
+    sized = afford(problem, trial, params, 20 * seconds)
+    assert 5 <= sized["epochs"] < 400 and trial.user_attrs[AFFORDED] == sized["epochs"]
+    assert {k: v for k, v in sized.items() if k != "epochs"} == {
+        k: v for k, v in params.items() if k != "epochs"}
+    # train_params spans the schedule over params["epochs"]: the afforded epochs, not 400
+    _, _, history = train_params(sized, problem.folds[0], problem.metric, seed=0)
+    assert len(history.val_metric) <= sized["epochs"]
+
+
+def test_timing_an_epoch_leaves_the_random_state_and_the_trained_network_as_they_were():
+    problem = prepare(make_config(dataset="iris", n_trials=1, seed=0))
+    params = suggest(optuna.create_study().ask(), problem.config.space)
+    torch.manual_seed(7)
+    before = torch.random.get_rng_state()
+    epoch_seconds(params, problem.folds[0], problem.metric)
+    assert torch.equal(torch.random.get_rng_state(), before)
 
 
 def test_no_trial_starts_once_the_time_left_is_less_than_the_quickest_finished_trial():

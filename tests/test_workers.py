@@ -179,3 +179,28 @@ def test_a_worker_count_that_is_not_one_is_refused_with_the_fix(bad):
     result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--workers", bad])
     assert result.exit_code == 2
     assert "whole number of 1 or more, or auto" in result.output
+
+
+def test_a_lone_search_trains_a_small_table_on_one_thread_and_gives_torch_its_threads_back():
+    from autonn.search.run import run_search
+    from autonn.training.threads import SMALL_TABLE, lone_threads
+
+    assert lone_threads(SMALL_TABLE - 1) == 1  # a small table: one thread is as fast, and safe
+    assert 1 <= lone_threads(10 * SMALL_TABLE) <= (os.cpu_count() or 1)
+    seen, before = [], torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        problem = prepare(make_config(dataset="iris", n_trials=2, seed=0,
+                                      space={"epochs": 2}))
+        run_search(problem, storage=optuna.storages.InMemoryStorage(),
+                   callbacks=[lambda study, trial: seen.append(torch.get_num_threads())])
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_a_thread_count_the_user_set_for_openmp_is_kept(monkeypatch):
+    from autonn.training.threads import lone_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert lone_threads(10**9) == torch.get_num_threads()

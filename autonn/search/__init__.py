@@ -5,6 +5,7 @@
     warmstart  built-in architectures and earlier studies' best trials, enqueued first
     objective  one trial at a time: sample (``autonn.space``), then its lifecycle
     lifecycle  1..K trials: begin, each fold through a training engine, conclude, stop or fail
+    sizing     a candidate's epochs from the time it can afford, predicted before it trains
     racing     a cross-validated candidate goes on to its next fold only while it can reach
                the study's top
     claims     trials to an exact count across processes and machines, orphans retried

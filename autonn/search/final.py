@@ -30,6 +30,7 @@ from autonn.search.deadline import PARTIAL
 from autonn.search.ensemble import ensemble_selection, row_loss, scorer
 from autonn.search.lifecycle import FOLD_EPOCHS, out_of_training
 from autonn.search.problem import Fit, Problem, Winner
+from autonn.search.sizing import trained_params
 from autonn.tasks import REGRESSION
 from autonn.training.callbacks import EarlyStopping
 from autonn.training.loop import train_params
@@ -175,21 +176,21 @@ def score_test_split(problem: Problem, module: nn.Module) -> float | None:
 
 def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
     """Train ``trial``'s parameters on the folds it finished (every fold, unless the deadline
-    left it fewer) with its seed, early stopping and its folds' time caps, as the search did:
-    the same networks on the same machine."""
-    cfg, fits = problem.config, []
-    patience = cfg.training.patience_for(trial.params["epochs"])
+    left it fewer) with its seed, the epochs its time afforded, early stopping and its folds'
+    time caps, as the search did: the same networks on the same machine."""
+    cfg, fits, params = problem.config, [], trained_params(trial)
+    patience = cfg.training.patience_for(params["epochs"])
     folds = problem.folds[:trial.user_attrs.get(PARTIAL, len(problem.folds))]
     # the epochs each fold ran, where the candidate's time cap stopped one (None: as sampled)
     epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(folds)
     for data, fold_epochs in zip(folds, epochs):
         model, head, history = train_params(
-            trial.params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
+            params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
             callbacks=[EarlyStopping(patience)], grad_clip=cfg.training.grad_clip,
             epochs=fold_epochs, init_state=problem.init_state)
         fits.append(Fit(model, head, history, data))
     whole = len(fits) == len(problem.folds)
-    return Winner(trial.number, trial.values[0], trial.params, fits,
+    return Winner(trial.number, trial.values[0], params, fits,
                   out_of_training(problem, fits) if whole else None)
 
 

@@ -29,6 +29,7 @@ from autonn.search.claims import Outcome
 from autonn.search.deadline import PARTIAL, STOPPED
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.search.racing import FOLD_VALUES, raced_out
+from autonn.search.sizing import AFFORDED, afford
 from autonn.tracking.tracker import Tracker
 from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning, TimeCap
 from autonn.training.device import release_memory
@@ -44,7 +45,8 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     """Train ``trials`` (with their sampled ``params``) on every fold through ``engine``; each
     one's outcome: its value(s), or the exception it ends with (pruned, stopped, failed).
 
-    A trial leaves the folds once it fails, is pruned (the pruner watches its first fold) or
+    A lone trial's epochs are first sized to its time allowance (``search.sizing``). It leaves
+    the folds once it fails, is pruned (the pruner watches its first fold) or
     falls out of the race (``search.racing``); no fold starts after the search's deadline, nor
     after a fold that judged the later ones could not end before it. An interruption fails every
     trial, then propagates.
@@ -55,6 +57,8 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     fits: list[list[Fit]] = [[] for _ in trials]
     alive = [i for i in range(len(trials)) if errors[i] is None]
     per_fold = _fold_allowance(problem)
+    if len(trials) == 1 and errors[0] is None:  # a population's members share their pack's epochs
+        params = [afford(problem, trials[0], params[0], per_fold)]
     for index, data in enumerate(problem.folds):
         if not alive or Deadline(problem.deadline).passed():
             break
@@ -118,15 +122,21 @@ def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
 
 
 def _fold_allowance(problem: Problem) -> float | None:
-    """Seconds each fold of a candidate starting now may take: its share of the time left
-    (``training.candidate_share``), over its folds; None without a deadline or a share.
+    """Seconds each fold of a candidate starting now may take, over its folds: with a deadline,
+    its share of the time left (``training.candidate_share``); without one, its fixed allowance
+    (``training.candidate_seconds``); None when the one that applies is off.
 
     The share keeps one candidate from eating the budget (a first built-in start took 255 of
-    300 s on a 4000-row table), so the time left keeps buying new candidates."""
-    share = problem.config.training.candidate_share
-    if problem.deadline is None or share is None:
-        return None
-    return max(problem.deadline - time.time(), 0.0) * share / len(problem.folds)
+    300 s on a 4000-row table), so the time left keeps buying new candidates; the allowance
+    keeps ``--n-trials N`` without a budget from meaning hours on a large table."""
+    training = problem.config.training
+    if problem.deadline is None:
+        seconds = training.candidate_seconds
+    elif training.candidate_share is None:
+        seconds = None
+    else:
+        seconds = max(problem.deadline - time.time(), 0.0) * training.candidate_share
+    return None if seconds is None else seconds / len(problem.folds)
 
 
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
@@ -200,6 +210,8 @@ def conclude(problem: Problem, trial: optuna.Trial, tracker: Tracker,
     cfg, metric = problem.config, problem.metric_name
     value = statistics.fmean(f.history.best_value for f in fits)
     facts = _facts(fits, len(problem.folds) > 1)
+    if params["epochs"] != trial.params.get("epochs"):  # its time afforded fewer than sampled
+        facts[AFFORDED] = params["epochs"]
     extra = {name: measure(name, fits[0].model, problem.data.x_val)
              for name in cfg.objectives[1:]}
     facts.update({k: v for k, v in extra.items() if k != "params"})

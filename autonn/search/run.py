@@ -242,24 +242,24 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
              since: float) -> Iterator[tuple[list, Any]]:
     """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
-    the search's deadline handed to each; and the pipes they send their best networks on."""
-    if workers <= 1:
-        yield [], None
-        return
-    import torch
+    the search's deadline handed to each; and the pipes they send their best networks on. A lone
+    process takes the threads that pay on this table and machine (``training.threads``)."""
+    from autonn.training.threads import lone_threads, torch_threads  # torch: training
 
+    if workers <= 1:
+        rows, columns = problem.data.x_train.shape[0], problem.data.x_train[0].numel()
+        with torch_threads(lone_threads(rows * columns)):
+            yield [], None
+        return
     processes, readers = start_workers(problem.config, range(1, workers), workers, storage,
                                        tracker.spawn_args(), problem.deadline, since)
     # this process is worker 0: it takes its share of the cores like every other worker
-    threads = torch.get_num_threads()
-    torch.set_num_threads(threads_per_worker(workers))
-    try:
-        yield processes, readers
-    except BaseException:
-        join_workers(processes, interrupted=True)
-        raise
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(threads_per_worker(workers)):
+        try:
+            yield processes, readers
+        except BaseException:
+            join_workers(processes, interrupted=True)
+            raise
 
 
 def _leads(study: optuna.Study, winner: Winner) -> bool:

@@ -4,6 +4,8 @@
                 training core, batches sliced on the device, best epoch kept; no Optuna, no I/O
     callbacks   epoch-end stoppers: early stopping, Optuna pruning (duck-typed), the search's
                 deadline, a candidate's time cap, a heartbeat
+    threads     the CPU threads a lone search process trains with (table size, machine load)
+    timing      one epoch's seconds predicted from a few timed steps (a candidate's epochs)
     weights     flattened parameter buffers, transfer of matching weights (--init-from)
     device      the best device present (CUDA, then MPS, then CPU), memory released after a fold
     population  many small networks trained as one batched network (the engine; which trials
