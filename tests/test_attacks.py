@@ -291,7 +291,7 @@ def test_a_tracking_server_lost_mid_search_is_one_line_without_credentials(tmp_p
     with mlflow_server(tmp_path) as url:
         search = subprocess.Popen(
             [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--n-trials", "200",
-             "--workers", "1", "--tracking-uri", url.replace("http://", "http://alice:tr4ck@")],
+             "--epochs", "5", "--workers", "1", "--tracking-uri", url.replace("http://", "http://alice:tr4ck@")],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         header = search.stderr.readline() + search.stderr.readline()  # Data: ..., Searching ...
         assert "Searching" in header, header

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 import uuid
 
 import optuna
@@ -204,3 +205,19 @@ def test_a_thread_count_the_user_set_for_openmp_is_kept(monkeypatch):
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     assert lone_threads(10**9) == torch.get_num_threads()
+
+
+
+def test_a_lone_search_on_a_busy_machine_takes_the_cores_other_processes_leave():
+    from autonn.training.threads import SMALL_TABLE, lone_threads, others_running
+
+    cores = os.cpu_count() or 1
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(cores)]
+    try:
+        time.sleep(1.0)  # each burner is runnable from here on
+        assert others_running() >= cores
+        assert lone_threads(100 * SMALL_TABLE) == 1  # no core is free: one thread, no spinning
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()

@@ -57,15 +57,15 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     fits: list[list[Fit]] = [[] for _ in trials]
     alive = [i for i in range(len(trials)) if errors[i] is None]
     per_fold = _fold_allowance(problem)
-    if len(trials) == 1 and errors[0] is None:  # a population's members share their pack's epochs
-        params = [afford(problem, trials[0], params[0], per_fold)]
     for index, data in enumerate(problem.folds):
         if not alive or Deadline(problem.deadline).passed():
             break
-        trainees = [Trainee(params[i], seeds[i], _stoppers(
-            problem, trials[i], params[i], prunings[i] if index == 0 else None, index, per_fold))
-            for i in alive]
-        try:
+        try:  # an interruption while sizing or training fails every live trial
+            if index == 0 and len(trials) == 1:  # a population's members share a pack's epochs
+                params = [afford(problem, trials[0], params[0], per_fold)]
+            trainees = [Trainee(params[i], seeds[i], _stoppers(
+                problem, trials[i], params[i], prunings[i] if index == 0 else None, index,
+                per_fold)) for i in alive]
             engine(trainees, data, problem.metric, grad_clip=problem.config.training.grad_clip,
                    init_state=problem.init_state)
         except BaseException as exc:  # an interruption, or the engine itself broke

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 
@@ -21,18 +22,29 @@ SMALL_TABLE = 20_000  # training values (rows x encoded columns) below which one
 
 def lone_threads(values: int) -> int:
     """Threads for a search that is the only one of its kind here: one on a table of fewer than
-    ``SMALL_TABLE`` values, else the cores other work leaves free (the 1-minute load average),
-    at least one. ``OMP_NUM_THREADS`` set by the user wins: torch's own count is kept."""
+    ``SMALL_TABLE`` values, else the cores that other processes leave free now, at least one.
+    ``OMP_NUM_THREADS`` set by the user wins: torch's own count is kept."""
     if "OMP_NUM_THREADS" in os.environ:
         return torch.get_num_threads()
     if values < SMALL_TABLE:
         return 1
     cores = os.cpu_count() or 1
+    return max(1, min(cores, round(cores - others_running())))
+
+
+def others_running() -> float:
+    """How many other tasks want a CPU now: the kernel's count of runnable tasks less this one
+    (Linux), else the 1-minute load average (which also counts this process's own recent work,
+    so a second fit in one session may take a thread fewer)."""
     try:
-        busy = os.getloadavg()[0]
+        runnable = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+        return max(0, int(runnable) - 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.getloadavg()[0]
     except OSError:  # no load average on this system: assume a quiet machine
-        busy = 0.0
-    return max(1, min(cores, round(cores - busy)))
+        return 0.0
 
 
 @contextlib.contextmanager
