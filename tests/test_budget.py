@@ -117,11 +117,13 @@ def test_a_fold_stops_before_an_epoch_that_would_end_after_its_time_cap():
     assert said == [None, None, None, "time_cap"]
 
 
-def test_a_candidate_takes_its_share_of_the_time_left_and_replays_to_the_same_networks():
+LONG = {"epochs": 500, "n_layers": 1, "width": 32, "embedding": "none", "batch_size": 32,
+        "lr": 1e-3, "optimizer": "adam"}  # 500 epochs on 5 folds of digits: minutes
+
+
+def test_a_candidate_is_sized_to_its_share_of_the_time_left_and_replays_to_the_same_networks():
     config = make_config(dataset="digits", n_trials=2, seed=0, timeout=10, pruner="none",
-                         builtin_starts=False, training={"patience": 500},
-                         space={"epochs": 500, "n_layers": 1, "width": 32, "embedding": "none",
-                                "batch_size": 32, "lr": 1e-3, "optimizer": "adam"})
+                         builtin_starts=False, training={"patience": 500}, space=LONG)
     problem = prepare(config)
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
     first = study.trials[0]
@@ -130,58 +132,83 @@ def test_a_candidate_takes_its_share_of_the_time_left_and_replays_to_the_same_ne
     assert first.user_attrs[AFFORDED] < 500
     assert trained_params(first) == {**first.params, "epochs": first.user_attrs[AFFORDED]}
     replayed = replay(problem, first)
-    ran = [len(f.history.val_metric) for f in replayed.fits]
-    assert max(ran) <= first.user_attrs[AFFORDED]
-    assert ran == first.user_attrs.get(FOLD_EPOCHS, ran)  # where the time cap still cut a fold
     assert [f.history.best_value for f in replayed.fits] == first.user_attrs["fold_values"]
 
 
-def test_without_a_budget_a_candidate_stops_at_its_fixed_allowance_and_replays_the_same():
+def test_a_prediction_that_was_short_leaves_the_time_cap_to_stop_each_fold(monkeypatch):
+    import autonn.training.timing as timing
+
+    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 1e-9)  # 500 epochs "fit"
+    config = make_config(dataset="digits", n_trials=1, seed=0, timeout=10, pruner="none",
+                         builtin_starts=False, training={"patience": 500}, space=LONG)
+    problem = prepare(config)
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    first = study.trials[0]
+    assert first.state.name == "COMPLETE" and AFFORDED not in first.user_attrs
+    epochs = first.user_attrs[FOLD_EPOCHS]  # its time cap stopped it far short of 500 epochs
+    assert len(epochs) == len(problem.folds) and max(epochs) < 500
+    replayed = replay(problem, first)
+    assert [len(f.history.val_metric) for f in replayed.fits] == epochs
+    assert [f.history.best_value for f in replayed.fits] == first.user_attrs["fold_values"]
+
+
+def test_without_a_budget_a_candidate_keeps_its_epochs_and_stops_at_its_fixed_allowance():
     config = make_config(dataset="digits", n_trials=1, seed=0, pruner="none",
                          builtin_starts=False, training={"patience": 500, "candidate_seconds": 2},
-                         space={"epochs": 500, "n_layers": 1, "width": 32, "embedding": "none",
-                                "batch_size": 32, "lr": 1e-3, "optimizer": "adam"})
+                         space=LONG)
     problem = prepare(config)
     assert problem.deadline is None
     started = time.time()
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
-    assert time.time() - started < 60  # 500 epochs on 5 folds would take minutes
+    assert time.time() - started < 60
     trial = study.trials[0]
-    assert trial.state.name == "COMPLETE" and PARTIAL not in trial.user_attrs
-    assert trial.user_attrs[AFFORDED] < 500
+    assert trial.state.name == "COMPLETE" and AFFORDED not in trial.user_attrs  # not sized
+    epochs = trial.user_attrs[FOLD_EPOCHS]
+    assert len(epochs) == len(problem.folds) and max(epochs) < 500
     replayed = replay(problem, trial)
-    assert [f.history.best_value for f in replayed.fits] == trial.user_attrs["fold_values"]
+    assert [len(f.history.val_metric) for f in replayed.fits] == epochs
 
 
-def test_a_candidate_is_sized_to_the_epochs_its_time_affords_before_it_trains():
-    config = make_config(dataset="digits", n_trials=1, seed=0, builtin_starts=False,
-                         space={"epochs": 400, "n_layers": 1, "width": 32, "embedding": "none",
-                                "batch_size": 32, "lr": 1e-3, "optimizer": "adam",
-                                "schedule": "cosine"})
-    problem = prepare(config)
-    study = optuna.create_study()
-    trial = study.ask()
+def test_a_candidate_trains_the_whole_epochs_its_time_affords(monkeypatch):
+    import autonn.training.timing as timing
+
+    problem = prepare(make_config(dataset="digits", n_trials=1, seed=0, space=LONG))
+    trial = optuna.create_study().ask()
     params = suggest(trial, problem.config.space)
+    assert afford(problem, trial, params, 1.0) is params  # no --timeout: as sampled
+    problem.deadline = time.time() + 600
     assert afford(problem, trial, params, None) is params  # no allowance: as sampled
-    assert afford(problem, trial, params, 1e6) is params and AFFORDED not in trial.user_attrs
-    seconds = epoch_seconds(params, problem.folds[0], problem.metric)
-    assert 0 < seconds < 10
-    sized = afford(problem, trial, params, 20 * seconds)
-    assert 5 <= sized["epochs"] < 400 and trial.user_attrs[AFFORDED] == sized["epochs"]
-    assert {k: v for k, v in sized.items() if k != "epochs"} == {
-        k: v for k, v in params.items() if k != "epochs"}
-    # train_params spans the schedule over params["epochs"]: the afforded epochs, not 400
+    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 0.01)
+    assert afford(problem, trial, params, 1e3) is params and AFFORDED not in trial.user_attrs
+    sized = afford(problem, trial, params, 0.2)  # 0.2 s / (0.01 s x MARGIN 1.1): 18 epochs
+    assert sized == {**params, "epochs": 18} and trial.user_attrs[AFFORDED] == 18
     _, _, history = train_params(sized, problem.folds[0], problem.metric, seed=0)
-    assert len(history.val_metric) <= sized["epochs"]
+    assert len(history.val_metric) == 18  # patience 500: every afforded epoch, none more
 
 
-def test_timing_an_epoch_leaves_the_random_state_and_the_trained_network_as_they_were():
+def test_an_epoch_is_timed_without_touching_the_random_state():
     problem = prepare(make_config(dataset="iris", n_trials=1, seed=0))
     params = suggest(optuna.create_study().ask(), problem.config.space)
     torch.manual_seed(7)
     before = torch.random.get_rng_state()
-    epoch_seconds(params, problem.folds[0], problem.metric)
+    assert 0 < epoch_seconds(params, problem.folds[0], problem.metric, grad_clip=1.0) < 30
     assert torch.equal(torch.random.get_rng_state(), before)
+
+
+def test_a_ctrl_c_while_a_candidate_is_timed_fails_its_trial_and_goes_on_up(monkeypatch):
+    import autonn.training.timing as timing
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(timing, "epoch_seconds", interrupted)
+    storage = optuna.storages.InMemoryStorage()
+    problem = prepare(make_config(dataset="iris", study="ctrl-c", n_trials=1, seed=0,
+                                  timeout=60, space={"epochs": 3}))
+    with pytest.raises(KeyboardInterrupt):
+        run_search(problem, storage=storage)
+    trial = optuna.load_study(study_name="ctrl-c", storage=storage).trials[0]
+    assert trial.state.name == "FAIL" and trial.user_attrs["fail_reason"] == "KeyboardInterrupt"
 
 
 def test_no_trial_starts_once_the_time_left_is_less_than_the_quickest_finished_trial():

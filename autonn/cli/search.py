@@ -47,7 +47,8 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
               help="Finished trials the study should hold in all (a rerun completes what is left).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Seconds the whole search may take (trials, final model, tracking).")
-@click.option("--epochs", type=click.IntRange(min=1), help="Fix the epoch budget of every trial.")
+@click.option("--epochs", type=click.IntRange(min=1),
+              help="Fix the epoch budget of every trial (a --timeout may size one to fewer).")
 @click.option("--objectives", help="Comma-separated: val_metric first, then any of "
                                    f"{', '.join(f'{n} ({o.help})' for n, o in list(OBJECTIVES.items())[1:])}. Several: a multi-objective "
                                    "study (NSGA-II unless --sampler).")

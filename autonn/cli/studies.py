@@ -85,13 +85,14 @@ def _trials_table(rows: list[dict[str, Any]]) -> str:
 def best(study: str | None, storage: str | None, as_json: bool) -> None:
     """The best trial's value, parameters and MLflow run id."""
     from autonn.search.ranking import best_trial  # optuna: kept out of --help
+    from autonn.search.sizing import trained_params  # optuna: kept out of --help
     from autonn.search.storage import load_study  # optuna: kept out of --help
 
     found = load_study(study, storage)
     trial = best_trial(found)
     data = {"study": found.study_name, "trial": trial.number, "value": trial.values[0],
             "metric": found.user_attrs.get("metric"), "direction": found.directions[0].name.lower(),
-            "params": trial.params, "test_score": found.user_attrs.get("test_score"),
+            "params": trained_params(trial), "test_score": found.user_attrs.get("test_score"),
             "mlflow_run_id": trial.user_attrs.get("mlflow_run_id")}
     emit(data, as_json, lambda d: "\n".join(f"{k}: {v}" for k, v in d.items()))
 

@@ -181,7 +181,7 @@ def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
     cfg, fits, params = problem.config, [], trained_params(trial)
     patience = cfg.training.patience_for(params["epochs"])
     folds = problem.folds[:trial.user_attrs.get(PARTIAL, len(problem.folds))]
-    # the epochs each fold ran, where the candidate's time cap stopped one (None: as sampled)
+    # the epochs each fold ran, where the candidate's time cap stopped one (None: as sized)
     epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(folds)
     for data, fold_epochs in zip(folds, epochs):
         model, head, history = train_params(

@@ -17,6 +17,7 @@ from autonn.search.ranking import (
     state_counts,
     state_of,
 )
+from autonn.search.sizing import trained_params
 
 
 def ranked_trials(study: optuna.Study, top: int | None = None) -> list[dict[str, Any]]:
@@ -30,7 +31,7 @@ def ranked_trials(study: optuna.Study, top: int | None = None) -> list[dict[str,
              "state": state_of(t), "value": t.values[0] if t.number in ranked else None,
              "duration_s": t.duration.total_seconds() if t.duration else None,
              "architecture": summary(t.params) if "n_layers" in t.params else "",
-             "params": t.params, "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
+             "params": trained_params(t), "mlflow_run_id": t.user_attrs.get("mlflow_run_id")}
             for i, t in enumerate(scored + rest)]
     return rows[:top] if top else rows
 

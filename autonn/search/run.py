@@ -119,11 +119,12 @@ def _final_model(study: optuna.Study, problem: Problem, kept: _Kept, on_stage: S
     """The final model from the trials kept (and the leader, replayed if it fits ``until``);
     None when no trial is at hand in time."""
     cfg = problem.config
-    candidates = kept.candidates(study, until)
-    if not candidates:
-        return None
-    on_stage(study, "Building the final model ...")
-    final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=until)
+    with _alone(problem):  # a replay or a refit trains on the threads a lone search takes
+        candidates = kept.candidates(study, until)
+        if not candidates:
+            return None
+        on_stage(study, "Building the final model ...")
+        final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=until)
     if final.refit_skipped:
         on_stage(study, "No time left in the budget to refit: the final model ships its "
                         "trials' networks as they trained.")
@@ -244,11 +245,10 @@ def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
     """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
     the search's deadline handed to each; and the pipes they send their best networks on. A lone
     process takes the threads that pay on this table and machine (``training.threads``)."""
-    from autonn.training.threads import lone_threads, torch_threads  # torch: training
+    from autonn.training.threads import torch_threads  # torch: training
 
     if workers <= 1:
-        rows, columns = problem.data.x_train.shape[0], problem.data.x_train[0].numel()
-        with torch_threads(lone_threads(rows * columns)):
+        with _alone(problem):
             yield [], None
         return
     processes, readers = start_workers(problem.config, range(1, workers), workers, storage,
@@ -260,6 +260,15 @@ def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
         except BaseException:
             join_workers(processes, interrupted=True)
             raise
+
+
+def _alone(problem: Problem) -> contextlib.AbstractContextManager:
+    """torch's threads for this process training alone on ``problem``'s table (the trials of
+    a one-worker search, a final model once workers ended): ``training.threads``."""
+    from autonn.training.threads import lone_threads, torch_threads  # torch: training
+
+    rows, columns = problem.data.x_train.shape[0], problem.data.x_train[0].numel()
+    return torch_threads(lone_threads(rows * columns))
 
 
 def _leads(study: optuna.Study, winner: Winner) -> bool:

@@ -84,7 +84,8 @@ class TimeCap:
     of the time left). The clock starts with the fold's own first epoch, not when the callback
     was made: a population member waits for the packs trained before it. The fold has
     finished, as with early stopping; its epoch count is recorded so that a replay trains the
-    same network. The learning-rate schedule keeps its sampled horizon."""
+    same network. The learning-rate schedule keeps its horizon (the epochs the candidate
+    was sized to, ``search.sizing``)."""
 
     REASON = "time_cap"
 

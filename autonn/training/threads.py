@@ -28,23 +28,33 @@ def lone_threads(values: int) -> int:
         return torch.get_num_threads()
     if values < SMALL_TABLE:
         return 1
-    cores = os.cpu_count() or 1
+    cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     return max(1, min(cores, round(cores - others_running())))
 
 
 def others_running() -> float:
-    """How many other tasks want a CPU now: the kernel's count of runnable tasks less this one
-    (Linux), else the 1-minute load average (which also counts this process's own recent work,
-    so a second fit in one session may take a thread fewer)."""
+    """How many other processes' tasks want a CPU now: the kernel's count of runnable tasks less
+    this process's own (Linux), else the 1-minute load average (which also counts this
+    process's own recent work, so a second fit in one session may take a thread fewer)."""
     try:
         runnable = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
-        return max(0, int(runnable) - 1)
+        return max(0, int(runnable) - _own_running())
     except (OSError, ValueError, IndexError):
         pass
     try:
         return os.getloadavg()[0]
     except OSError:  # no load average on this system: assume a quiet machine
         return 0.0
+
+
+def _own_running() -> int:
+    """This process's runnable threads (this one at least): its tracker's or torch's threads
+    that happen to be running are not other work."""
+    states = []
+    for stat in Path("/proc/self/task").glob("*/stat"):
+        with contextlib.suppress(OSError, IndexError):  # a thread that ended meanwhile
+            states.append(stat.read_text().rsplit(")", 1)[1].split()[0])
+    return max(1, states.count("R"))
 
 
 @contextlib.contextmanager

@@ -6,50 +6,68 @@ epochs of a 256-epoch one.
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from autonn.components import OPTIMIZERS, make_optimizer
 from autonn.data.tensors import DeviceData
 from autonn.metrics import Metric
 from autonn.params import Params
+from autonn.training.device import synchronize
 from autonn.training.loop import batch_bounds, build_network, predict
 from autonn.training.weights import flatten_parameters
 
-TIMED_STEPS = 5  # steps timed after one untimed warm-up step (allocations, first kernels)
+MIN_STEPS, MAX_STEPS = 3, 20  # timed steps: at least MIN, then until MIN_SECONDS, at most MAX
+MIN_SECONDS = 0.02  # a step of a small network takes well under a millisecond: time several
 
 
-def epoch_seconds(params: Params, data: DeviceData, metric: Metric) -> float:
+def epoch_seconds(params: Params, data: DeviceData, metric: Metric,
+                  grad_clip: float | None = None) -> float:
     """Predicted seconds of one training epoch of ``params`` on ``data``, its validation pass
-    included: the mean of a few timed steps on the first batches, times the epoch's batches,
-    plus one timed validation pass. The global random state is left as it was, so the network
+    included: the median of several timed steps on a full-size batch (a step another process
+    preempted does not move it), times the epoch's batches, plus the quicker of two timed
+    validation passes. The CPU and CUDA random states are left as they were, so the network
     trained afterwards is the one it would have been."""
     with torch.random.fork_rng(devices=[data.device] if data.device.type == "cuda" else []):
         model, head = build_network(params, data)
         model = model.to(data.device).train()
         options = {k: params[k] for k in OPTIMIZERS[params["optimizer"]].options if k in params}
-        optimizer = make_optimizer(params["optimizer"], [flatten_parameters(model)], params["lr"],
+        flat = flatten_parameters(model)
+        optimizer = make_optimizer(params["optimizer"], [flat], params["lr"],
                                    params.get("weight_decay", 0.0), **options)
         bounds = batch_bounds(len(data.x_train), params["batch_size"])
-        target = head.encode(data.y_train)
-        timed = bounds[1:TIMED_STEPS + 1] or bounds  # one batch only: time it again
-        for index, (lo, hi) in enumerate([bounds[0], *timed]):
-            if index == 1:
-                _sync(data.device)
-                start = time.perf_counter()
-            loss = head.criterion(model(data.x_train[lo:hi]), target[lo:hi])
+        lo, hi = bounds[0]  # the first batch is a full one (or the whole table)
+        x, target = data.x_train[lo:hi], head.encode(data.y_train[lo:hi])
+
+        def step() -> None:
+            loss = head.criterion(model(x), target)
             optimizer.zero_grad(set_to_none=False)  # the flat buffer keeps its gradient
             loss.backward()
+            if grad_clip:
+                nn.utils.clip_grad_norm_([flat], grad_clip)
             optimizer.step()
-        _sync(data.device)
-        per_step = (time.perf_counter() - start) / len(timed)
+
+        steps = _timed(step, data.device)
+        validation = min(_timed(lambda: metric.fn(data.y_val, predict(model, head, data,
+                                                                      data.x_val)),
+                                data.device, most=2)) if len(data.y_val) else 0.0
+        return statistics.median(steps) * len(bounds) + validation
+
+
+def _timed(run: Callable[[], None], device: torch.device, most: int = MAX_STEPS
+           ) -> list[float]:
+    """Seconds of each of several calls of ``run`` after one untimed warm-up call (allocations,
+    first kernels): at least ``MIN_STEPS`` (or ``most``), then until ``MIN_SECONDS`` are spent."""
+    run()
+    times: list[float] = []
+    while len(times) < most and (len(times) < min(MIN_STEPS, most) or sum(times) < MIN_SECONDS):
+        synchronize(device)
         start = time.perf_counter()
-        if len(data.y_val):
-            metric.fn(data.y_val, predict(model, head, data, data.x_val))
-        return per_step * len(bounds) + time.perf_counter() - start
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+        run()
+        synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
