@@ -27,7 +27,7 @@ import optuna
 from optuna.trial import TrialState
 
 from autonn.errors import StudyError, TrialStopped
-from autonn.search.storage import DEFAULT_ROOT, JOURNAL_NAME
+from autonn.search.storage import DEFAULT_ROOT, JOURNAL_NAME, file_lock
 
 HEARTBEAT_GRACE = 300.0  # seconds without a heartbeat before another host's trial counts as dead
 # Trials that hold a place in the requested count while claiming: finished ones and those running.
@@ -44,24 +44,11 @@ def claim_lock(storage: Any, study_name: str) -> Iterator[None]:
         return
     if storage is None or isinstance(storage, str):
         path = Path(storage.removeprefix("sqlite:///")) if storage else DEFAULT_ROOT / JOURNAL_NAME
-        with _file_lock(path.with_name(path.name + ".claim")):
+        with file_lock(path.with_name(path.name + ".claim")):
             yield
         return
     with _THREAD_LOCK:  # an in-memory storage lives in this process alone
         yield
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    import fcntl
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 _ENGINES: dict[str, Any] = {}

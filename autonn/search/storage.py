@@ -1,11 +1,16 @@
 """Where Optuna keeps studies: by default a journal file under ``./mlruns``.
 
 The journal file takes several worker processes at once without "database is locked" errors;
-a ``sqlite:///`` or ``postgresql://`` URL selects Optuna's RDB storage instead.
+a ``sqlite:///`` or ``postgresql://`` URL selects Optuna's RDB storage instead. Its writers lock
+it with an flock (``JournalFlock``), which the kernel drops when a writer dies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +38,51 @@ def open_storage(url: str | optuna.storages.BaseStorage | None = None,
         return RDBStorage(url)
     path = Path(url) if url else Path(root) / JOURNAL_NAME
     path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFlock(path)))
+
+
+class JournalFlock:
+    """The journal's write lock (the ``acquire``/``release`` Optuna's ``lock_obj`` asks for): an flock on ``<journal>.flock``, which the kernel releases
+    when its holder dies. Optuna's own lock is a symlink that a worker killed while writing
+    leaves behind; every other process then waits on it (for ever, with a relative journal
+    path, whose lock link dangles)."""
+
+    def __init__(self, journal: Path) -> None:
+        self._path = journal.with_name(journal.name + ".flock")
+        self._threads = threading.Lock()  # the flock excludes other processes; this, threads
+        self._held: contextlib.ExitStack | None = None
+
+    def acquire(self) -> bool:
+        self._threads.acquire()
+        held = contextlib.ExitStack()
+        try:
+            held.enter_context(file_lock(self._path))
+        except BaseException:
+            self._threads.release()
+            raise
+        self._held = held
+        return True
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        try:
+            if held is not None:
+                held.close()
+        finally:
+            self._threads.release()
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on ``path`` (made if missing) for the block; a holder that dies
+    releases it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def describe_storage(storage: str | optuna.storages.BaseStorage | None) -> str:
