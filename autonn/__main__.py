@@ -1,5 +1,5 @@
 """``python -m autonn`` runs the command line."""
 
-from autonn.cli import main
+from autonn.cli import run
 
-main()
+run()

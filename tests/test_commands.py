@@ -5,6 +5,7 @@ without torch; an export's MLflow tags arrive from the outbox, even when its sen
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -155,3 +156,35 @@ def test_the_bundled_datasets_facts_are_those_of_the_loaded_data():
 @pytest.mark.parametrize("argv", [["datasets"], ["space", "--dataset", "digits"]])
 def test_datasets_and_space_load_no_scikit_learn_or_torch(argv, tmp_path):
     assert heavy(argv, tmp_path) == []
+
+
+EXIT_PROBE = """
+import atexit, autonn.cli as cli
+
+@cli.main.command("probe")
+def probe():
+    atexit.register(print, "a handler registered by the command ran")
+    print("x" * 200_000)  # more than a pipe's buffer: what is still buffered must reach it
+    raise SystemExit({code})
+
+cli.run()
+"""
+
+
+@pytest.mark.parametrize("code", [0, 3])
+def test_the_process_exits_with_the_commands_status_after_its_output_and_exit_handlers(code):
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # as by default
+    done = subprocess.run([sys.executable, "-c", EXIT_PROBE.format(code=code), "probe"],
+                          capture_output=True, text=True, timeout=120, env=buffered)
+    assert done.returncode == code, done.stderr
+    assert done.stdout.startswith("x" * 200_000 + "\n")
+    assert done.stdout.endswith("a handler registered by the command ran\n")
+
+
+def test_the_console_command_and_python_m_autonn_are_the_quick_exit_process():
+    from importlib.metadata import entry_points
+
+    assert [e.value for e in entry_points(group="console_scripts", name="autonn")] == ["autonn.cli:run"]
+    bad = subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "irs"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown dataset 'irs'" in bad.stderr and not bad.stdout
