@@ -54,8 +54,10 @@ def test_secrets_reach_no_output_param_tag_artifact_or_study(tmp_path):
                           "--epochs", "2", "--storage", storage, "--tracking-uri", tracking,
                           cwd=tmp_path)
             assert proc.returncode == 0, proc.stderr
-            seen = proc.stdout + proc.stderr + _mlflow_text(url, name) + _study_text(name, storage)
+            logged = _mlflow_text(url, name)
+            seen = proc.stdout + proc.stderr + logged + _study_text(name, storage)
             assert not [s for s in secrets if s in seen]
+            assert mask(storage) in logged  # the study's storage is recorded, masked
     for name, storage in studies:
         optuna.delete_study(study_name=name, storage=storage)
 

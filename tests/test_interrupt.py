@@ -14,7 +14,7 @@ from autonn.search.storage import open_storage
 from autonn.tracking.runs import default_tracking_uri
 
 COMMAND = [sys.executable, "-m", "autonn", "search", "--dataset", "digits", "--study", "stop-me",
-           "--n-trials", "2", "--epochs", "25", "--pruner", "none", "--quiet"]
+           "--n-trials", "2", "--epochs", "10", "--pruner", "none", "--quiet"]
 
 
 def wait_for_running_trial(tmp_path, process, timeout=180):
@@ -59,6 +59,8 @@ def test_interrupted_search_leaves_nothing_running_and_resumes(tmp_path, signum,
     assert ran and {t.state for t in ran} == {optuna.trial.TrialState.FAIL}
     trial_runs = {r.data.tags.get("autonn.trial"): r.info.status for r in runs}
     assert {trial_runs.get(str(t.number), "KILLED") for t in ran} == {"KILLED"}  # a run if begun
+    if signum != signal.SIGINT:
+        return  # a study stopped either way resumes alike: once is enough
 
     resumed = subprocess.run(COMMAND, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
