@@ -188,3 +188,23 @@ def test_the_console_command_and_python_m_autonn_are_the_quick_exit_process():
     bad = subprocess.run([sys.executable, "-m", "autonn", "search", "--dataset", "irs"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown dataset 'irs'" in bad.stderr and not bad.stdout
+
+
+CRASH_PROBE = """
+import autonn.cli as cli
+
+@cli.main.command("crash")
+def crash():
+    raise RuntimeError("a bug")
+
+cli.run()
+"""
+
+
+def test_a_crash_or_a_debug_error_exits_1_with_its_traceback_not_0():
+    crashed = subprocess.run([sys.executable, "-c", CRASH_PROBE, "crash"], capture_output=True,
+                             text=True, timeout=120)
+    assert crashed.returncode == 1 and "RuntimeError: a bug" in crashed.stderr
+    debug = subprocess.run([sys.executable, "-m", "autonn", "--debug", "search", "--dataset",
+                            "irs"], capture_output=True, text=True, timeout=120)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "unknown dataset" in debug.stderr

@@ -2,6 +2,7 @@
 trials (passwords in URLs: test_attacks)."""
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -81,15 +82,21 @@ def test_a_writer_killed_holding_the_journal_lock_blocks_the_others_only_while_i
     storage = open_storage(root=Path("mlruns"))  # relative, as the command line opens it
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(journal)],
                               stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "held"
-    written = threading.Event()
-    threading.Thread(target=lambda: (optuna.create_study(study_name="s", storage=storage),
-                                     written.set()), daemon=True).start()
-    assert not written.wait(2)  # a living holder excludes every other writer
-    holder.kill()
-    holder.wait()
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        written = threading.Event()
+        threading.Thread(target=lambda: (optuna.create_study(study_name="s", storage=storage),
+                                         written.set()), daemon=True).start()
+        assert not written.wait(2)  # a living holder excludes every other writer
+    finally:
+        holder.kill()
+        holder.wait()
     assert written.wait(10)  # the kernel released the lock with its holder
-    assert [s.study_name for s in open_storage(root=Path("mlruns")).get_all_studies()] == ["s"]
+    # the copy a spawned worker gets locks the same file
+    copy = pickle.loads(pickle.dumps(storage))
+    optuna.create_study(study_name="t", storage=copy)
+    assert sorted(s.study_name for s in open_storage(root=Path("mlruns")).get_all_studies()) \
+        == ["s", "t"]
 
 
 def resident_bytes() -> int:

@@ -26,7 +26,7 @@ from autonn.tracking.runs import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 # no pruning, trials long enough that the spawned workers get some before the first one is done
-STEADY = ["--epochs", "6", "--pruner", "none", "--quiet"]
+STEADY = ["--epochs", "12", "--pruner", "none", "--quiet"]
 
 
 def search(cwd, *args):

@@ -10,7 +10,8 @@
 
 Only this package imports click. Modules import click and autonn's light registries at the top;
 everything heavy (torch, optuna, mlflow, pandas) inside the command that needs it, so that
-``autonn --help`` answers at once. Exit codes: 0 done, 2 bad input, 130/143 interrupted.
+``autonn --help`` answers at once. Exit codes: 0 done, 1 an unexpected error, 2 bad input,
+130/143 interrupted.
 """
 
 from __future__ import annotations

@@ -3,7 +3,9 @@
 Tearing down what a search loaded (torch, MLflow, SQLAlchemy, matplotlib) took 1-2 s after
 the command had printed its last line and written its last byte; a user waited for nothing.
 The quick exit comes after everything Python does at a normal exit that can matter: other
-threads joined, every other exit handler run, logging and the standard streams flushed.
+threads joined, the exit handlers registered since the command started run (before it, only
+logging's, which it calls itself), logging and the standard streams flushed. A command that
+ends in anything but ``SystemExit`` (a crash, shown with its traceback) exits as Python does.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ def run(command: Callable[[], object]) -> None:
     except SystemExit as done:
         _status[0] = _code(done.code)
         raise
+    except BaseException:  # a crash (--debug, a bug) or a bare Ctrl-C: Python's own exit
+        atexit.unregister(_leave)
+        raise
 
 
 def _code(code: object) -> int:
@@ -40,7 +45,7 @@ def _leave() -> None:
     logging.shutdown()  # its exit handler was registered first, so it would run after this one
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: nothing more can reach it
-            pass
+            getattr(stream, "flush", lambda: None)()
+        except (OSError, ValueError):  # a closed pipe (`autonn trials | head`) or stream
+            _status[0] = _status[0] or 120  # what Python exits with when it cannot flush
     os._exit(_status[0])

@@ -2,7 +2,9 @@
 
 The journal file takes several worker processes at once without "database is locked" errors;
 a ``sqlite:///`` or ``postgresql://`` URL selects Optuna's RDB storage instead. Its writers lock
-it with an flock (``JournalFlock``), which the kernel drops when a writer dies.
+it with an flock (``JournalFlock``), which the kernel drops when a writer dies; a script that
+writes to it alongside a search opens it with ``open_storage`` too (Optuna's own lock is another
+file, which the flock does not see).
 """
 
 from __future__ import annotations
@@ -48,13 +50,20 @@ class JournalFlock:
     path, whose lock link dangles)."""
 
     def __init__(self, journal: Path) -> None:
+        self._journal = journal
         self._path = journal.with_name(journal.name + ".flock")
         self._threads = threading.Lock()  # the flock excludes other processes; this, threads
         self._held: contextlib.ExitStack | None = None
 
+    def __getstate__(self) -> dict:  # a storage travels to spawned workers: the path alone
+        return {"journal": self._journal}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["journal"])
+
     def acquire(self) -> bool:
-        self._threads.acquire()
         held = contextlib.ExitStack()
+        self._threads.acquire()
         try:
             held.enter_context(file_lock(self._path))
         except BaseException:
