@@ -44,28 +44,24 @@ def open_storage(url: str | optuna.storages.BaseStorage | None = None,
 
 
 class JournalFlock:
-    """The journal's write lock (the ``acquire``/``release`` Optuna's ``lock_obj`` asks for): an flock on ``<journal>.flock``, which the kernel releases
-    when its holder dies. Optuna's own lock is a symlink that a worker killed while writing
-    leaves behind; every other process then waits on it (for ever, with a relative journal
-    path, whose lock link dangles)."""
+    """The journal's write lock, as Optuna's ``lock_obj`` (``acquire``, ``release``): an flock
+    on ``<journal>.flock``, which the kernel releases when its holder dies. Optuna's own lock
+    is a symlink that a worker killed while writing leaves behind; every other process then
+    waits on it (for ever, with a relative journal path, whose lock link dangles)."""
 
     def __init__(self, journal: Path) -> None:
         self._journal = journal
-        self._path = journal.with_name(journal.name + ".flock")
         self._threads = threading.Lock()  # the flock excludes other processes; this, threads
         self._held: contextlib.ExitStack | None = None
 
-    def __getstate__(self) -> dict:  # a storage travels to spawned workers: the path alone
-        return {"journal": self._journal}
-
-    def __setstate__(self, state: dict) -> None:
-        self.__init__(state["journal"])
+    def __reduce__(self) -> tuple:  # a storage travels to spawned workers: the path alone
+        return JournalFlock, (self._journal,)
 
     def acquire(self) -> bool:
         held = contextlib.ExitStack()
         self._threads.acquire()
         try:
-            held.enter_context(file_lock(self._path))
+            held.enter_context(file_lock(self._journal.with_name(self._journal.name + ".flock")))
         except BaseException:
             self._threads.release()
             raise
