@@ -90,3 +90,31 @@ def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
     (loss_a, params_a), (loss_b, params_b) = run(True), run(False)
     assert loss_a == pytest.approx(loss_b, rel=1e-5)
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params_a, params_b))
+
+
+def test_fit_flips_modules_between_training_and_evaluation(iris_data):
+    """The fit's quick mode flip leaves every module as Module.train would (dropout off while it
+    validates), and a network with a module that overrides train() is flipped through it."""
+    from torch import nn
+
+    from autonn.losses import head as bind_head
+    from autonn.training.loop import _Modes, fit
+
+    plain = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3))
+    modes = _Modes(plain)
+    for training in (False, True):
+        modes.set(training)
+        assert [m.training for m in plain.modules()] == [training] * 5
+
+    seen = []
+
+    class Watched(nn.Identity):
+        def train(self, mode: bool = True):
+            seen.append(mode)
+            return super().train(mode)
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.9), Watched()).to(iris_data.x_train.device)
+    fit(model, bind_head("cross_entropy", "multiclass", 3),
+        torch.optim.Adam(model.parameters()), iris_data, metric=METRICS["accuracy"], epochs=2,
+        batch_size=16, generator=torch.Generator(iris_data.x_train.device).manual_seed(0))
+    assert seen == [True, False, True, False, True]
