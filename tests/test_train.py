@@ -92,29 +92,83 @@ def test_flattened_parameters_train_exactly_like_separate_ones(iris_data):
     assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(params_a, params_b))
 
 
-def test_fit_flips_modules_between_training_and_evaluation(iris_data):
-    """The fit's quick mode flip leaves every module as Module.train would (dropout off while it
-    validates), and a network with a module that overrides train() is flipped through it."""
+def _watched_identity(seen: list):
+    """An identity layer that overrides train() (logging each mode): fit must flip through it."""
     from torch import nn
-
-    from autonn.losses import head as bind_head
-    from autonn.training.loop import _Modes, fit
-
-    plain = nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.Dropout(0.5), nn.Linear(8, 3))
-    modes = _Modes(plain)
-    for training in (False, True):
-        modes.set(training)
-        assert [m.training for m in plain.modules()] == [training] * 5
-
-    seen = []
 
     class Watched(nn.Identity):
         def train(self, mode: bool = True):
             seen.append(mode)
             return super().train(mode)
+    return Watched()
 
-    model = nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.9), Watched()).to(iris_data.x_train.device)
-    fit(model, bind_head("cross_entropy", "multiclass", 3),
-        torch.optim.Adam(model.parameters()), iris_data, metric=METRICS["accuracy"], epochs=2,
-        batch_size=16, generator=torch.Generator(iris_data.x_train.device).manual_seed(0))
-    assert seen == [True, False, True, False, True]
+
+def test_fit_flips_modules_as_module_train_does(iris_data):
+    """The quick mode flip reaches every nested module as Module.train would; a network with a
+    module that overrides train() is flipped through it; both ways train the same network bit
+    for bit (dropout on while training, off while validating)."""
+    import copy
+
+    from autonn.families.builder import build_model
+    from autonn.losses import head as bind_head
+    from autonn.training.loop import _Modes, fit
+
+    params = {"family": "resmlp", "n_layers": 2, "width": 16, "activation": "relu",
+              "norm": "batch", "dropout": 0.3, "init": "he_uniform", "attention": True,
+              "attention_dim": 8, "attention_heads": 2,
+              "embedding": "none"}
+    torch.manual_seed(0)
+    nested = build_model(params, 4, 3)
+    for training in (False, True):
+        _Modes(nested).set(training)
+        assert {m.training for m in nested.modules()} == {training}
+        assert len(list(nested.modules())) > len(list(nested.children())) + 1  # nested indeed
+
+    def run(model):
+        model = model.to(iris_data.x_train.device)
+        torch.manual_seed(1)  # dropout draws from the global generator
+        history = fit(model, bind_head("cross_entropy", "multiclass", 3),
+                      torch.optim.Adam(model.parameters()), iris_data,
+                      metric=METRICS["log_loss"], epochs=3, batch_size=16,
+                      generator=torch.Generator(iris_data.x_train.device).manual_seed(0))
+        return history, [p.detach().clone() for p in model.parameters()]
+
+    seen = []
+    quick, slow = run(copy.deepcopy(nested)), run(torch.nn.Sequential(
+        copy.deepcopy(nested), _watched_identity(seen)))
+    assert seen == [True, False, True, False, True, False, True]
+    assert quick[0].train_loss == slow[0].train_loss and quick[0].val_metric == slow[0].val_metric
+    assert all(torch.equal(a, b) for a, b in zip(quick[1], slow[1]))
+
+
+def test_fit_zeroes_gradients_before_every_step(iris_data):
+    """fit's losses are those of the textbook loop (zero_grad, backward, step) on the same
+    batches: no gradient carries over from one step to the next."""
+    from autonn.families.builder import build_model
+    from autonn.losses import head as bind_head
+    from autonn.training.loop import batch_bounds, fit
+
+    head, device = bind_head("cross_entropy", "multiclass", 3), iris_data.x_train.device
+
+    def model_and_sgd():
+        torch.manual_seed(0)
+        model = build_model(PARAMS, 4, 3).to(device)
+        return model, torch.optim.SGD(model.parameters(), lr=0.5)
+
+    model, sgd = model_and_sgd()
+    losses = fit(model, head, sgd, iris_data, metric=METRICS["log_loss"], epochs=3,
+                 batch_size=16, generator=torch.Generator(device).manual_seed(0)).train_loss
+    model, sgd = model_and_sgd()
+    generator, expected = torch.Generator(device).manual_seed(0), []
+    x, target = iris_data.x_train, head.encode(iris_data.y_train)
+    for _ in range(3):
+        perm = torch.randperm(len(x), device=device, generator=generator)
+        total = 0.0
+        for lo, hi in batch_bounds(len(x), 16):
+            loss = head.criterion(model(x[perm][lo:hi]), target[perm][lo:hi])
+            sgd.zero_grad()
+            loss.backward()
+            sgd.step()
+            total += loss.item() * (hi - lo)
+        expected.append(total / len(x))
+    assert losses == pytest.approx(expected, rel=1e-5)
