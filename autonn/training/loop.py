@@ -75,22 +75,20 @@ def fit_each(trainees: Sequence[Trainee], data: DeviceData, metric: Metric, *,
             t.error = exc
 
 
-def predict(model: nn.Module, head: Head, data: DeviceData, x: torch.Tensor) -> torch.Tensor:
-    """Class probabilities (N, K), or regression values (N, T) in the target's own units."""
+def predict(model: nn.Module, head: Head, data: DeviceData, x: torch.Tensor,
+            modes: _Modes | None = None) -> torch.Tensor:
+    """Class probabilities (N, K), or regression values (N, T) in the target's own units; the
+    network in evaluation mode for it (flipped through ``modes`` when the caller keeps one)."""
     was_training = model.training
-    model.eval()
+    modes = modes or _Modes(model)
+    modes.set(False)
     with torch.inference_mode():
         pred = head.predict(model(x))
-    model.train(was_training)
-    return _in_units(pred, data)
-
-
-def _in_units(pred: torch.Tensor, data: DeviceData) -> torch.Tensor:
-    """Predictions (N, T) of a regression in the target's own units; others as they are."""
+    modes.set(was_training)
     if data.task == REGRESSION and data.target_scaler is not None:
         scaler = data.target_scaler
-        pred = pred * torch.as_tensor(scaler.scale, device=pred.device) + torch.as_tensor(
-            scaler.mean, device=pred.device)
+        pred = pred * torch.as_tensor(scaler.scale, device=x.device) + torch.as_tensor(
+            scaler.mean, device=x.device)
     return pred
 
 
@@ -147,14 +145,14 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     # rows per batch (B,): the epoch's loss is their weighted mean, read once per epoch
     sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
-    validate = len(data.y_val) > 0  # a final refit trains on every row and checks none
-    modes = _Modes(model).set(True)
+    validate, modes = len(data.y_val) > 0, _Modes(model).set(True)  # a final refit checks none
     for epoch in range(epochs):
         # the trial's own generator: the same seed gives the same batches on any process
         perm = torch.randperm(len(x), device=x.device, generator=generator)
         losses = _epoch(model, head, optimizer, x[perm], target[perm], bounds, rate, grad_clip)
         mean_loss = (losses @ sizes).item() / sizes.sum().item()
-        value = _validation_score(model, head, data, metric, modes) if validate else 0.0
+        value = (metric.fn(data.y_val, predict(model, head, data, data.x_val, modes))
+                 if validate else 0.0)
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
             raise TrialDiverged(f"training diverged at epoch {epoch}: loss {mean_loss}, "  # NaN
                                 f"validation score {value}")
@@ -175,16 +173,6 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history
-
-
-def _validation_score(model: nn.Module, head: Head, data: DeviceData, metric: Metric,
-                      modes: _Modes) -> float:
-    """``metric`` on the validation rows, the network in evaluation mode for it."""
-    modes.set(False)
-    with torch.inference_mode():
-        pred = head.predict(model(data.x_val))
-    modes.set(True)
-    return metric.fn(data.y_val, _in_units(pred, data))
 
 
 def _epoch(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, xs: torch.Tensor,
