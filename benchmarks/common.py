@@ -26,3 +26,15 @@ def burning(n: int) -> Iterator[None]:
         for b in burners:
             b.kill()
             b.wait()
+
+
+def start_for(start: dict, problem) -> dict:
+    """A built-in start's parameters as a search trains them on ``problem``'s table: a
+    cross-entropy loss unless it names one, MSE without label smoothing for a regression, no
+    numeric embeddings where the space has none."""
+    params = {"loss": "cross_entropy", **start}
+    if problem.config.task == "regression":
+        params.update(loss="mse", label_smoothing=0.0)
+    if problem.config.space.embedding == "none":
+        params["embedding"] = "none"
+    return params

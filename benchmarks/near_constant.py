@@ -17,7 +17,7 @@ import time
 import warnings
 
 import torch
-from common import emit
+from common import emit, start_for
 from tables import load
 
 from autonn.config import make_config
@@ -26,7 +26,7 @@ from autonn.search.warmstart import BUILTIN
 from autonn.training.callbacks import EarlyStopping
 from autonn.training.loop import train_params
 
-STARTS = {"mlp 3x256 + plr": BUILTIN[0], "mlp 3x256": BUILTIN[1]}
+STARTS = {"mlp 3x256 + plr": BUILTIN[1], "mlp 3x256": BUILTIN[2]}
 
 
 def one(name: str, seed: int, every: bool, start: str) -> dict:
@@ -38,11 +38,7 @@ def one(name: str, seed: int, every: bool, start: str) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         problem = make_problem(config, dataset, name)
-    params = dict(STARTS[start])
-    if problem.config.task == "regression":
-        params.update(loss="mse", label_smoothing=0.0)
-    if problem.config.space.embedding == "none":
-        params["embedding"] = "none"
+    params = start_for(STARTS[start], problem)
     started = time.perf_counter()
     _, _, history = train_params(params, problem.data, problem.metric, seed=seed,
                                  callbacks=[EarlyStopping(

@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable
 
 import torch
-from common import emit
+from common import emit, start_for
 from tables import load
 
 from autonn.config import make_config
@@ -45,14 +45,9 @@ def curves(name: str) -> list[dict]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         problem = make_problem(make_config(study="patience", seed=0), load(name), name)
-    regression = problem.config.task == "regression"
     out = []
     for start in range(STARTS):
-        params = {"loss": "cross_entropy", **BUILTIN[start]}
-        if regression:
-            params.update(loss="mse", label_smoothing=0.0)
-        if problem.config.space.embedding == "none":
-            params["embedding"] = "none"
+        params = start_for(BUILTIN[start], problem)
         patience = problem.config.training.patience_for(params["epochs"])
         for fold, data in enumerate(problem.folds):
             history = train_params(params, data, problem.metric, seed=fold,
