@@ -79,23 +79,25 @@ def r2(y: Tensor, pred: Tensor) -> float:
 
 @dataclass(frozen=True)
 class Metric:
-    """A registry entry: the function, whether larger is better, and the tasks it scores."""
+    """A registry entry: the function, whether larger is better, the tasks it scores, and the
+    perfect score, where it has one (no other beats it: training that reaches it may stop)."""
 
     fn: Callable[[Tensor, Tensor], float]
     direction: str  # "maximize" or "minimize", as Optuna spells it
     tasks: frozenset[str]
+    perfect: float | None = None  # log loss has none: its clamp keeps it above 0
 
 
 _CLS, _REG = frozenset({BINARY, MULTICLASS}), frozenset({REGRESSION})
 METRICS: dict[str, Metric] = {
-    "accuracy": Metric(accuracy, "maximize", _CLS),
-    "balanced_accuracy": Metric(balanced_accuracy, "maximize", _CLS),
-    "f1": Metric(f1, "maximize", _CLS),
-    "roc_auc": Metric(roc_auc, "maximize", _CLS),
+    "accuracy": Metric(accuracy, "maximize", _CLS, 1.0),
+    "balanced_accuracy": Metric(balanced_accuracy, "maximize", _CLS, 1.0),
+    "f1": Metric(f1, "maximize", _CLS, 1.0),
+    "roc_auc": Metric(roc_auc, "maximize", _CLS, 1.0),
     "log_loss": Metric(log_loss, "minimize", _CLS),
-    "rmse": Metric(rmse, "minimize", _REG),
-    "mae": Metric(mae, "minimize", _REG),
-    "r2": Metric(r2, "maximize", _REG),
+    "rmse": Metric(rmse, "minimize", _REG, 0.0),
+    "mae": Metric(mae, "minimize", _REG, 0.0),
+    "r2": Metric(r2, "maximize", _REG, 1.0),
 }
 DEFAULT_METRIC = {BINARY: "accuracy", MULTICLASS: "accuracy", REGRESSION: "rmse"}
 

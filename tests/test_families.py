@@ -219,3 +219,20 @@ def test_wide_rows_and_regression_targets_narrow_the_space():
     assert only_binary.embedding == "none"
     regression = resolve_space(make_config().space, "regression", None, 10)
     assert regression.label_smoothing == 0.0 and regression.embedding == ["none", "plr"]
+
+
+def test_dropout_on_the_cpu_drops_a_share_and_rescales_the_rest():
+    from autonn.blocks import Dropout
+
+    x = torch.ones(400, 256, requires_grad=True)
+    layer = Dropout(0.25)
+    torch.manual_seed(3)
+    out = layer(x)
+    kept = out != 0
+    assert abs(kept.float().mean().item() - 0.75) < 0.01  # ~p of the units dropped
+    assert torch.allclose(out[kept], torch.tensor(1 / 0.75))  # survivors scaled up
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # the gradient flows through the same mask
+    torch.manual_seed(3)
+    assert torch.equal(layer(x), out)  # the seed fixes the mask
+    assert torch.equal(layer.eval()(x), x)  # evaluation: the identity

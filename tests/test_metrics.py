@@ -50,3 +50,14 @@ def test_metric_must_fit_the_task():
     assert metric_for("rmse", "regression").direction == "minimize"
     with pytest.raises(ConfigError, match="metric 'rmse' does not score a binary task"):
         metric_for("rmse", "binary")
+
+
+def test_a_perfect_prediction_scores_the_metrics_perfect_score():
+    # training stops at a metric's perfect score (training.loop), so it must be its true ceiling
+    labels, values = torch.tensor([0, 1, 1, 0]), torch.tensor([[0.5], [1.5], [2.0], [3.0]])
+    for name, metric in METRICS.items():
+        if metric.perfect is not None:
+            y, out = ((values, values.clone()) if "regression" in metric.tasks
+                      else (labels, torch.eye(2)[labels]))
+            assert metric.fn(y, out) == metric.perfect, name
+    assert METRICS["log_loss"].perfect is None  # clamped probabilities never reach 0

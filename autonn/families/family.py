@@ -48,6 +48,8 @@ class Family:
 
 def dense_layers(params: Params, width_in: int) -> Body:
     """[Linear -> norm -> activation -> dropout] per hidden layer; norm and dropout only when on."""
+    from autonn.blocks import Dropout  # blocks load torch: kept out of --help
+
     layers: list[Any] = []
     norm, dropout = params.get("norm", "none"), params.get("dropout", 0.0)
     for width, act in zip(layer_widths(params), layer_activations(params)):
@@ -58,7 +60,7 @@ def dense_layers(params: Params, width_in: int) -> Body:
             layers.append(make_norm(norm, width))
         layers.append(make_activation(act, width))
         if dropout > 0:
-            layers.append(nn.Dropout(dropout))
+            layers.append(Dropout(dropout))
         width_in = width
     return layers, width_in
 
