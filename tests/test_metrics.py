@@ -53,7 +53,7 @@ def test_metric_must_fit_the_task():
 
 
 def test_a_perfect_prediction_scores_the_metrics_perfect_score():
-    # training stops at a metric's perfect score (training.loop), so it must be its true ceiling
+    # training stops at a metric's perfect score (EarlyStopping), so it must be its true ceiling
     labels, values = torch.tensor([0, 1, 1, 0]), torch.tensor([[0.5], [1.5], [2.0], [3.0]])
     for name, metric in METRICS.items():
         if metric.perfect is not None:

@@ -6,10 +6,12 @@ from mlflow.tracking import MlflowClient
 from optuna.distributions import FloatDistribution
 
 from autonn import make_config
+from autonn.search.final import replay
 from autonn.search.problem import CV_FOLDS, prepare
 from autonn.search.racing import FOLD_VALUES, raced_out, threshold
 from autonn.search.run import run_search
 from autonn.tracking.tracker import open_tracker
+from autonn.training.callbacks import EarlyStopping
 
 FAST = {"epochs": 6, "n_layers": 1, "width": 16, "embedding": "none",
         "lr": {"low": 1e-5, "high": 1e-1, "log": True}}
@@ -85,3 +87,20 @@ def test_a_raced_out_trial_is_a_pruned_run_in_mlflow_with_its_finished_folds(tmp
         assert run.info.status == "KILLED" and run.data.tags["autonn.pruned"] == trial.user_attrs["pruned"]
         assert [run.data.metrics[f"val_accuracy_fold{k}"] for k in range(len(
             trial.user_attrs[FOLD_VALUES]))] == pytest.approx(trial.user_attrs[FOLD_VALUES])
+
+
+def test_later_folds_end_at_a_perfect_score_and_the_fold_the_pruner_watches_does_not():
+    space = {**FAST, "epochs": 60, "width": 32, "optimizer": "adam", "lr": 0.01, "dropout": 0.0}
+    problem = prepare(make_config(dataset="iris", n_trials=1, seed=0, builtin_starts=False,
+                                  pruner="median", space=space))
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    trial = study.trials[0]
+    assert trial.user_attrs[FOLD_VALUES][0] == trial.user_attrs[FOLD_VALUES][-1] == 1.0
+    fits = replay(problem, trial).fits  # the search's own stopping rules, fold by fold
+    first, last = fits[0].history, fits[-1].history
+    # the first fold ran its patience past 1.0 (Optuna saw the curve it always saw); the last
+    # stopped there, keeping the network that patience would have kept
+    assert first.stop_reason == "early_stopping" and first.best_value == 1.0
+    assert len(first.val_metric) == trial.user_attrs["epochs_run"] > first.best_epoch + 1
+    assert last.stop_reason == EarlyStopping.PERFECT
+    assert len(last.val_metric) == last.best_epoch + 1

@@ -183,11 +183,13 @@ def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
     folds = problem.folds[:trial.user_attrs.get(PARTIAL, len(problem.folds))]
     # the epochs each fold ran, where the candidate's time cap stopped one (None: as sized)
     epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(folds)
-    for data, fold_epochs in zip(folds, epochs):
+    for index, (data, fold_epochs) in enumerate(zip(folds, epochs)):
+        # a perfect score ends a fold, except the first, which the pruner watched (lifecycle)
+        watched = index == 0 and len(cfg.objectives) == 1
         model, head, history = train_params(
             params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
-            callbacks=[EarlyStopping(patience)], grad_clip=cfg.training.grad_clip,
-            epochs=fold_epochs, init_state=problem.init_state)
+            callbacks=[EarlyStopping(patience, None if watched else problem.metric.perfect)],
+            grad_clip=cfg.training.grad_clip, epochs=fold_epochs, init_state=problem.init_state)
         fits.append(Fit(model, head, history, data))
     whole = len(fits) == len(problem.folds)
     return Winner(trial.number, trial.values[0], params, fits,

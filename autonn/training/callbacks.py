@@ -11,12 +11,19 @@ from autonn.training.loop import History
 
 
 class EarlyStopping:
-    """Stop when the validation score has not improved for ``patience`` epochs."""
+    """Stop when the validation score has not improved for ``patience`` epochs, or once it is
+    ``perfect`` (the metric's ceiling, as accuracy 1.0): no later epoch can beat it, so the best
+    epoch and its weights are final (on a small table's folds, a fit ``patience`` epochs
+    shorter that keeps the same network)."""
 
-    def __init__(self, patience: int) -> None:
-        self.patience = patience
+    PERFECT = "perfect_score"
+
+    def __init__(self, patience: int, perfect: float | None = None) -> None:
+        self.patience, self.perfect = patience, perfect
 
     def on_epoch_end(self, epoch: int, history: History) -> str | None:
+        if history.best_value == self.perfect:
+            return self.PERFECT
         return "early_stopping" if epoch - history.best_epoch >= self.patience else None
 
 

@@ -27,8 +27,6 @@ from autonn.schedules import schedule as lr_schedule
 from autonn.tasks import REGRESSION
 from autonn.training.weights import flatten_parameters, load_matching
 
-PERFECT = "perfect_score"  # a History's stop reason: its best score cannot be beaten
-
 
 @dataclass
 class History:
@@ -38,7 +36,7 @@ class History:
     val_metric: list[float] = field(default_factory=list)
     best_epoch: int = -1
     best_value: float = math.nan
-    stop_reason: str | None = None  # a callback's ("early_stopping", "pruned", ...) or PERFECT
+    stop_reason: str | None = None  # a callback's ("early_stopping", "pruned", ...), or None
     seconds: float = 0.0
 
 
@@ -166,24 +164,15 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
             history.best_epoch, history.best_value = epoch, value
             if keep_best:  # a copy: the live tensors go on changing with the next step
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        history.stop_reason = stop_reason(callbacks, epoch, history,
-                                          metric.perfect if keep_best else None)
+        # the first callback that asks to stop names the reason, in the order they are listed
+        history.stop_reason = next(
+            (r for r in (cb.on_epoch_end(epoch, history) for cb in callbacks) if r), None)
         if history.stop_reason:
             break
     if best_state is not None:
         model.load_state_dict(best_state)
     history.seconds = time.perf_counter() - start
     return history
-
-
-def stop_reason(callbacks: Sequence[Callback], epoch: int, history: History,
-                perfect: float | None) -> str | None:
-    """Why training stops after ``epoch`` (its score recorded in ``history``), or None: the first
-    of ``callbacks`` that asks, in their order, else a best score that is ``perfect`` (the
-    metric's ceiling, as accuracy 1.0): no later epoch can beat it, so the best epoch and its
-    weights are final (on small tables' folds that ends many fits a patience early)."""
-    reason = next((r for r in (cb.on_epoch_end(epoch, history) for cb in callbacks) if r), None)
-    return PERFECT if reason is None and history.best_value == perfect else reason
 
 
 def _epoch(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, xs: torch.Tensor,

@@ -30,7 +30,7 @@ from autonn.params import Params
 from autonn.schedules import schedule as lr_schedule
 from autonn.tasks import REGRESSION
 from autonn.training.callbacks import Heartbeat
-from autonn.training.loop import Trainee, batch_bounds, stop_reason
+from autonn.training.loop import Trainee, batch_bounds
 from autonn.training.population.batched_losses import BATCHED
 from autonn.training.population.network import PopulationNet, member_order
 from autonn.training.population.optim import UPDATES, PopulationOptimizer
@@ -115,7 +115,8 @@ def _record(m: Trainee, epoch: int, loss: float, value: float, metric: Metric, r
     if h.best_epoch < 0 or is_better(value, h.best_value, metric.direction):
         h.best_epoch, h.best_value = epoch, value
         m.best = run.net.member_state(index, m.network, run.steps)
-    h.stop_reason = stop_reason(m.callbacks, epoch, h, metric.perfect)
+    h.stop_reason = next((r for r in (cb.on_epoch_end(epoch, h) for cb in m.callbacks) if r),
+                         None)
     return bool(h.stop_reason) or epoch + 1 >= m.params["epochs"]
 
 
