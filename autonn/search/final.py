@@ -30,9 +30,9 @@ from autonn.search.deadline import PARTIAL
 from autonn.search.ensemble import ensemble_selection, row_loss, scorer
 from autonn.search.lifecycle import FOLD_EPOCHS, out_of_training
 from autonn.search.problem import Fit, Problem, Winner
+from autonn.search.racing import early_stopping
 from autonn.search.sizing import trained_params
 from autonn.tasks import REGRESSION
-from autonn.training.callbacks import EarlyStopping
 from autonn.training.loop import train_params
 from autonn.training.weights import state_tensors
 
@@ -179,17 +179,14 @@ def replay(problem: Problem, trial: optuna.trial.FrozenTrial) -> Winner:
     left it fewer) with its seed, the epochs its time afforded, early stopping and its folds'
     time caps, as the search did: the same networks on the same machine."""
     cfg, fits, params = problem.config, [], trained_params(trial)
-    patience = cfg.training.patience_for(params["epochs"])
     folds = problem.folds[:trial.user_attrs.get(PARTIAL, len(problem.folds))]
     # the epochs each fold ran, where the candidate's time cap stopped one (None: as sized)
     epochs = trial.user_attrs.get(FOLD_EPOCHS) or [None] * len(folds)
     for index, (data, fold_epochs) in enumerate(zip(folds, epochs)):
-        # a perfect score ends a fold, except the first, which the pruner watched (lifecycle)
-        watched = index == 0 and len(cfg.objectives) == 1
         model, head, history = train_params(
             params, data, problem.metric, seed=trial.user_attrs.get("seed", cfg.seed),
-            callbacks=[EarlyStopping(patience, None if watched else problem.metric.perfect)],
-            grad_clip=cfg.training.grad_clip, epochs=fold_epochs, init_state=problem.init_state)
+            callbacks=[early_stopping(problem, params, index)], grad_clip=cfg.training.grad_clip,
+            epochs=fold_epochs, init_state=problem.init_state)
         fits.append(Fit(model, head, history, data))
     whole = len(fits) == len(problem.folds)
     return Winner(trial.number, trial.values[0], params, fits,

@@ -28,10 +28,10 @@ from autonn.params import Params
 from autonn.search.claims import Outcome
 from autonn.search.deadline import PARTIAL, STOPPED
 from autonn.search.problem import Fit, Problem, Winner
-from autonn.search.racing import FOLD_VALUES, raced_out
+from autonn.search.racing import FOLD_VALUES, early_stopping, pruned_fold, raced_out
 from autonn.search.sizing import AFFORDED, afford
 from autonn.tracking.tracker import Tracker
-from autonn.training.callbacks import Deadline, EarlyStopping, Heartbeat, Pruning, TimeCap
+from autonn.training.callbacks import Deadline, Heartbeat, Pruning, TimeCap
 from autonn.training.device import release_memory
 from autonn.training.loop import Trainee, predict
 
@@ -141,24 +141,20 @@ def _fold_allowance(problem: Problem) -> float | None:
 
 def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
               pruning: Pruning | None, fold: int, per_fold: float | None) -> list:
-    """What may stop a trial's fold early: no improvement or a perfect score, the deadline, its
-    share of the time (``per_fold`` seconds), and on its first fold the pruner (Optuna prunes
-    single-objective studies only); a heartbeat rides along. The fold the pruner watches runs
-    its whole patience after a perfect score, so Optuna sees the curve it always saw (Hyperband
-    sizes its brackets from the first finished curves). The deadline's callback also judges
-    whether the later folds, each counted at patience + 1 epochs, can end before it (else this
-    fold is the trial's last)."""
-    cfg = problem.config
-    patience = cfg.training.patience_for(params["epochs"])
+    """What may stop a trial's fold early: no improvement or a perfect score
+    (``early_stopping``), the deadline, its share of the time (``per_fold`` seconds), and on its
+    first fold the pruner (``pruning``); a heartbeat rides along. The deadline's callback also
+    judges whether the later folds, each counted at patience + 1 epochs, can end before it
+    (else this fold is the trial's last)."""
+    stopping = early_stopping(problem, params, fold)
     folds_after = len(problem.folds) - fold - 1
-    later = folds_after * min(int(params["epochs"]), patience + 1)
+    later = folds_after * min(int(params["epochs"]), stopping.patience + 1)
     capped = None if per_fold is None else folds_after * per_fold  # the later folds at most
-    watched = pruning is not None and len(cfg.objectives) == 1
-    stoppers = [EarlyStopping(patience, None if watched else problem.metric.perfect),
-                Heartbeat(trial), Deadline(problem.deadline, params["epochs"], later, capped)]
+    stoppers = [stopping, Heartbeat(trial),
+                Deadline(problem.deadline, params["epochs"], later, capped)]
     if per_fold is not None:
         stoppers.append(TimeCap(per_fold))
-    if watched:
+    if pruning is not None and pruned_fold(problem, fold):
         stoppers.append(pruning)
     return stoppers
 

@@ -8,15 +8,25 @@ complete trial's mean over the same folds: a paired comparison on the same valid
 fold-to-fold spread does not decide it. One that falls behind is pruned with its folds so far,
 and the time it would have spent goes to new candidates (successive halving over folds, with the
 threshold taken from the finished trials, as in racing methods such as F-race).
+
+Within a fold, training stops after its patience without improvement, or at a perfect score,
+except on the fold the pruner watches (``early_stopping``).
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import optuna
 from optuna.trial import TrialState
+
+from autonn.params import Params
+from autonn.training.callbacks import EarlyStopping
+
+if TYPE_CHECKING:
+    from autonn.search.problem import Problem
 
 FOLD_VALUES = "fold_values"  # user attr: each finished fold's best validation score
 
@@ -47,6 +57,20 @@ def raced_out(study: optuna.Study, values: Sequence[float], folds: int, pool: in
         return None
     return (f"raced out after fold {len(values)} of {folds}: its mean {mean:.4g} is behind "
             f"{bar:.4g}, the {_ordinal(pool)} best complete trial's mean on the same folds")
+
+
+def early_stopping(problem: Problem, params: Params, fold: int) -> EarlyStopping:
+    """A fold's early stopping: after its patience without improvement, or at a perfect score,
+    except on the fold the pruner watches, which runs its whole patience so that Optuna sees
+    the curves it always saw (Hyperband sizes its brackets from the first finished curves)."""
+    patience = problem.config.training.patience_for(params["epochs"])
+    return EarlyStopping(patience, None if pruned_fold(problem, fold) else problem.metric.perfect)
+
+
+def pruned_fold(problem: Problem, fold: int) -> bool:
+    """Whether the pruner watches ``fold``: the first, in a single-objective study (Optuna prunes
+    those only)."""
+    return fold == 0 and len(problem.config.objectives) == 1
 
 
 def _ordinal(n: int) -> str:
