@@ -1,6 +1,8 @@
 """A budget that holds: --timeout bounds the whole command; no trial starts that cannot finish;
-a trial whose later folds cannot end in time ends with the folds it finished; the finishing steps that would
-overrun (a refit, a replay) are skipped; and the first built-in start is a cheap default MLP."""
+a trial whose later folds cannot end in time ends with
+the folds it finished; a refitting search keeps the refit's share, and the finishing steps that
+would overrun (a trial's refit, a replay) are skipped; and the first built-in start is a cheap
+default MLP."""
 
 from __future__ import annotations
 
@@ -12,16 +14,18 @@ import optuna
 import pytest
 import torch
 
+from autonn.cli.progress import describe_final
 from autonn.config import make_config
 from autonn.search.claims import _too_late
 from autonn.search.deadline import (
     FINISH_SECONDS,
     PARTIAL,
+    REFIT_SHARE,
     TRACKING_SECONDS,
     last_deadline,
     trials_deadline,
 )
-from autonn.search.final import finish, replay
+from autonn.search.final import FinalModel, _as_trained, _networks, finish, replay
 from autonn.search.handoff import Best
 from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
@@ -43,6 +47,21 @@ def test_trials_end_early_enough_for_the_finishing_steps():
     tracked = trials_deadline(100.0, 60, True)
     assert tracked == pytest.approx(100 + 60 - FINISH_SECONDS - 1.8 - TRACKING_SECONDS)
     assert trials_deadline(100.0, 4, True) == 102.0  # a tiny budget keeps half for trials
+    refitting = trials_deadline(100.0, 60, False, refit=True)
+    assert refitting == pytest.approx(100 + 60 - FINISH_SECONDS - 1.8 - REFIT_SHARE * 60)
+
+
+@pytest.mark.parametrize(("cv_folds", "kept"), [(0, REFIT_SHARE), (3, 0.0)])
+def test_a_search_that_refits_keeps_the_refits_share_of_its_budget(cv_folds, kept):
+    storage = optuna.storages.InMemoryStorage()
+    problem = prepare(make_config(dataset="iris", study="share", n_trials=1, seed=0, timeout=40,
+                                  training={"cv_folds": cv_folds},
+                                  space={"epochs": 2, "n_layers": 1, "width": 4}))
+    started = time.time()
+    study, final = run_search(problem, storage=storage, started=started)
+    assert final.refit == (cv_folds == 0)
+    assert last_deadline(study) - started == pytest.approx(
+        40 - FINISH_SECONDS - 0.03 * 40 - kept * 40)
 
 
 def test_a_fold_whose_later_folds_cannot_end_in_time_is_the_trials_last_and_goes_on():
@@ -229,9 +248,33 @@ def test_a_refit_that_cannot_end_by_the_budget_is_skipped():
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
     winner = replay(problem, study.best_trial)
     late = finish(problem, [winner], ensemble=0, refit="auto", until=time.time())
-    assert late.refit_skipped and not late.refit and late.test_score is not None
+    assert late.refit_skipped == [winner.trial_number] and not late.refit
+    assert late.test_score is not None
     in_time = finish(problem, [winner], ensemble=0, refit="auto", until=time.time() + 600)
     assert in_time.refit and not in_time.refit_skipped
+
+
+def test_a_refit_short_of_time_refits_the_trials_it_has_time_for():
+    cfg = make_config(dataset="iris", n_trials=2, seed=0, training={"cv_folds": 0},
+                      builtin_starts=False, space={"epochs": 4, "n_layers": 1, "width": 8})
+    problem = prepare(cfg)
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    slow, quick = (replay(problem, t) for t in study.trials)
+    slow.fits[0].history.seconds = 1e6  # as if its epochs had taken hours: no time to refit it
+    networks, skipped = _networks(problem, [(slow, 1), (quick, 1)], True, time.time() + 600)
+    assert skipped == [slow.trial_number]  # the best is skipped; the cheaper one after it is not
+    x = torch.as_tensor(problem.splits.X_test, dtype=torch.float32)
+    as_trained = [module for _, _, module, _ in _as_trained([(slow, 1), (quick, 1)])]
+    with torch.inference_mode():
+        assert torch.equal(networks[0][2](x), as_trained[0](x))  # shipped as it trained
+        assert not torch.equal(networks[1][2](x), as_trained[1](x))  # trained again, on more rows
+
+
+def test_the_search_says_which_trials_ship_unrefitted():
+    final = FinalModel(None, [], {3: 2, 5: 1}, 3, 0.9, {}, 0.9, refit=True, refit_skipped=[5])
+    assert describe_final(final) == ("ensemble of trials 3 x2, 5 x1, refitted on every non-test "
+                                     "row but for 5 (as searched: the budget had no time for "
+                                     "its refit)")
 
 
 def test_the_first_built_in_start_is_a_cheap_default_mlp():

@@ -28,6 +28,10 @@ def describe_final(final: Any) -> str:
         what = "ensemble of trials " + ", ".join(f"{n} x{c}" for n, c in final.trials.items())
     else:
         what = f"trial {final.trial_number}"
+    if final.refit and final.refit_skipped:
+        skipped = ", ".join(str(n) for n in final.refit_skipped)
+        return what + f", refitted on every non-test row but for {skipped} (as searched: the " \
+                      "budget had no time for its refit)"
     if final.refit:
         return what + ", refitted on every non-test row"
     if final.partial:

@@ -14,7 +14,7 @@ Also replays a stored trial (its seed, its folds) for exports and for leaders th
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -31,7 +31,7 @@ from autonn.search.ensemble import ensemble_selection, row_loss, scorer
 from autonn.search.lifecycle import FOLD_EPOCHS, out_of_training
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.search.racing import early_stopping
-from autonn.search.sizing import trained_params
+from autonn.search.sizing import MARGIN, trained_params
 from autonn.tasks import REGRESSION
 from autonn.training.loop import train_params
 from autonn.training.weights import state_tensors
@@ -49,10 +49,10 @@ class FinalModel:
     value: float  # the best trial's validation score
     params: Params  # the best trial's parameters
     selection_score: float  # the shipped model's score on the selection rows
-    refit: bool
+    refit: bool  # some or all of its trials were refitted
     test_score: float | None = None
     folds: int = 1  # fold networks per trial when not refitted (a bag when more than one)
-    refit_skipped: bool = False  # a refit was due, but the budget had no time for it
+    refit_skipped: list[int] = field(default_factory=list)  # due, but the budget had no time
     all_folds: int = 1  # the study's folds per trial
     partial: bool = False  # one trial that finished only some folds (none finished them all)
 
@@ -66,36 +66,59 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
            refit: bool | str = "auto", until: float | None = None) -> FinalModel:
     """The final model from the trials kept in memory (best first), scored on the test split.
     ``refit`` "auto": refit after a one-split search, ship the fold networks after a
-    cross-validated one; a refit that cannot end by ``until`` (a ``time.time()`` value,
-    predicted from the trials' own epoch times) is skipped and the networks ship as trained.
-    Trials the deadline left with fewer folds (no out-of-fold predictions) are left out, unless
-    no trial finished every fold: then the best of them ships alone, as its finished folds."""
+    cross-validated one (``refits``). Trials are refitted best first, each while its refit
+    (predicted from its own epoch times) can end by ``until`` (a ``time.time()`` value); the
+    others ship their networks as trained. Trials the deadline left with fewer folds (no
+    out-of-fold predictions) are left out, unless no trial finished every fold: then the best
+    of them ships alone, as its finished folds."""
     ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
     # trials that finished every fold; the best partial one only when none did
     ranked = [w for w in ranked if w.predictions is not None] or ranked[:1]
-    refit = len(problem.folds) == 1 if refit == "auto" else bool(refit)
-    per_trial = 1 if refit else max(len(w.fits) for w in ranked)
+    refit = refits(len(problem.folds), refit)
+    per_trial = max(len(w.fits) for w in ranked)  # networks a trial ships as trained
     # an ensemble holds at most 2 x size trials (the mean, then the additions), each shipping
-    # per_trial networks: keep it within the members an export may hold
-    ensemble = min(ensemble, LIMITS["members"] // (2 * per_trial))
+    # at most per_trial networks: keep it within the members an export may hold
+    ensemble = min(ensemble, LIMITS["members"] // (2 * (1 if refit and until is None
+                                                         else per_trial)))
     chosen, score = _choose(problem, ranked, ensemble)
-    skipped = refit and until is not None and time.time() + refit_seconds(problem, chosen) > until
-    refit, per_trial = (False, max(len(w.fits) for w in ranked)) if skipped else (refit, per_trial)
-    networks = _refit(problem, chosen) if refit else _as_trained(chosen)
+    networks, skipped = _networks(problem, chosen, refit, until)
     members = [Member(dict(params), head.n_outputs, head.output, weight)
                for params, head, _, weight in networks]
-    best = ranked[0]
+    best, refitted = ranked[0], refit and len(skipped) < len(chosen)
     final = FinalModel(assemble(networks), members, {w.trial_number: n for w, n in chosen},
-                       best.trial_number, best.value, best.params, score, refit,
-                       folds=per_trial, refit_skipped=skipped, all_folds=len(problem.folds),
-                       partial=best.predictions is None)
+                       best.trial_number, best.value, best.params, score, refitted,
+                       folds=1 if refit and not skipped else per_trial, refit_skipped=skipped,
+                       all_folds=len(problem.folds), partial=best.predictions is None)
     final.test_score = score_test_split(problem, final.module)
     return final
 
 
+def refits(folds: int, refit: bool | str) -> bool:
+    """Whether the final model is refitted: ``refit``, or with "auto" after a one-split search
+    (of ``folds`` 1)."""
+    return folds == 1 if refit == "auto" else bool(refit)
+
+
+def _networks(problem: Problem, chosen: list[tuple[Winner, int]], refit: bool,
+              until: float | None) -> tuple[list[Network], list[int]]:
+    """The chosen trials' networks, and the trials whose refit was due but skipped: with
+    ``refit``, best first, each trial is refitted when its refit can end by ``until``, else it
+    ships as trained (a later, cheaper one may still fit); without it, all ship as trained."""
+    networks, skipped = [], []
+    for winner, count in chosen:
+        if refit and (until is None or time.time() + refit_seconds(problem, [(winner, count)])
+                      <= until):
+            networks += _refit(problem, [(winner, count)])
+        else:
+            skipped += [winner.trial_number] if refit else []
+            networks += _as_trained([(winner, count)])
+    return networks, skipped
+
+
 def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
     """What refitting ``chosen`` on every non-test row would take: each trial's measured
-    seconds per epoch, times its refit epochs, scaled by the rows it would train on."""
+    seconds per epoch, times its refit epochs, scaled by the rows it would train on (and by
+    the margin that epochs predicted from timed ones take longer, ``sizing.MARGIN``)."""
     rows = len(problem.splits.y_train) + len(problem.splits.y_val)
     total = 0.0
     for winner, _ in chosen:
@@ -103,7 +126,7 @@ def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
         per_epoch = sum(f.history.seconds for f in winner.fits) / epochs
         trained = len(winner.fits[0].data.y_train) or 1
         total += per_epoch * winner.refit_epochs * rows / trained
-    return total
+    return total * MARGIN
 
 
 def _sort_key(problem: Problem, value: float) -> float:

@@ -19,8 +19,13 @@ from autonn.export.staging import staged
 from autonn.families import architecture
 from autonn.search.batching import populations
 from autonn.search.claims import optimize_to_count
-from autonn.search.deadline import fix_deadline, release_deadline, trials_deadline
-from autonn.search.final import FinalModel, finish, make_bundle, replay
+from autonn.search.deadline import (
+    final_deadline,
+    fix_deadline,
+    release_deadline,
+    trials_deadline,
+)
+from autonn.search.final import FinalModel, finish, make_bundle, refits, replay
 from autonn.search.handoff import Best, collect, unpack
 from autonn.search.objective import make_objective
 from autonn.search.problem import Problem, Winner
@@ -54,13 +59,12 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     With ``workers`` > 1 the trials run in that many processes (``search.workers``), which hand
     their best trials' networks over as they end (``search.handoff``); a best trial whose
     networks are not at hand (an earlier session's, another machine's) is replayed here, with
-    its seed. ``on_stage`` hears of each
-    step after the trials that can take a while (waiting for workers, replaying, building the
-    final model, logging).
+    its seed. ``on_stage`` hears of each step after the trials that can take a while (waiting
+    for workers, replaying, building the final model, logging).
 
     ``timeout`` bounds the whole search from ``started`` (a ``time.time()`` value, default now:
-    the command line passes its own start): trials end early enough for the final model and
-    tracking to finish in it (``search.deadline``).
+    the command line's own start): trials end in time for the final model (and its refit's
+    share) and tracking (``search.deadline``).
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates."""
@@ -74,11 +78,12 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
         _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
     try:
-        problem.deadline = fix_deadline(  # before any worker starts
-            study, trials_deadline(started, cfg.timeout, tracker.records), storage)
+        problem.deadline = fix_deadline(study, trials_deadline(  # before any worker starts
+            started, cfg.timeout, tracker.records, refits(len(problem.folds), cfg.refit)), storage)
         _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
-            final = _final_model(study, problem, kept, on_stage, budget_end)
+            until = final_deadline(budget_end, tracker.records)  # scoring, saving, tracking
+            final = _final_model(study, problem, kept, on_stage, until)
             bundle = None if final is None else _save(study, problem, final, storage)
         status = "FINISHED"
     except KeyboardInterrupt:  # the parent run ends KILLED, then the interruption goes on up
@@ -126,8 +131,9 @@ def _final_model(study: optuna.Study, problem: Problem, kept: _Kept, on_stage: S
         on_stage(study, "Building the final model ...")
         final = finish(problem, candidates, cfg.ensemble, cfg.refit, until=until)
     if final.refit_skipped:
-        on_stage(study, "No time left in the budget to refit: the final model ships its "
-                        "trials' networks as they trained.")
+        which = ", ".join(str(n) for n in final.refit_skipped)
+        on_stage(study, f"No time left in the budget to refit trial(s) {which}: the final model "
+                        "ships their networks as they trained.")
     return final
 
 
