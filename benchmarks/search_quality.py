@@ -55,6 +55,9 @@ def autonn_run(name: str, budget: float, seed: int) -> dict:
             "complete": sum(t.state == optuna.trial.TrialState.COMPLETE for t in ran),
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in ran),
             "raced": sum(t.user_attrs.get("pruned", "").startswith("raced") for t in ran),
+            # pruned before training: their time afforded too few epochs (search.sizing)
+            "untrained": sum(t.user_attrs.get("pruned", "").startswith("not trained")
+                             for t in ran),
             "stopped": sum("stopped" in t.user_attrs for t in ran),
             # complete on every fold (a trial the deadline left with fewer is "partial")
             "full": sum(t.state == optuna.trial.TrialState.COMPLETE
@@ -156,7 +159,7 @@ def _table(rows: list[dict], budget: float) -> str:
     seeds = sorted({r["seed"] for r in runs})
     head = [f"### Test scores after a {budget:.0f} s autonn budget ({len(seeds)} seed(s): "
             "mean, and min-max over seeds)", "",
-            "| dataset | metric | autonn | trials (complete, raced out) | wall s | "
+            "| dataset | metric | autonn | trials (complete, raced out, untrained) | wall s | "
             + " | ".join(PEERS) + " | autonn rank | at least the best peer |",
             "|---" * (7 + len(PEERS)) + "|"]
     ranks, every = [], {}
@@ -191,12 +194,13 @@ def _table(rows: list[dict], budget: float) -> str:
 
 
 def _counts(runs: list[dict]) -> str:
-    """Mean trials run, and of them complete and raced out (older files: trials alone)."""
-    def mean(key: str) -> int:
-        return round(statistics.fmean(r[key] for r in runs))
+    """Mean trials run, and of them complete, raced out and pruned untrained (older files:
+    trials alone, or without the untrained: "-")."""
+    def mean(key: str) -> int | str:
+        return round(statistics.fmean(r[key] for r in runs)) if key in runs[0] else "-"
     if any("complete" not in r for r in runs):
         return str(mean("trials"))
-    return f"{mean('trials')} ({mean('complete')}, {mean('raced')})"
+    return f"{mean('trials')} ({mean('complete')}, {mean('raced')}, {mean('untrained')})"
 
 
 def _cell(values: list[float]) -> str:

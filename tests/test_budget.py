@@ -1,5 +1,5 @@
-"""A budget that holds: --timeout bounds the whole command; no trial starts that cannot finish;
-a trial whose later folds cannot end in time ends with
+"""A budget that holds: --timeout bounds the whole command; no trial starts that cannot finish,
+nor one its time affords too few epochs; a trial whose later folds cannot end in time ends with
 the folds it finished; a refitting search keeps the refit's share, and the finishing steps that
 would overrun (a trial's refit, a replay) are skipped; and the first built-in start is a cheap
 default MLP."""
@@ -31,7 +31,7 @@ from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
 from autonn.search.ranking import leading_whole_trial, state_of
 from autonn.search.run import run_search
-from autonn.search.sizing import AFFORDED, afford, trained_params
+from autonn.search.sizing import AFFORDED, MIN_EPOCHS, afford, trained_params, unaffordable
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
 from autonn.space import suggest
@@ -203,6 +203,28 @@ def test_a_candidate_trains_the_whole_epochs_its_time_affords(monkeypatch):
     assert sized == {**params, "epochs": 18} and trial.user_attrs[AFFORDED] == 18
     _, _, history = train_params(sized, problem.folds[0], problem.metric, seed=0)
     assert len(history.val_metric) == 18  # patience 500: every afforded epoch, none more
+
+
+def test_a_candidate_afforded_too_few_epochs_is_pruned_untrained_once_a_trial_finished(
+        monkeypatch):
+    import autonn.training.timing as timing
+
+    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 10.0)  # 29 s a fold buys 2 epochs
+    problem = prepare(make_config(dataset="iris", n_trials=2, seed=0, timeout=600, pruner="none",
+                                  builtin_starts=False,
+                                  space={"epochs": 64, "n_layers": 1, "width": 8}))
+    study, final = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    first, second = study.trials
+    # the first has no finished trial to fall back on: it trains what its time affords
+    assert first.state.name == "COMPLETE" and first.user_attrs[AFFORDED] == 2
+    assert final.trial_number == first.number
+    assert second.state.name == "PRUNED" and "epochs_run" not in second.user_attrs
+    assert second.user_attrs["pruned"] == ("not trained: the time left affords 2 of its 64 "
+                                           f"epochs, fewer than {MIN_EPOCHS}")
+    trial = study.ask()
+    assert unaffordable(trial, {"epochs": 64}, {"epochs": MIN_EPOCHS}) is None
+    assert unaffordable(trial, {"epochs": 4}, {"epochs": 4}) is None  # all it sampled
+    assert unaffordable(trial, {"epochs": 64}, {"epochs": MIN_EPOCHS - 1}) is not None
 
 
 def test_an_epoch_is_timed_without_touching_the_random_state():

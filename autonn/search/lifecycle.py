@@ -29,7 +29,7 @@ from autonn.search.claims import Outcome
 from autonn.search.deadline import PARTIAL, STOPPED
 from autonn.search.problem import Fit, Problem, Winner
 from autonn.search.racing import FOLD_VALUES, early_stopping, pruned_fold, raced_out
-from autonn.search.sizing import AFFORDED, afford
+from autonn.search.sizing import AFFORDED, sized
 from autonn.tracking.tracker import Tracker
 from autonn.training.callbacks import Deadline, Heartbeat, Pruning, TimeCap
 from autonn.training.device import release_memory
@@ -45,11 +45,11 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     """Train ``trials`` (with their sampled ``params``) on every fold through ``engine``; each
     one's outcome: its value(s), or the exception it ends with (pruned, stopped, failed).
 
-    A lone trial's epochs are first sized to its time allowance (``search.sizing``). It leaves
-    the folds once it fails, is pruned (the pruner watches its first fold) or
-    falls out of the race (``search.racing``); no fold starts after the search's deadline, nor
-    after a fold that judged the later ones could not end before it. An interruption fails every
-    trial, then propagates.
+    A lone trial's epochs are first sized to its time allowance (too few: pruned untrained;
+    ``search.sizing``). It leaves the folds once it fails, is pruned (the pruner watches its
+    first fold) or falls out of the race (``search.racing``); no fold starts after the deadline,
+    nor after a fold that judged the later ones could not end before it. An interruption fails
+    every trial, then propagates.
     """
     seeds, errors = _begin(problem, trials, params, tracker)
     prunings = [Pruning(t) for t in trials]
@@ -62,7 +62,9 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
             break
         try:  # an interruption while sizing or training fails every live trial
             if index == 0 and len(trials) == 1:  # a population's members share a pack's epochs
-                params = [afford(problem, trials[0], params[0], per_fold)]
+                params = [sized(problem, trials[0], params[0], per_fold, tracker)]
+                if isinstance(params[0], optuna.TrialPruned):  # too few epochs: untrained
+                    return params
             trainees = [Trainee(params[i], seeds[i], _stoppers(
                 problem, trials[i], params[i], prunings[i] if index == 0 else None, index,
                 per_fold)) for i in alive]
@@ -74,17 +76,16 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
             raise
         finally:
             release_memory(data.device)
-        last = set()
+        last = {i for i, t in zip(alive, trainees)  # the deadline judged: no fold after this
+                if any(isinstance(c, Deadline) and c.last_fold for c in t.callbacks)}
         for i, t in zip(alive, trainees):
             errors[i] = t.error
             if t.error is None:
                 fits[i].append(Fit(t.network, t.head, t.history, data))
-            if any(isinstance(c, Deadline) and c.last_fold for c in t.callbacks):
-                last.add(i)
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
                  and fits[i][-1].history.stop_reason != Deadline.REASON and i not in last]
-        for i in alive:
-            raced[i] = _race(problem, trials[i], fits[i])
+        raced = [_race(problem, trials[i], fits[i]) if i in alive else r
+                 for i, r in enumerate(raced)]
         alive = [i for i in alive if raced[i] is None]
     return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i],
                       _pruned(prunings[i], raced[i]), errors[i]) for i in range(len(trials))]

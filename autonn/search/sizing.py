@@ -18,9 +18,16 @@ from autonn.params import Params
 
 if TYPE_CHECKING:  # torch: the study commands read trained_params without it
     from autonn.search.problem import Problem
+    from autonn.tracking.tracker import Tracker
 
 AFFORDED = "afforded_epochs"  # user attr: the epochs a candidate trained, when below its sampled cap
 MARGIN = 1.1  # predicted epochs run this much longer in training (the permutation, the loop)
+# Fewer epochs than the least patience (training.patience_for) that its time affords a
+# candidate: it is not trained once the study has a finished trial to ship. Late in a budget a
+# candidate's share of the time left bought 1 to 4 of its epochs; on grants such networks scored
+# 0.54-0.82 where trained ones scored 0.85-0.89, took a fifth of a 60 s search, entered its
+# ensemble, and told the sampler that their architectures were bad (benchmarks/RESULTS.md).
+MIN_EPOCHS = 8
 
 
 def afford(problem: Problem, trial: optuna.Trial, params: Params,
@@ -45,6 +52,29 @@ def afford(problem: Problem, trial: optuna.Trial, params: Params,
         return params
     trial.set_user_attr(AFFORDED, afforded)
     return {**params, "epochs": afforded}
+
+
+def sized(problem: Problem, trial: optuna.Trial, params: Params, per_fold: float | None,
+          tracker: Tracker) -> Params | optuna.TrialPruned:
+    """``params`` with the epochs its time affords (``afford``); or, when that is too few
+    (``unaffordable``), ``trial`` recorded as pruned untrained, and the error that ends it."""
+    afforded = afford(problem, trial, params, per_fold)
+    if (why := unaffordable(trial, params, afforded)) is None:
+        return afforded
+    trial.set_user_attr("pruned", why)
+    tracker.end_trial(trial.number, "PRUNED", tags={"pruned": why})
+    return optuna.TrialPruned(why)
+
+
+def unaffordable(trial: optuna.Trial, sampled: Params, afforded: Params) -> str | None:
+    """Why ``trial`` is not trained (its time affords it fewer than ``MIN_EPOCHS`` of its
+    ``sampled`` epochs, and the study has a finished trial to ship), or None."""
+    want, can = int(sampled["epochs"]), int(afforded["epochs"])
+    if can >= min(want, MIN_EPOCHS) or not trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        return None
+    return (f"not trained: the time left affords {can} of its {want} epochs, fewer than "
+            f"{MIN_EPOCHS}")
 
 
 def trained_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
