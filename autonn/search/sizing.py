@@ -25,8 +25,8 @@ MARGIN = 1.1  # predicted epochs run this much longer in training (the permutati
 # Fewer epochs than the least patience (training.patience_for) that its time affords a
 # candidate: it is not trained once the study has a finished trial to ship. Late in a budget a
 # candidate's share of the time left bought 1 to 4 of its epochs; on grants such networks scored
-# 0.54-0.82 where trained ones scored 0.85-0.89, took a fifth of a 60 s search, entered its
-# ensemble, and told the sampler that their architectures were bad (benchmarks/RESULTS.md).
+# 0.54-0.82 where trained ones scored 0.85-0.89, took a fifth of a 60 s search and entered its
+# ensemble (benchmarks/RESULTS.md).
 MIN_EPOCHS = 8
 
 
