@@ -295,8 +295,8 @@ def test_a_refit_short_of_time_refits_the_trials_it_has_time_for():
 def test_the_search_says_which_trials_ship_unrefitted():
     final = FinalModel(None, [], {3: 2, 5: 1}, 3, 0.9, {}, 0.9, refit=True, refit_skipped=[5])
     assert describe_final(final) == ("ensemble of trials 3 x2, 5 x1, refitted on every non-test "
-                                     "row but for 5 (as searched: the budget had no time for "
-                                     "its refit)")
+                                     "row but for 5 (as searched: the budget had no time "
+                                     "left to refit)")
 
 
 def test_the_first_built_in_start_is_a_cheap_default_mlp():

@@ -31,7 +31,7 @@ def describe_final(final: Any) -> str:
     if final.refit and final.refit_skipped:
         skipped = ", ".join(str(n) for n in final.refit_skipped)
         return what + f", refitted on every non-test row but for {skipped} (as searched: the " \
-                      "budget had no time for its refit)"
+                      "budget had no time left to refit)"
     if final.refit:
         return what + ", refitted on every non-test row"
     if final.partial:
