@@ -197,7 +197,8 @@ def _counts(runs: list[dict]) -> str:
     """Mean trials run, and of them complete, raced out and pruned untrained (older files:
     trials alone, or without the untrained: "-")."""
     def mean(key: str) -> int | str:
-        return round(statistics.fmean(r[key] for r in runs)) if key in runs[0] else "-"
+        return round(statistics.fmean(r[key] for r in runs)) if all(key in r for r in runs) \
+            else "-"
     if any("complete" not in r for r in runs):
         return str(mean("trials"))
     return f"{mean('trials')} ({mean('complete')}, {mean('raced')}, {mean('untrained')})"

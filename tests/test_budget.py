@@ -6,6 +6,7 @@ default MLP."""
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import time
@@ -13,7 +14,9 @@ import time
 import optuna
 import pytest
 import torch
+from conftest import working_dir
 
+from autonn.cli.models import _retrained
 from autonn.cli.progress import describe_final
 from autonn.config import make_config
 from autonn.search.claims import _too_late
@@ -22,15 +25,17 @@ from autonn.search.deadline import (
     PARTIAL,
     REFIT_SHARE,
     TRACKING_SECONDS,
+    final_deadline,
     last_deadline,
     trials_deadline,
 )
+from autonn.search.exporting import export_model
 from autonn.search.final import FinalModel, _as_trained, _networks, finish, replay
 from autonn.search.handoff import Best
 from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
 from autonn.search.ranking import leading_whole_trial, state_of
-from autonn.search.run import run_search
+from autonn.search.run import _save, run_search
 from autonn.search.sizing import AFFORDED, MIN_EPOCHS, afford, trained_params, unaffordable
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
@@ -224,6 +229,8 @@ def test_a_candidate_afforded_too_few_epochs_is_pruned_untrained_once_a_trial_fi
     trial = study.ask()
     assert unaffordable(trial, {"epochs": 64}, {"epochs": MIN_EPOCHS}) is None
     assert unaffordable(trial, {"epochs": 4}, {"epochs": 4}) is None  # all it sampled
+    assert unaffordable(trial, {"epochs": 5}, {"epochs": 3}) is None  # most of a short one
+    assert unaffordable(trial, {"epochs": 5}, {"epochs": 2}) is not None
     assert unaffordable(trial, {"epochs": 64}, {"epochs": MIN_EPOCHS - 1}) is not None
 
 
@@ -284,12 +291,37 @@ def test_a_refit_short_of_time_refits_the_trials_it_has_time_for():
     slow, quick = (replay(problem, t) for t in study.trials)
     slow.fits[0].history.seconds = 1e6  # as if its epochs had taken hours: no time to refit it
     networks, skipped = _networks(problem, [(slow, 1), (quick, 1)], True, time.time() + 600)
-    assert skipped == [slow.trial_number]  # the best is skipped; the cheaper one after it is not
+    assert skipped == [slow.trial_number]  # the first is skipped, the cheaper one after it not
     x = torch.as_tensor(problem.splits.X_test, dtype=torch.float32)
     as_trained = [module for _, _, module, _ in _as_trained([(slow, 1), (quick, 1)])]
     with torch.inference_mode():
         assert torch.equal(networks[0][2](x), as_trained[0](x))  # shipped as it trained
         assert not torch.equal(networks[1][2](x), as_trained[1](x))  # trained again, on more rows
+
+
+def test_an_export_names_the_trials_the_budget_left_unrefitted(tmp_path):
+    storage = str(tmp_path / "short.journal")
+    with working_dir(tmp_path):
+        problem = prepare(make_config(dataset="iris", study="short", n_trials=1, seed=0,
+                                      training={"cv_folds": 0}, builtin_starts=False,
+                                      space={"epochs": 4, "n_layers": 1, "width": 8}))
+        study, searched = run_search(problem, storage=storage)
+        assert searched.refit and searched.refit_skipped == []  # no budget: refitted
+        winner = replay(problem, study.trials[0])
+        final = finish(problem, [winner], ensemble=0, refit=True, until=time.time())  # no time
+        _save(study, problem, final, storage)
+        done = export_model("onnx", "short.onnx", study="short", storage=storage)
+    assert not done.retrained and done.not_retrained == final.refit_skipped == [winner.trial_number]
+    assert _retrained(done) == ""  # what `autonn export` prints after "Exported trial 0"
+    partly = dataclasses.replace(done, retrained=True)  # another trial of it was refitted
+    assert _retrained(partly) == (" (retrained on train + validation, but for trial "
+                                  f"{winner.trial_number})")
+
+
+def test_the_final_model_is_due_before_scoring_saving_and_tracking():
+    assert final_deadline(None, True) is None
+    assert final_deadline(100.0, False) == 100 - FINISH_SECONDS
+    assert final_deadline(100.0, True) == 100 - FINISH_SECONDS - TRACKING_SECONDS
 
 
 def test_the_search_says_which_trials_ship_unrefitted():

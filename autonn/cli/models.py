@@ -69,11 +69,19 @@ def export(study: str | None, run_id: str | None, fmt_name: str, out: str | None
     data["trials"] = {str(k): v for k, v in done.trials.items()}
     emit(data, as_json, lambda d: (
         f"Exported {_what(done)} of study '{d['study']}'"
-        f"{' (retrained on train + validation)' if d['retrained'] else ''} as {d['format']}: "
+        f"{_retrained(done)} as {d['format']}: "
         f"{d['path']}\n  validation {d['metric']} {fmt(d['value'])}, test {d['metric']} "
         f"{fmt(d['test_score'])}\n  sha256 {d['sha256']}"
         + (f" (sent to the study's MLflow run at {d['tracking']} in the background)"
            if d["tracking"] else "")))
+
+
+def _retrained(done) -> str:
+    """`` (retrained on train + validation)``, naming any trial the budget left as searched."""
+    if not done.retrained:
+        return ""
+    but = ", ".join(str(n) for n in done.not_retrained)
+    return f" (retrained on train + validation{f', but for trial {but}' if but else ''})"
 
 
 def _what(done) -> str:

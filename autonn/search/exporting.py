@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ class Exported:
     test_score: float | None  # the exported network's score on the test split
     retrained: bool
     tracking: str | None = None  # the MLflow store whose study run gets the sha256 (masked)
+    not_retrained: list[int] = field(default_factory=list)  # a refit the budget had no time for
 
 
 def export_model(fmt: str, out: str | Path | None = None, *, study: str | None = None,
@@ -86,7 +87,8 @@ def export_model(fmt: str, out: str | Path | None = None, *, study: str | None =
     trials = {int(k): int(v) for k, v in (info.get("trials") or {info["trial"]: 1}).items()}
     return Exported(out, fmt, digest, found.study_name, int(info["trial"]), trials,
                     info["metric"], float(validation_score(info)), info["test_score"],
-                    bool(info.get("refit")), mask(tracking_uri) if tracked else None)
+                    bool(info.get("refit")), mask(tracking_uri) if tracked else None,
+                    [int(n) for n in info.get("refit_skipped") or []])
 
 
 def _write_saved(writer: Format, saved: Path, staged: Path, example_file: Path,

@@ -202,6 +202,7 @@ def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any
     bundle = make_bundle(problem, final, {
         "study": study.study_name, "trial": final.trial_number, "metric": problem.metric_name,
         "value": final.value, "test_score": final.test_score, "refit": final.refit,
+        "refit_skipped": final.refit_skipped,  # due, but the budget had no time for them
         "trials": {str(k): v for k, v in final.trials.items()},
         "selection_score": final.selection_score})
     path = final_model_path(storage, study.study_name)

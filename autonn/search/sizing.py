@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # torch: the study commands read trained_params without it
     from autonn.search.problem import Problem
     from autonn.tracking.tracker import Tracker
 
-AFFORDED = "afforded_epochs"  # user attr: the epochs a candidate trained, when below its sampled cap
+AFFORDED = "afforded_epochs"  # user attr: the epochs a candidate's time afforded, below its cap
 MARGIN = 1.1  # predicted epochs run this much longer in training (the permutation, the loop)
 # Fewer epochs than the least patience (training.patience_for) that its time affords a
 # candidate: it is not trained once the study has a finished trial to ship. Late in a budget a
@@ -68,13 +68,14 @@ def sized(problem: Problem, trial: optuna.Trial, params: Params, per_fold: float
 
 def unaffordable(trial: optuna.Trial, sampled: Params, afforded: Params) -> str | None:
     """Why ``trial`` is not trained (its time affords it fewer than ``MIN_EPOCHS`` of its
-    ``sampled`` epochs, and the study has a finished trial to ship), or None."""
+    ``sampled`` epochs, or than half of them when that is fewer, and the study has a finished
+    trial to ship), or None."""
     want, can = int(sampled["epochs"]), int(afforded["epochs"])
-    if can >= min(want, MIN_EPOCHS) or not trial.study.get_trials(
+    least = min(MIN_EPOCHS, -(-want // 2))  # a short schedule's half is most of a short one
+    if can >= least or not trial.study.get_trials(
             deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         return None
-    return (f"not trained: the time left affords {can} of its {want} epochs, fewer than "
-            f"{MIN_EPOCHS}")
+    return f"not trained: the time left affords {can} of its {want} epochs, fewer than {least}"
 
 
 def trained_params(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
