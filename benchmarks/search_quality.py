@@ -71,28 +71,35 @@ def peer_runs(name: str, seed: int) -> dict[str, dict]:
     autonn encodes, near-constant ones included (dropping them is autonn's choice; a quick check
     had HistGradientBoosting 8 of grants' 1638 test rows lower without them)."""
     dataset = load(name)
+    s = peer_split(dataset, seed)
     out = {}
     for label, model in _peers(dataset.task == REGRESSION, seed).items():
         start = time.perf_counter()
-        score = test_score(model, dataset, seed)
+        score = fit_and_score(model, s, dataset.task)
         out[label] = {"score": score, "metric": DEFAULT_METRIC[dataset.task],
                       "seconds": time.perf_counter() - start}
     return out
 
 
-def test_score(model, dataset, seed: int) -> float:
-    """``model`` fitted on the training + validation rows of ``dataset``'s seeded split (near-
-    constant columns kept), scored on its test rows with the task's default metric."""
+def peer_split(dataset, seed: int):
+    """``dataset``'s seeded split as autonn makes it, near-constant columns kept."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return split(dataset, 0.2, 0.2, seed, near_constant_rows=0)
+
+
+def fit_and_score(model, s, task: str) -> float:
+    """``model`` fitted on the training + validation rows of the split ``s``, scored on its
+    test rows with ``task``'s default metric."""
+    X, y = np.concatenate([s.X_train, s.X_val]), np.concatenate([s.y_train, s.y_val])
+    regression = task == REGRESSION
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence notices, lightning chatter
-        s = split(dataset, 0.2, 0.2, seed, near_constant_rows=0)
-        X, y = np.concatenate([s.X_train, s.X_val]), np.concatenate([s.y_train, s.y_val])
-        regression = dataset.task == REGRESSION
         model.fit(X, y)
         pred = model.predict(s.X_test) if regression else model.predict_proba(s.X_test)
     y_true = s.y_test.reshape(-1, 1) if regression else s.y_test
     pred = np.asarray(pred, dtype=np.float32).reshape(len(y_true), -1)
-    metric = metric_for(DEFAULT_METRIC[dataset.task], dataset.task)
+    metric = metric_for(DEFAULT_METRIC[task], task)
     return float(metric.fn(torch.as_tensor(y_true), torch.as_tensor(pred)))
 
 

@@ -2,10 +2,12 @@
 
 One seed of ``search_quality.py`` says whether a table meets "at least HistGradientBoosting
 minus one test row"; this says whether it meets it on most seeds, quiet and beside burners.
-Per table and seed, on autonn's own seeded split: HistGradientBoosting (defaults, quiet) fits
-the training + validation rows, autonn searches ``--budget`` seconds (``search_quality``'s
-library path), and both score the test rows. Rows are appended to a JSON lines file as they
-arrive; the report counts test rows ahead (+) or behind (-) per seed.
+Per table and seed, on autonn's own seeded split (the same rows; HistGradientBoosting keeps the
+near-constant columns autonn drops, as in ``search_quality``): HistGradientBoosting (defaults,
+quiet) fits the training + validation rows, autonn searches ``--budget`` seconds
+(``search_quality``'s library path), and both score the test rows. Rows are appended to a JSON lines file as they
+arrive (a rerun into the same file appends); the report counts test rows ahead (+) or behind
+(-) per seed. Classification tables only: it compares accuracy.
 
     python benchmarks/seed_spread.py --datasets cars,cells,grants --seeds 0,1,2,3 --out F
     python benchmarks/seed_spread.py ... --busy 2 --out F     # beside 2 CPU-burning processes
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import optuna
 from common import burning, emit
-from search_quality import autonn_run, test_score
+from search_quality import autonn_run, fit_and_score, peer_split
 from tables import load
 
 from autonn.tasks import REGRESSION
@@ -29,15 +31,17 @@ from autonn.tasks import REGRESSION
 
 def hgb_score(name: str, seed: int) -> float:
     """HistGradientBoosting's default on ``name``'s seeded split, scored on its test rows."""
-    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.ensemble import HistGradientBoostingClassifier
 
     dataset = load(name)
-    kind = HistGradientBoostingRegressor if dataset.task == REGRESSION \
-        else HistGradientBoostingClassifier
-    return test_score(kind(random_state=seed), dataset, seed)
+    return fit_and_score(HistGradientBoostingClassifier(random_state=seed),
+                         peer_split(dataset, seed), dataset.task)
 
 
 def run(names: list[str], seeds: list[int], budget: float, busy: int, out: Path) -> None:
+    for name in names:  # before any search: test rows ahead are counted on accuracy
+        if load(name).task == REGRESSION:
+            raise SystemExit(f"{name} is a regression table; seed_spread compares accuracy")
     for seed in seeds:
         for name in names:
             hgb = hgb_score(name, seed)  # quiet: the burners start with the search
@@ -53,17 +57,15 @@ def run(names: list[str], seeds: list[int], budget: float, busy: int, out: Path)
 def report(path: Path) -> str:
     """Per table and load: test rows autonn is ahead of HistGradientBoosting, seed by seed."""
     rows = [json.loads(line) for line in path.read_text().splitlines()]
-    lines = ["| dataset | load | seeds | autonn (mean) | HistGradientBoosting (mean) | "
+    lines = ["| dataset | budget s | load | seeds | autonn (mean) | HistGradientBoosting (mean) | "
              "test rows ahead, per seed | seeds at HGB minus one row or better | wall s (max) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for key in dict.fromkeys((r["dataset"], r["busy"]) for r in rows):
-        mine = sorted((r for r in rows if (r["dataset"], r["busy"]) == key),
+             "|---|---|---|---|---|---|---|---|---|"]
+    for key in dict.fromkeys((r["dataset"], r["busy"], r["budget"]) for r in rows):
+        mine = sorted((r for r in rows if (r["dataset"], r["busy"], r["budget"]) == key),
                       key=lambda r: r["seed"])
-        if any(r["metric"] != "accuracy" for r in mine):
-            raise SystemExit(f"{key[0]}: test rows ahead are counted for accuracy tables only")
         ahead = [round((r["score"] - r["hgb"]) * r["test_rows"]) for r in mine]
         lines.append(
-            f"| {key[0]} | {'quiet' if not key[1] else f'{key[1]} burners'} | "
+            f"| {key[0]} | {key[2]:.0f} | {'quiet' if not key[1] else f'{key[1]} burners'} | "
             f"{','.join(str(r['seed']) for r in mine)} | "
             f"{statistics.fmean(r['score'] for r in mine):.4f} | "
             f"{statistics.fmean(r['hgb'] for r in mine):.4f} | "
