@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 
 def emit(table: str, write: str | None) -> None:
@@ -14,6 +16,19 @@ def emit(table: str, write: str | None) -> None:
     if write:
         with open(write, "a") as fh:
             fh.write("\n" + table + "\n")
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The results a JSON lines file holds so far (none when it does not exist yet)."""
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def append_row(path: Path, row: dict) -> None:
+    """Print one result and append it to the JSON lines file ``path``, so that a long run can
+    be read (and resumed) before it ends."""
+    print(json.dumps(row), flush=True)
+    with path.open("a") as fh:
+        fh.write(json.dumps(row) + "\n")
 
 
 @contextlib.contextmanager

@@ -25,14 +25,13 @@ candidates are taken by wrapping ``autonn.search.run.finish`` (the search itself
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import warnings
 from pathlib import Path
 
 import optuna
 import torch
-from common import emit
+from common import append_row, emit, read_rows
 from tables import load
 
 from autonn import make_config
@@ -168,18 +167,15 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     out = Path(args.out)
-    rows = [json.loads(line) for line in out.read_text().splitlines()] if out.exists() else []
+    rows = read_rows(out)
     if any((r["budget"], r["cv_folds"]) != (args.budget, args.cv_folds) for r in rows):
         raise SystemExit(f"{out} holds runs of another --budget or --cv-folds; give a new --out.")
     done = {(r["dataset"], r["seed"]) for r in rows}
     for seed in map(int, args.seeds.split(",")):
         for name in args.datasets.split(","):
             if (name, seed) not in done:
-                row = finished_ways(name, args.budget, seed, args.cv_folds)
-                print(json.dumps(row), flush=True)
-                with out.open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-    emit(report([json.loads(line) for line in out.read_text().splitlines()]), args.write)
+                append_row(out, finished_ways(name, args.budget, seed, args.cv_folds))
+    emit(report(read_rows(out)), args.write)
 
 
 if __name__ == "__main__":

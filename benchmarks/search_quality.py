@@ -16,7 +16,6 @@ lines file as it arrives, so a long run can be read (``--report``) before it end
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 import warnings
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from common import burning, emit
+from common import append_row, burning, emit, read_rows
 from tables import BUNDLED, REAL, load
 
 from autonn import make_config
@@ -130,12 +129,12 @@ def run(names: list[str], budgets: list[float], seeds: list[int], out: Path, bus
         ) -> None:
     # a row counts as done under the same load only (older files: quiet)
     done = {(r["dataset"], r["method"], r["budget"], r["seed"], r.get("busy", 0))
-            for r in _read(out)}
+            for r in read_rows(out)}
     for name in names:
         for seed in seeds:
             if any((name, p, None, seed, 0) not in done for p in PEERS):
                 for label, result in peer_runs(name, seed).items():
-                    _append(out, {"dataset": name, "method": label, "budget": None,
+                    append_row(out, {"dataset": name, "method": label, "budget": None,
                                   "seed": seed, **result})
             for budget in budgets:
                 if budget > min(budgets) and seed != seeds[0]:
@@ -143,23 +142,13 @@ def run(names: list[str], budgets: list[float], seeds: list[int], out: Path, bus
                 if (name, "autonn", budget, seed, busy) not in done:
                     with burning(busy):  # the peers above fitted on a quiet machine
                         result = autonn_run(name, budget, seed)
-                    _append(out, {"dataset": name, "method": "autonn", "budget": budget,
+                    append_row(out, {"dataset": name, "method": "autonn", "budget": budget,
                                   "seed": seed, "busy": busy, **result})
-
-
-def _read(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def _append(path: Path, row: dict) -> None:
-    print(json.dumps(row), flush=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps(row) + "\n")
 
 
 def report(path: Path) -> str:
     """The results as Markdown tables: one per budget, then mean ranks."""
-    rows = _read(path)
+    rows = read_rows(path)
     budgets = sorted({r["budget"] for r in rows if r["method"] == "autonn"})
     return "\n\n".join(_table(rows, b) for b in budgets)
 

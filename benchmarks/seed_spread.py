@@ -17,12 +17,11 @@ arrive (a rerun into the same file appends); the report counts test rows ahead (
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 import optuna
-from common import burning, emit
+from common import append_row, burning, emit, read_rows
 from search_quality import autonn_run, fit_and_score, peer_split
 from tables import load
 
@@ -47,16 +46,13 @@ def run(names: list[str], seeds: list[int], budget: float, busy: int, out: Path)
             hgb = hgb_score(name, seed)  # quiet: the burners start with the search
             with burning(busy):
                 result = autonn_run(name, budget, seed)
-            row = {"dataset": name, "seed": seed, "budget": budget, "busy": busy, "hgb": hgb,
-                   **result}
-            print(json.dumps(row), flush=True)
-            with out.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+            append_row(out, {"dataset": name, "seed": seed, "budget": budget, "busy": busy,
+                             "hgb": hgb, **result})
 
 
 def report(path: Path) -> str:
     """Per table and load: test rows autonn is ahead of HistGradientBoosting, seed by seed."""
-    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows = read_rows(path)
     lines = ["| dataset | budget s | load | seeds | autonn (mean) | HistGradientBoosting (mean) | "
              "test rows ahead, per seed | seeds at HGB minus one row or better | wall s (max) |",
              "|---|---|---|---|---|---|---|---|---|"]
