@@ -316,6 +316,8 @@ def test_an_export_names_the_trials_the_budget_left_unrefitted(tmp_path):
     partly = dataclasses.replace(done, retrained=True)  # another trial of it was refitted
     assert _retrained(partly) == (" (retrained on train + validation, but for trial "
                                   f"{winner.trial_number})")
+    several = dataclasses.replace(done, retrained=True, not_retrained=[4, 7])
+    assert _retrained(several) == " (retrained on train + validation, but for trials 4, 7)"
 
 
 def test_the_final_model_is_due_before_scoring_saving_and_tracking():

@@ -80,8 +80,10 @@ def _retrained(done) -> str:
     """`` (retrained on train + validation)``, naming any trial the budget left as searched."""
     if not done.retrained:
         return ""
-    but = ", ".join(str(n) for n in done.not_retrained)
-    return f" (retrained on train + validation{f', but for trial {but}' if but else ''})"
+    skipped = done.not_retrained
+    but = f", but for trial{'s' if len(skipped) > 1 else ''} {', '.join(map(str, skipped))}" \
+        if skipped else ""
+    return f" (retrained on train + validation{but})"
 
 
 def _what(done) -> str:
