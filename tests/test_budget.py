@@ -34,6 +34,7 @@ from autonn.search.final import FinalModel, _as_trained, _networks, finish, repl
 from autonn.search.handoff import Best
 from autonn.search.lifecycle import FOLD_EPOCHS, run_trials
 from autonn.search.problem import prepare
+from autonn.search.racing import study_pruner
 from autonn.search.ranking import leading_whole_trial, state_of
 from autonn.search.run import _save, run_search
 from autonn.search.sizing import AFFORDED, MIN_EPOCHS, afford, trained_params, unaffordable
@@ -90,7 +91,8 @@ def test_a_trial_the_deadline_leaves_with_two_folds_is_ranked_on_them_and_ships_
     cfg = make_config(dataset="iris", n_trials=2, seed=0, pruner="none",
                       space={"epochs": 6, "n_layers": 1, "width": 8, "family": "mlp"})
     problem = prepare(cfg)
-    study = optuna.create_study(direction=problem.metric.direction)
+    study = optuna.create_study(direction=problem.metric.direction,
+                                pruner=study_pruner(problem, optuna.pruners.NopPruner()))
     kept, folds_trained = [], []
 
     def engine(trainees, data, metric, **options):
@@ -402,7 +404,8 @@ def test_one_trial_whose_run_cannot_open_fails_alone(monkeypatch):
     cfg = make_config(dataset="iris", n_trials=2, seed=0, pruner="none",
                       space={"epochs": 2, "n_layers": 1, "width": 8})
     problem = prepare(cfg)
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize",
+                                pruner=study_pruner(problem, optuna.pruners.NopPruner()))
     trials = [study.ask(), study.ask()]
     params = [suggest(t, problem.config.space) for t in trials]
     outcomes = run_trials(problem, trials, params, Refusing(), lambda w: None, fit_each)

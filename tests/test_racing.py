@@ -8,7 +8,7 @@ from optuna.distributions import FloatDistribution
 from autonn import make_config
 from autonn.search.final import replay
 from autonn.search.problem import CV_FOLDS, prepare
-from autonn.search.racing import FOLD_VALUES, raced_out, threshold
+from autonn.search.racing import FOLD_VALUES, EpochSteps, FoldRace, epoch_cap, race
 from autonn.search.run import run_search
 from autonn.tracking.tracker import open_tracker
 from autonn.training.callbacks import EarlyStopping
@@ -17,37 +17,69 @@ FAST = {"epochs": 6, "n_layers": 1, "width": 16, "embedding": "none",
         "lr": {"low": 1e-5, "high": 1e-1, "log": True}}
 
 
-def study_of(fold_values, direction="maximize"):
-    """A real study holding one complete trial per list of fold values."""
-    study = optuna.create_study(direction=direction)
+CAP = 10  # the epoch cap of the unit tests' studies: fold k's mean is reported at step 10 + k
+
+
+def study_of(fold_values, direction="maximize", pool=2, folds=3, storage=None):
+    """A real study, raced by FoldRace, holding one complete trial per list of fold values,
+    recorded as a search records them: each fold's running mean at its fold step."""
+    race_ = FoldRace(optuna.pruners.NopPruner(), CAP, folds, pool)
+    study = optuna.create_study(direction=direction, pruner=race_, storage=storage)
     for values in fold_values:
+        means = {CAP + k: sum(values[:k + 1]) / (k + 1) for k in range(len(values))}
         study.add_trial(optuna.trial.create_trial(
-            value=sum(values) / len(values), params={"x": 0.5},
+            value=sum(values) / len(values), params={"x": 0.5}, intermediate_values=means,
             distributions={"x": FloatDistribution(0, 1)}, user_attrs={FOLD_VALUES: values}))
-    return study
+    return study, race_
 
 
 def test_every_candidate_runs_all_folds_until_the_pool_is_full():
-    study = study_of([[0.9, 0.9, 0.9], [0.8, 0.8, 0.8]])
-    assert threshold(study, folds=3, finished=1, pool=3, direction="maximize") is None
-    assert raced_out(study, [0.1], folds=3, pool=3, direction="maximize") is None
+    study, race_ = study_of([[0.9, 0.9, 0.9], [0.8, 0.8, 0.8]], pool=3)
+    assert race_.threshold(study, CAP) is None
+    assert race_.behind(study, CAP, 0.1) is None
 
 
 def test_the_bar_is_the_pools_last_mean_on_the_same_folds():
     # fold means over the first two folds: 0.85, 0.75, 0.65 (the third fold does not count yet)
-    study = study_of([[0.9, 0.8, 0.0], [0.7, 0.8, 1.0], [0.6, 0.7, 1.0]])
-    assert threshold(study, folds=3, finished=2, pool=2, direction="maximize") == pytest.approx(0.75)
-    assert raced_out(study, [0.8, 0.7], folds=3, pool=2, direction="maximize") is None  # 0.75: ties go on
-    why = raced_out(study, [0.8, 0.6], folds=3, pool=2, direction="maximize")
+    study, race_ = study_of([[0.9, 0.8, 0.0], [0.7, 0.8, 1.0], [0.6, 0.7, 1.0]])
+    assert race_.threshold(study, CAP + 1) == pytest.approx(0.75)
+    assert race_.behind(study, CAP + 1, 0.75) is None  # ties go on
+    why = race_.behind(study, CAP + 1, 0.7)
     assert why.startswith("raced out after fold 2 of 3") and "2nd best complete trial" in why
-    assert raced_out(study, [0.0, 0.0, 0.0], folds=3, pool=2, direction="maximize") is None  # done
+    assert race_.behind(study, CAP + 2, 0.0) is None  # its last fold: done, not raced
 
 
 def test_a_lower_is_better_metric_races_the_other_way_and_partial_trials_do_not_count():
-    study = study_of([[1.0, 1.0], [2.0, 2.0], [3.0]], direction="minimize")  # [3.0]: not full
-    assert threshold(study, folds=2, finished=1, pool=2, direction="minimize") == 2.0
-    assert raced_out(study, [1.5], folds=2, pool=2, direction="minimize") is None
-    assert raced_out(study, [2.5], folds=2, pool=2, direction="minimize").startswith("raced out")
+    study, race_ = study_of([[1.0, 1.0], [2.0, 2.0], [3.0]], direction="minimize", folds=2)
+    assert race_.threshold(study, CAP) == 2.0  # [3.0]: the deadline left it one of two folds
+    assert race_.behind(study, CAP, 1.5) is None
+    assert race_.behind(study, CAP, 2.5).startswith("raced out")
+
+
+def test_the_race_is_optunas_pruner_acting_on_fold_steps_in_a_real_storage(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study, _ = study_of([[0.9, 0.8, 0.7], [0.7, 0.8, 0.9]], storage=storage)
+    ahead, behind = study.ask(), study.ask()
+    assert race(ahead, [0.9], goes_on=True) is None  # 0.9 >= the 2nd best first fold, 0.7
+    assert race(behind, [0.6], goes_on=True).startswith("raced out after fold 1 of 3")
+    assert race(behind, [0.6, 0.5], goes_on=False) is None  # no next fold to race for
+    study.tell(behind, state=optuna.trial.TrialState.PRUNED)
+    stored = optuna.load_study(study_name=study.study_name, storage=storage).trials[behind.number]
+    # Optuna holds the fold means at their steps, and ranks the pruned trial on the last one
+    assert stored.intermediate_values == {CAP: 0.6, CAP + 1: pytest.approx(0.55)}
+    assert stored.value == pytest.approx(0.55)
+
+
+def test_the_epoch_pruner_sees_the_study_without_its_fold_steps():
+    study, _ = study_of([[0.9, 0.8, 0.7]])
+    trial = study.ask()
+    for epoch, value in enumerate([0.5, 0.6, 0.7]):
+        trial.report(value, epoch)
+    race(trial, [0.7], goes_on=False)
+    study.tell(trial, 0.7)
+    seen = EpochSteps(study, CAP).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert [t.last_step for t in seen] == [None, 2]  # Hyperband's max_resource comes from these
+    assert study.trials[1].last_step == CAP  # the stored record keeps its fold step
 
 
 def test_a_search_races_its_candidates_over_folds():
@@ -57,17 +89,32 @@ def test_a_search_races_its_candidates_over_folds():
     complete = [t for t in study.trials if t.state.name == "COMPLETE"]
     raced = [t for t in study.trials if t.user_attrs.get("pruned", "").startswith("raced out")]
     assert raced, "random learning rates from 1e-5 to 0.1 should leave some candidates behind"
-    for trial in complete:  # a finished candidate ran every fold
-        assert len(trial.user_attrs[FOLD_VALUES]) == CV_FOLDS
+    cap = epoch_cap(config.space)
+    for trial in complete:  # a finished candidate ran every fold, and told Optuna each mean
+        values = trial.user_attrs[FOLD_VALUES]
+        assert len(values) == CV_FOLDS
+        assert max(s for s in trial.intermediate_values if s < cap) < cap  # the first fold's epochs
+        assert [trial.intermediate_values[cap + k] for k in range(CV_FOLDS)] == pytest.approx(
+            [sum(values[:k + 1]) / (k + 1) for k in range(CV_FOLDS)])
     for trial in raced:  # a raced-out one stopped early, and the record says after which fold
         assert trial.state.name == "PRUNED"
         folds = int(trial.user_attrs["pruned"].split("after fold ")[1].split(" ")[0])
         assert 1 <= folds < CV_FOLDS
         assert len(trial.user_attrs[FOLD_VALUES]) == folds
+        assert trial.last_step == cap + folds - 1  # the fold step the race stopped it at
+        assert trial.value == pytest.approx(sum(trial.user_attrs[FOLD_VALUES]) / folds)
     assert set(final.trials) <= {t.number for t in complete}  # only finished work ships
     again, _ = run_search(prepare(config), storage=optuna.storages.InMemoryStorage())
     # a seed fixes which candidates race out, and their scores
     assert [(t.state, t.value) for t in again.trials] == [(t.state, t.value) for t in study.trials]
+
+
+def test_hyperband_sizes_its_brackets_from_the_epochs_not_the_fold_steps():
+    config = make_config(dataset="wine", n_trials=4, seed=1, pruner="hyperband", space=FAST,
+                         builtin_starts=False)
+    study, _ = run_search(prepare(config), storage=optuna.storages.InMemoryStorage())
+    assert max(t.last_step for t in study.trials) >= epoch_cap(config.space)  # fold steps held
+    assert study.pruner.epochs._max_resource <= FAST["epochs"]  # "auto": the longest curve
 
 
 def test_a_raced_out_trial_is_a_pruned_run_in_mlflow_with_its_finished_folds(tmp_path):

@@ -28,7 +28,7 @@ from autonn.params import Params
 from autonn.search.claims import Outcome
 from autonn.search.deadline import PARTIAL, STOPPED
 from autonn.search.problem import Fit, Problem, Winner
-from autonn.search.racing import FOLD_VALUES, early_stopping, pruned_fold, raced_out
+from autonn.search.racing import FOLD_VALUES, early_stopping, pruned_fold, race, races
 from autonn.search.sizing import AFFORDED, sized
 from autonn.tracking.tracker import Tracker
 from autonn.training.callbacks import Deadline, Heartbeat, Pruning, TimeCap
@@ -83,21 +83,20 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
             if t.error is None:
                 fits[i].append(Fit(t.network, t.head, t.history, data))
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
-                 and fits[i][-1].history.stop_reason != Deadline.REASON and i not in last]
-        raced = [_race(problem, trials[i], fits[i]) if i in alive else r
+                 and fits[i][-1].history.stop_reason != Deadline.REASON]
+        raced = [_race(problem, trials[i], fits[i], i not in last) if i in alive else r
                  for i, r in enumerate(raced)]
-        alive = [i for i in alive if raced[i] is None]
+        alive = [i for i in alive if raced[i] is None and i not in last]
     return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i],
                       _pruned(prunings[i], raced[i]), errors[i]) for i in range(len(trials))]
 
 
-def _race(problem: Problem, trial: optuna.Trial, fits: list[Fit]) -> str | None:
-    """Why the trial leaves the race after its folds so far, or None (it goes on, or the study
-    does not race: one split, or several objectives)."""
-    if len(problem.folds) == 1 or len(problem.config.objectives) > 1:
+def _race(problem: Problem, trial: optuna.Trial, fits: list[Fit], goes_on: bool) -> str | None:
+    """Why the trial leaves the race after its folds so far, or None (it goes on, the deadline
+    left it no next fold, or the study does not race: one split, or several objectives)."""
+    if not races(problem):
         return None
-    return raced_out(trial.study, [f.history.best_value for f in fits], len(problem.folds),
-                     problem.config.ensemble, problem.metric.direction)
+    return race(trial, [f.history.best_value for f in fits], goes_on)
 
 
 def _pruned(pruning: Pruning, raced: str | None) -> str | None:

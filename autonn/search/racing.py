@@ -9,19 +9,25 @@ fold-to-fold spread does not decide it. One that falls behind is pruned with its
 and the time it would have spent goes to new candidates (successive halving over folds, with the
 threshold taken from the finished trials, as in racing methods such as F-race).
 
+The race is the study's Optuna pruner (``FoldRace``): each fold's running mean is reported to
+Optuna as a step past the epochs, and ``trial.should_prune()`` decides there, while the pruner
+the config names (Hyperband, median, halving) keeps acting on the first fold's epochs.
+
 Within a fold, training stops after its patience without improvement, or at a perfect score,
 except on the fold the pruner watches (``early_stopping``).
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Container, Sequence
+from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
+from autonn.config import Range, SpaceConfig
 from autonn.params import Params
 from autonn.training.callbacks import EarlyStopping
 
@@ -31,32 +37,109 @@ if TYPE_CHECKING:
 FOLD_VALUES = "fold_values"  # user attr: each finished fold's best validation score
 
 
-def threshold(study: optuna.Study, folds: int, finished: int, pool: int,
-              direction: str) -> float | None:
-    """The mean over the first ``finished`` folds that a candidate must reach to go on: the
-    ``pool``-th best among the study's fully evaluated trials (``folds`` fold values); None
-    while fewer than ``pool`` are (every candidate then goes on)."""
-    means = [statistics.fmean(values[:finished])
-             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-             if len(values := t.user_attrs.get(FOLD_VALUES) or ()) == folds]
-    if len(means) < max(pool, 1):
-        return None
-    means.sort(reverse=direction == "maximize")
-    return means[max(pool, 1) - 1]
+def epoch_cap(space: SpaceConfig) -> int:
+    """The most epochs any of the space's trials trains: a fixed value, the largest choice, or
+    the range's top (built-in and warm starts are clipped into the space)."""
+    value = space.fixed.get("epochs", space.epochs)
+    if isinstance(value, Range):
+        return int(value.high)
+    return int(max(value) if isinstance(value, list) else value)
 
 
-def raced_out(study: optuna.Study, values: Sequence[float], folds: int, pool: int,
-              direction: str) -> str | None:
-    """Why a candidate whose first folds scored ``values`` stops here, or None when it goes on
-    to its next fold (it is still in reach of the ``pool`` best, or it has no next fold)."""
-    if len(values) >= folds:
-        return None
-    bar = threshold(study, folds, len(values), pool, direction)
+class FoldRace(optuna.pruners.BasePruner):
+    """A cross-validated study's pruner: ``epochs`` (the configured pruner) on the first fold's
+    epoch steps, and the race over folds on the fold steps.
+
+    After each fold a candidate reports the mean over the folds it has finished at step
+    ``first_fold_step + k`` (k = folds finished - 1), just past the steps any epoch reaches, so
+    Optuna's storage, its samplers (TPE ranks a pruned trial by its last step, then its value) and
+    optuna-dashboard see how far each candidate got and how it scored there.
+    """
+
+    def __init__(self, epochs: optuna.pruners.BasePruner, first_fold_step: int, folds: int,
+                 pool: int) -> None:
+        self.epochs, self.first_fold_step = epochs, first_fold_step
+        self.folds, self.pool = folds, max(pool, 1)
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        step = trial.last_step
+        if step is None:
+            return False
+        if step < self.first_fold_step:
+            return self.epochs.prune(EpochSteps(study, self.first_fold_step), trial)
+        return self.behind(study, step, trial.intermediate_values[step]) is not None
+
+    def behind(self, study: optuna.Study, step: int, mean: float) -> str | None:
+        """Why a candidate whose folds so far average ``mean`` (reported at fold ``step``) stops
+        there, or None when it goes on (it is in reach of the ``pool`` best, or has no next
+        fold)."""
+        finished = step - self.first_fold_step + 1
+        if finished >= self.folds:
+            return None
+        bar = self.threshold(study, step)
+        maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+        if bar is None or (mean >= bar if maximize else mean <= bar):
+            return None
+        return (f"raced out after fold {finished} of {self.folds}: its mean {mean:.4g} is behind "
+                f"{bar:.4g}, the {_ordinal(self.pool)} best complete trial's mean on the same "
+                "folds")
+
+    def threshold(self, study: optuna.Study, step: int) -> float | None:
+        """The mean a candidate must reach at fold ``step`` to go on: the ``pool``-th best that
+        the study's fully evaluated trials reported there (a paired comparison: the same folds'
+        validation rows); None while fewer than ``pool`` trials are fully evaluated."""
+        whole = self.first_fold_step + self.folds - 1
+        means = [t.intermediate_values[step]
+                 for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                 if whole in t.intermediate_values and step in t.intermediate_values]
+        if len(means) < self.pool:
+            return None
+        means.sort(reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
+        return means[self.pool - 1]
+
+
+class EpochSteps:
+    """The study as the epoch pruner sees it: every trial without its fold steps (Hyperband
+    sizes its brackets from the complete trials' last step)."""
+
+    def __init__(self, study: optuna.Study, first_fold_step: int) -> None:
+        self._study, self._first_fold_step = study, first_fold_step
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    @property
+    def trials(self) -> list[FrozenTrial]:
+        return self.get_trials()
+
+    def get_trials(self, deepcopy: bool = True, states: Container[TrialState] | None = None
+                   ) -> list[FrozenTrial]:
+        return [self._epochs_of(t) for t in self._study.get_trials(deepcopy, states)]
+
+    def _epochs_of(self, trial: FrozenTrial) -> FrozenTrial:
+        if trial.last_step is None or trial.last_step < self._first_fold_step:
+            return trial
+        trial = copy.copy(trial)  # the storage's own record stays as it is
+        trial.intermediate_values = {step: value for step, value
+                                     in trial.intermediate_values.items()
+                                     if step < self._first_fold_step}
+        return trial
+
+
+def race(trial: optuna.Trial, values: Sequence[float], goes_on: bool) -> str | None:
+    """Report the mean of a candidate's finished folds (``values``) to Optuna at its fold step
+    and, when it ``goes_on`` to another fold, ask the study's ``FoldRace`` whether it should;
+    why it stops here, or None."""
+    race_ = trial.study.pruner
+    if not isinstance(race_, FoldRace):  # another pruner would take fold steps for epochs
+        raise TypeError("a cross-validated study races its folds through its pruner: create it "
+                        "with autonn.search.study.create_study, or give it racing.study_pruner")
+    step = race_.first_fold_step + len(values) - 1
     mean = statistics.fmean(values)
-    if bar is None or (mean >= bar if direction == "maximize" else mean <= bar):
+    trial.report(mean, step)
+    if not goes_on or not trial.should_prune():
         return None
-    return (f"raced out after fold {len(values)} of {folds}: its mean {mean:.4g} is behind "
-            f"{bar:.4g}, the {_ordinal(pool)} best complete trial's mean on the same folds")
+    return race_.behind(trial.study, step, mean)  # the bar only rises: the reason still holds
 
 
 def early_stopping(problem: Problem, params: Params, fold: int) -> EarlyStopping:
@@ -65,6 +148,21 @@ def early_stopping(problem: Problem, params: Params, fold: int) -> EarlyStopping
     the curves it always saw (Hyperband sizes its brackets from the first finished curves)."""
     patience = problem.config.training.patience_for(params["epochs"])
     return EarlyStopping(patience, None if pruned_fold(problem, fold) else problem.metric.perfect)
+
+
+def races(problem: Problem) -> bool:
+    """Whether the study races its candidates over folds: it has several, and one objective."""
+    return len(problem.folds) > 1 and len(problem.config.objectives) == 1
+
+
+def study_pruner(problem: Problem, pruner: optuna.pruners.BasePruner
+                 ) -> optuna.pruners.BasePruner:
+    """The study's pruner: ``pruner`` on the first fold's epochs, inside the race over folds
+    (``FoldRace``) when the study races."""
+    if not races(problem):
+        return pruner
+    return FoldRace(pruner, epoch_cap(problem.config.space), len(problem.folds),
+                    problem.config.ensemble)
 
 
 def pruned_fold(problem: Problem, fold: int) -> bool:

@@ -20,6 +20,7 @@ from autonn.measures import directions
 from autonn.samplers import make_pruner, make_sampler
 from autonn.search.batching import PopulationSampler
 from autonn.search.problem import Problem
+from autonn.search.racing import study_pruner
 from autonn.search.storage import describe_storage, keep_attr, kept_attrs, open_storage
 
 WORKER_SEED_STRIDE = 1_000_003  # worker k's sampler seed: seed + k * stride
@@ -61,7 +62,7 @@ def create_study(problem: Problem, storage: Any = None, worker: int = 0) -> optu
         study_name=study_name(cfg), storage=open_storage(storage), load_if_exists=True,
         directions=directions(cfg.objectives, problem.metric.direction),
         sampler=PopulationSampler(make_sampler(sampler, cfg.seed + WORKER_SEED_STRIDE * worker)),
-        pruner=make_pruner("none" if many else cfg.pruner))
+        pruner=study_pruner(problem, make_pruner("none" if many else cfg.pruner)))
     identity = study_identity(problem)
     stored = _unpack(_kept(study, IDENTITY_KEY, "identity"))
     if stored is not None:
