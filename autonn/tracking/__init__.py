@@ -4,6 +4,8 @@
                     ``TRACKERS`` registry behind ``open_tracker``
     mlflow_tracker  ``MlflowTracker``: experiment, parent run and child runs, sent in batches
     runs            reading a tracking store: fast-failing clients and autonn's run lookups
+    new_store       a new embedded SQLite store as a copy of one MLflow migrated once, not
+                    its two seconds of migrations
     outbox          tags a command records at once and a detached process (or the next search)
                     sends: ``autonn export`` waits for no MLflow client
 

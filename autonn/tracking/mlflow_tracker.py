@@ -22,6 +22,7 @@ from typing import Any
 from autonn.errors import TrackingError
 from autonn.export.mlflow_model import model_args
 from autonn.masking import mask, mask_text
+from autonn.tracking.new_store import seed_store
 from autonn.tracking.outbox import deliver
 from autonn.tracking.runs import STUDY_ROLE, quiet_client, runs_url, sort_tags, trial_of_run
 
@@ -41,6 +42,7 @@ class MlflowTracker:
         import mlflow
 
         self.uri, self.experiment = tracking_uri, experiment
+        seed_store(tracking_uri)  # a new embedded store: a copy, not 2 s of migrations
         self.client = quiet_client(tracking_uri)
         self._mlflow = mlflow
         try:
