@@ -35,14 +35,14 @@ def study_of(fold_values, direction="maximize", pool=2, folds=3, storage=None):
 
 def test_every_candidate_runs_all_folds_until_the_pool_is_full():
     study, race_ = study_of([[0.9, 0.9, 0.9], [0.8, 0.8, 0.8]], pool=3)
-    assert race_.threshold(study, CAP) is None
+    assert race_.threshold(study, finished=1) is None
     assert race_.behind(study, CAP, 0.1) is None
 
 
 def test_the_bar_is_the_pools_last_mean_on_the_same_folds():
     # fold means over the first two folds: 0.85, 0.75, 0.65 (the third fold does not count yet)
     study, race_ = study_of([[0.9, 0.8, 0.0], [0.7, 0.8, 1.0], [0.6, 0.7, 1.0]])
-    assert race_.threshold(study, CAP + 1) == pytest.approx(0.75)
+    assert race_.threshold(study, finished=2) == pytest.approx(0.75)
     assert race_.behind(study, CAP + 1, 0.75) is None  # ties go on
     why = race_.behind(study, CAP + 1, 0.7)
     assert why.startswith("raced out after fold 2 of 3") and "2nd best complete trial" in why
@@ -51,7 +51,7 @@ def test_the_bar_is_the_pools_last_mean_on_the_same_folds():
 
 def test_a_lower_is_better_metric_races_the_other_way_and_partial_trials_do_not_count():
     study, race_ = study_of([[1.0, 1.0], [2.0, 2.0], [3.0]], direction="minimize", folds=2)
-    assert race_.threshold(study, CAP) == 2.0  # [3.0]: the deadline left it one of two folds
+    assert race_.threshold(study, finished=1) == 2.0  # [3.0]: the deadline left it one of two folds
     assert race_.behind(study, CAP, 1.5) is None
     assert race_.behind(study, CAP, 2.5).startswith("raced out")
 
@@ -60,9 +60,9 @@ def test_the_race_is_optunas_pruner_acting_on_fold_steps_in_a_real_storage(tmp_p
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     study, _ = study_of([[0.9, 0.8, 0.7], [0.7, 0.8, 0.9]], storage=storage)
     ahead, behind = study.ask(), study.ask()
-    assert race(ahead, [0.9], goes_on=True) is None  # 0.9 >= the 2nd best first fold, 0.7
-    assert race(behind, [0.6], goes_on=True).startswith("raced out after fold 1 of 3")
-    assert race(behind, [0.6, 0.5], goes_on=False) is None  # no next fold to race for
+    assert race(ahead, [0.9], next_fold=True) is None  # 0.9 >= the 2nd best first fold, 0.7
+    assert race(behind, [0.6], next_fold=True).startswith("raced out after fold 1 of 3")
+    assert race(behind, [0.6, 0.5], next_fold=False) is None  # no next fold to race for
     study.tell(behind, state=optuna.trial.TrialState.PRUNED)
     stored = optuna.load_study(study_name=study.study_name, storage=storage).trials[behind.number]
     # Optuna holds the fold means at their steps, and ranks the pruned trial on the last one
@@ -75,7 +75,7 @@ def test_the_epoch_pruner_sees_the_study_without_its_fold_steps():
     trial = study.ask()
     for epoch, value in enumerate([0.5, 0.6, 0.7]):
         trial.report(value, epoch)
-    race(trial, [0.7], goes_on=False)
+    race(trial, [0.7], next_fold=False)
     study.tell(trial, 0.7)
     seen = EpochSteps(study, CAP).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert [t.last_step for t in seen] == [None, 2]  # Hyperband's max_resource comes from these
@@ -93,7 +93,7 @@ def test_a_search_races_its_candidates_over_folds():
     for trial in complete:  # a finished candidate ran every fold, and told Optuna each mean
         values = trial.user_attrs[FOLD_VALUES]
         assert len(values) == CV_FOLDS
-        assert max(s for s in trial.intermediate_values if s < cap) < cap  # the first fold's epochs
+        assert {s for s in trial.intermediate_values if s >= cap} == {cap + k for k in range(CV_FOLDS)}
         assert [trial.intermediate_values[cap + k] for k in range(CV_FOLDS)] == pytest.approx(
             [sum(values[:k + 1]) / (k + 1) for k in range(CV_FOLDS)])
     for trial in raced:  # a raced-out one stopped early, and the record says after which fold
@@ -115,6 +115,22 @@ def test_hyperband_sizes_its_brackets_from_the_epochs_not_the_fold_steps():
     study, _ = run_search(prepare(config), storage=optuna.storages.InMemoryStorage())
     assert max(t.last_step for t in study.trials) >= epoch_cap(config.space)  # fold steps held
     assert study.pruner.epochs._max_resource <= FAST["epochs"]  # "auto": the longest curve
+    # Optuna's samplers learn from a trial's own bracket, as with Hyperband alone
+    hyperband, last = study.pruner.epochs, study.trials[-1]
+    bracket = optuna.pruners._filter_study(study, last)
+    assert bracket is not study and {t.number for t in bracket.get_trials()} == {
+        t.number for t in study.trials
+        if hyperband._get_bracket_id(study, t) == hyperband._get_bracket_id(study, last)}
+
+
+def test_the_configured_pruner_still_prunes_on_the_first_folds_epochs():
+    race_ = FoldRace(optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0), CAP, 3, 2)
+    study = optuna.create_study(direction="maximize", pruner=race_)
+    study.add_trial(optuna.trial.create_trial(
+        value=0.9, params={}, distributions={}, intermediate_values={0: 0.9, CAP: 0.9}))
+    trial = study.ask()
+    trial.report(0.1, 0)  # epoch 0 of its first fold, far below the median there
+    assert trial.should_prune()
 
 
 def test_a_raced_out_trial_is_a_pruned_run_in_mlflow_with_its_finished_folds(tmp_path):

@@ -6,6 +6,7 @@ import pytest
 from autonn.config import make_config
 from autonn.errors import ConfigError, DataError, StudyError, TrialStopped
 from autonn.search.problem import prepare
+from autonn.search.racing import study_pruner
 from autonn.search.ranking import best_trial, remaining_trials, state_of
 from autonn.search.report import ranked_trials
 from autonn.search.run import run_search
@@ -196,7 +197,8 @@ def test_a_trial_claimed_at_the_deadline_trains_no_fold():
                       space={"epochs": 3, "n_layers": 1, "width": 8, "family": "mlp"})
     problem = prepare(cfg)
     problem.deadline = time.time() - 0.01
-    trial = optuna.create_study(storage=optuna.storages.InMemoryStorage()).ask()
+    trial = optuna.create_study(storage=optuna.storages.InMemoryStorage(),
+                                pruner=study_pruner(problem, optuna.pruners.NopPruner())).ask()
     with pytest.raises(TrialStopped, match="before it began"):
         make_objective(problem, NullTracker(), lambda w: pytest.fail("kept a cut trial"))(trial)
     assert "stopped" in trial.user_attrs

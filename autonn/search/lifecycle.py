@@ -28,7 +28,7 @@ from autonn.params import Params
 from autonn.search.claims import Outcome
 from autonn.search.deadline import PARTIAL, STOPPED
 from autonn.search.problem import Fit, Problem, Winner
-from autonn.search.racing import FOLD_VALUES, early_stopping, pruned_fold, race, races
+from autonn.search.racing import FOLD_VALUES, check_pruner, early_stopping, pruned_fold, race, races
 from autonn.search.sizing import AFFORDED, sized
 from autonn.tracking.tracker import Tracker
 from autonn.training.callbacks import Deadline, Heartbeat, Pruning, TimeCap
@@ -84,19 +84,20 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
                 fits[i].append(Fit(t.network, t.head, t.history, data))
         alive = [i for i in alive if errors[i] is None and prunings[i].pruned_epoch is None
                  and fits[i][-1].history.stop_reason != Deadline.REASON]
-        raced = [_race(problem, trials[i], fits[i], i not in last) if i in alive else r
+        raced = [_race(problem, trials[i], fits[i], i in last) if i in alive else r
                  for i, r in enumerate(raced)]
         alive = [i for i in alive if raced[i] is None and i not in last]
     return [_conclude(problem, trials[i], tracker, keep, params[i], fits[i],
                       _pruned(prunings[i], raced[i]), errors[i]) for i in range(len(trials))]
 
 
-def _race(problem: Problem, trial: optuna.Trial, fits: list[Fit], goes_on: bool) -> str | None:
-    """Why the trial leaves the race after its folds so far, or None (it goes on, the deadline
-    left it no next fold, or the study does not race: one split, or several objectives)."""
+def _race(problem: Problem, trial: optuna.Trial, fits: list[Fit], last: bool) -> str | None:
+    """Why the trial leaves the race after its folds so far, or None (it goes on, this fold was
+    its ``last`` or the study's, or the study does not race: one split, several objectives)."""
     if not races(problem):
         return None
-    return race(trial, [f.history.best_value for f in fits], goes_on)
+    next_fold = not last and len(fits) < len(problem.folds)
+    return race(trial, [f.history.best_value for f in fits], next_fold)
 
 
 def _pruned(pruning: Pruning, raced: str | None) -> str | None:
@@ -110,6 +111,7 @@ def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
            tracker: Tracker) -> tuple[list[int], list[BaseException | None]]:
     """Each trial begun (its seed), or the error that kept it from beginning (a tracking
     store that refused its run): that trial fails, the others go on."""
+    check_pruner(problem, trials[0].study)  # before any run opens
     seeds, errors = [], []
     for trial, p in zip(trials, params):
         try:

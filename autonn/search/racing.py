@@ -66,8 +66,13 @@ class FoldRace(optuna.pruners.BasePruner):
         if step is None:
             return False
         if step < self.first_fold_step:
-            return self.epochs.prune(EpochSteps(study, self.first_fold_step), trial)
+            return self.epochs.prune(self._epoch_view(study), trial)
         return self.behind(study, step, trial.intermediate_values[step]) is not None
+
+    def _epoch_view(self, study: optuna.Study) -> Any:
+        """The study as ``epochs`` reads it (the median and halving pruners compare values at
+        the trial's own epoch step, which fold steps never share)."""
+        return study
 
     def behind(self, study: optuna.Study, step: int, mean: float) -> str | None:
         """Why a candidate whose folds so far average ``mean`` (reported at fold ``step``) stops
@@ -76,7 +81,7 @@ class FoldRace(optuna.pruners.BasePruner):
         finished = step - self.first_fold_step + 1
         if finished >= self.folds:
             return None
-        bar = self.threshold(study, step)
+        bar = self.threshold(study, finished)
         maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
         if bar is None or (mean >= bar if maximize else mean <= bar):
             return None
@@ -84,23 +89,40 @@ class FoldRace(optuna.pruners.BasePruner):
                 f"{bar:.4g}, the {_ordinal(self.pool)} best complete trial's mean on the same "
                 "folds")
 
-    def threshold(self, study: optuna.Study, step: int) -> float | None:
-        """The mean a candidate must reach at fold ``step`` to go on: the ``pool``-th best that
-        the study's fully evaluated trials reported there (a paired comparison: the same folds'
-        validation rows); None while fewer than ``pool`` trials are fully evaluated."""
-        whole = self.first_fold_step + self.folds - 1
-        means = [t.intermediate_values[step]
+    def threshold(self, study: optuna.Study, finished: int) -> float | None:
+        """The mean over the first ``finished`` folds that a candidate must reach to go on: the
+        ``pool``-th best among the study's fully evaluated trials (a paired comparison: the
+        same folds' validation rows); None while fewer than ``pool`` are. Their fold values
+        (``FOLD_VALUES``) are read, as studies made before the fold steps also hold them."""
+        means = [statistics.fmean(values[:finished])
                  for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                 if whole in t.intermediate_values and step in t.intermediate_values]
+                 if len(values := t.user_attrs.get(FOLD_VALUES) or ()) == self.folds]
         if len(means) < self.pool:
             return None
         means.sort(reverse=study.direction == optuna.study.StudyDirection.MAXIMIZE)
         return means[self.pool - 1]
 
 
+class HyperbandRace(FoldRace, optuna.pruners.HyperbandPruner):
+    """``FoldRace`` around Hyperband. Optuna's samplers learn from a trial's own bracket only
+    when the study's pruner is a ``HyperbandPruner`` (``optuna.pruners._filter_study``), so this
+    one is, and hands the bracket questions to the Hyperband it wraps; that Hyperband reads the
+    study without fold steps (it sizes its brackets from the complete trials' last step)."""
+
+    def _epoch_view(self, study: optuna.Study) -> Any:
+        return EpochSteps(study, self.first_fold_step)
+
+    def _get_bracket_id(self, study: optuna.Study, trial: FrozenTrial) -> int:
+        return self.epochs._get_bracket_id(study, trial)
+
+    def _create_bracket_study(self, study: optuna.Study, bracket_id: int) -> optuna.Study:
+        return self.epochs._create_bracket_study(study, bracket_id)
+
+
 class EpochSteps:
-    """The study as the epoch pruner sees it: every trial without its fold steps (Hyperband
-    sizes its brackets from the complete trials' last step)."""
+    """The study as Hyperband sizes its brackets from it: every trial without its fold steps.
+    (The bracket studies it then makes read the storage itself; the successive halving inside
+    them keeps its rungs in system attributes and never reads another trial's steps.)"""
 
     def __init__(self, study: optuna.Study, first_fold_step: int) -> None:
         self._study, self._first_fold_step = study, first_fold_step
@@ -126,18 +148,23 @@ class EpochSteps:
         return trial
 
 
-def race(trial: optuna.Trial, values: Sequence[float], goes_on: bool) -> str | None:
-    """Report the mean of a candidate's finished folds (``values``) to Optuna at its fold step
-    and, when it ``goes_on`` to another fold, ask the study's ``FoldRace`` whether it should;
-    why it stops here, or None."""
-    race_ = trial.study.pruner
-    if not isinstance(race_, FoldRace):  # another pruner would take fold steps for epochs
+def check_pruner(problem: Problem, study: optuna.Study) -> None:
+    """Refuse, before any trial trains, a racing study whose pruner is not a ``FoldRace``: any
+    other would take fold steps for epochs."""
+    if races(problem) and not isinstance(study.pruner, FoldRace):
         raise TypeError("a cross-validated study races its folds through its pruner: create it "
                         "with autonn.search.study.create_study, or give it racing.study_pruner")
+
+
+def race(trial: optuna.Trial, values: Sequence[float], next_fold: bool) -> str | None:
+    """Report the mean of a candidate's finished folds (``values``) to Optuna at its fold step
+    and, when a ``next_fold`` would follow, ask the study's ``FoldRace`` whether it should; why
+    the candidate stops here, or None."""
+    race_ = trial.study.pruner
     step = race_.first_fold_step + len(values) - 1
     mean = statistics.fmean(values)
     trial.report(mean, step)
-    if not goes_on or not trial.should_prune():
+    if not next_fold or not trial.should_prune():
         return None
     return race_.behind(trial.study, step, mean)  # the bar only rises: the reason still holds
 
@@ -161,8 +188,9 @@ def study_pruner(problem: Problem, pruner: optuna.pruners.BasePruner
     (``FoldRace``) when the study races."""
     if not races(problem):
         return pruner
-    return FoldRace(pruner, epoch_cap(problem.config.space), len(problem.folds),
-                    problem.config.ensemble)
+    kind = HyperbandRace if isinstance(pruner, optuna.pruners.HyperbandPruner) else FoldRace
+    return kind(pruner, epoch_cap(problem.config.space), len(problem.folds),
+                problem.config.ensemble)
 
 
 def pruned_fold(problem: Problem, fold: int) -> bool:
