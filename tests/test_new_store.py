@@ -29,6 +29,8 @@ def test_a_seeded_store_is_the_store_mlflow_makes_with_its_own_default_experimen
     tracker = MlflowTracker(f"sqlite:///{tmp_path / 'seeded' / 'mlflow.db'}", "study")
     kept = tmp_path / "cache" / "autonn" / f"mlflow-{mlflow.__version__}.db"
     assert kept.is_file() and template() == kept
+    with sqlite3.connect(kept) as db:  # the tables only: no experiment, no run
+        assert db.execute("SELECT COUNT(*) FROM experiments").fetchone() == (0,)
     assert schema(tmp_path / "seeded" / "mlflow.db") == schema(tmp_path / "mlflow-made.db")
     default = tracker.client.get_experiment("0")  # made on first open, for this store
     assert default.name == "Default" and str(tmp_path) in default.artifact_location
@@ -41,7 +43,16 @@ def test_a_store_already_there_is_never_replaced(tmp_path, monkeypatch):
     client = MlflowClient(f"sqlite:///{store}")
     client.create_experiment("kept")
     seed_store(f"sqlite:///{store}")
-    assert client.get_experiment_by_name("kept") is not None
+    assert MlflowClient(f"sqlite:///{store}").get_experiment_by_name("kept") is not None
+
+
+def test_only_a_plain_file_path_is_seeded(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    for uri in ("sqlite:///:memory:", "sqlite:///mlflow.db?timeout=30",
+                "sqlite:///file:mlflow.db?mode=ro&uri=true", "postgresql://h/db"):
+        seed_store(uri)
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing made, not even a cache
 
 
 def test_without_a_cache_mlflow_makes_the_store_itself(tmp_path, monkeypatch):
