@@ -27,11 +27,10 @@ def seed_store(tracking_uri: str) -> None:
     """Start the embedded SQLite store at ``tracking_uri`` as a copy of the migrated empty one,
     when it does not exist yet; any other store, or one already there, is left to MLflow."""
     path = tracking_uri.removeprefix(SQLITE)
-    if (path == tracking_uri or "?" in path or path in ("", ":memory:")
-            or path.startswith("file:")):  # not a plain file path: MLflow's to open
-        return
+    plain_file = (tracking_uri.startswith(SQLITE) and "?" not in path
+                  and path not in ("", ":memory:") and not path.startswith("file:"))
     store = Path(path)
-    if store.exists():
+    if not plain_file or store.exists():  # MLflow's to open as it is
         return
     try:
         store.parent.mkdir(parents=True, exist_ok=True)  # as MLflow makes a store's folders
