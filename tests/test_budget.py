@@ -37,7 +37,14 @@ from autonn.search.problem import prepare
 from autonn.search.racing import study_pruner
 from autonn.search.ranking import leading_whole_trial, state_of
 from autonn.search.run import _save, run_search
-from autonn.search.sizing import AFFORDED, MIN_EPOCHS, afford, trained_params, unaffordable
+from autonn.search.sizing import (
+    AFFORDED,
+    MIN_EPOCHS,
+    afford,
+    sized,
+    trained_params,
+    unaffordable,
+)
 from autonn.search.storage import open_storage
 from autonn.search.warmstart import BUILTIN
 from autonn.space import suggest
@@ -234,6 +241,27 @@ def test_a_candidate_afforded_too_few_epochs_is_pruned_untrained_once_a_trial_fi
     assert unaffordable(trial, {"epochs": 5}, {"epochs": 3}) is None  # most of a short one
     assert unaffordable(trial, {"epochs": 5}, {"epochs": 2}) is not None
     assert unaffordable(trial, {"epochs": 64}, {"epochs": MIN_EPOCHS - 1}) is not None
+
+
+@pytest.mark.parametrize(("timeout", "trains"), [(100, True), (20, False)])
+def test_late_in_the_budget_a_candidate_its_share_cannot_train_takes_the_rest(
+        monkeypatch, timeout, trains):
+    import autonn.training.timing as timing
+
+    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 0.1)  # 0.11 s with the margin
+    problem = prepare(make_config(dataset="iris", n_trials=2, seed=0, timeout=timeout,
+                                  training={"cv_folds": 0}, space={"epochs": 64, "width": 8}))
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.9))  # a finished trial to ship
+    trial = study.ask()
+    params = suggest(trial, problem.config.space)
+    problem.deadline = time.time() + 3  # its share, 0.75 s, buys 6 epochs: fewer than 8
+    sizing = sized(problem, trial, params, 0.25 * 3, NullTracker())
+    if trains:  # 3 s is in the last tenth of a 100 s budget: it takes 0.8 of them
+        assert sizing[0] == {**params, "epochs": trial.user_attrs[AFFORDED]}
+        assert 20 <= trial.user_attrs[AFFORDED] <= 21 and 2.3 < sizing[1] <= 2.4
+    else:  # of a 20 s budget 3 s is more than the last tenth: the share stands
+        assert isinstance(sizing, optuna.TrialPruned) and trial.user_attrs[AFFORDED] == 6
 
 
 def test_an_epoch_is_timed_without_touching_the_random_state():

@@ -5,11 +5,14 @@
     warmstart  built-in architectures and earlier studies' best trials, enqueued first
     objective  one trial at a time: sample (``autonn.space``), then its lifecycle
     lifecycle  1..K trials: begin, each fold through a training engine, conclude, stop or fail
-    sizing     a candidate's epochs from the time it can afford, predicted before it trains
+    sizing     a candidate's epochs from the time it can afford, predicted before it trains;
+               late in the budget, the rest of the time for the last one
     racing     a cross-validated candidate goes on to its next fold only while it can reach
                the study's top
     claims     trials to an exact count across processes and machines, orphans retried
     deadline   one --timeout deadline for every process; trials it cuts are recorded as stopped
+    reserve    the part of the refit's share that the final model's refit leaves goes back to
+               the trials
     batching   which trials train together as one population, and how many (the policy: the
                engine is ``autonn.training.population``)
     workers    worker processes on one study

@@ -79,6 +79,36 @@ def trials_deadline(started: float, timeout: float | None, tracking: bool,
     return started + max(timeout - reserve, 0.5 * timeout)
 
 
+# The refit's reserve is sized before any trial has run. Once the trials reach their deadline,
+# the final model they give is known, and its refit's cost with it (predicted from the chosen
+# trials' own epoch times): what the reserve holds beyond that cost x REFIT_MARGIN goes back to
+# the trials, SPARE_TO_TRIALS of it, the rest kept for a trial of that extra time that joins
+# the ensemble (each takes at most candidate_share of its time left). On grants at 300 s the
+# reserve was 86 s and the whole final model took 33 s (benchmarks/RESULTS.md).
+REFIT_MARGIN, SPARE_TO_TRIALS, MIN_EXTRA = 1.25, 0.6, 2.0
+
+
+def extended_deadline(until: float | None, timeout: float, refit_seconds: float, now: float
+                      ) -> float | None:
+    """A later deadline for the trials of a ``timeout``-second search that reached theirs at
+    ``now``: the part of the refit's reserve that the final model's refit (``refit_seconds``,
+    to end by ``until``) leaves unused, less a margin, the finishing share kept; None when that
+    is under ``MIN_EXTRA`` seconds (or there is no budget)."""
+    if until is None:
+        return None
+    spare = until - now - FINISH_SHARE * timeout - refit_seconds * REFIT_MARGIN
+    extra = spare * SPARE_TO_TRIALS
+    return now + extra if extra >= MIN_EXTRA else None
+
+
+def move_deadline(study: optuna.Study, at: float, storage: Any) -> None:
+    """Record ``at`` as the deadline of this process's search on ``study`` (a search that
+    joins later reads it)."""
+    with claim_lock(storage, study.study_name):
+        if (kept_attrs(study).get(KEY) or {}).get("owner") == owner():
+            keep_attr(study, KEY, {"at": at, "owner": owner()})
+
+
 def final_deadline(budget_end: float | None, tracking: bool) -> float | None:
     """When the final model (a replay, its refits) must be built by for the search to end by
     ``budget_end`` (a ``time.time()`` value; None: no budget): the end less what scoring,

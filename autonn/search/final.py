@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import optuna
 import torch
@@ -71,6 +71,33 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     others ship their networks as trained. Trials the deadline left with fewer folds (no
     out-of-fold predictions) are left out, unless no trial finished every fold: then the best
     of them ships alone, as its finished folds."""
+    plan = _plan(problem, candidates, ensemble, refit, until)
+    networks, skipped = _networks(problem, plan.chosen, plan.refit, until)
+    members = [Member(dict(params), head.n_outputs, head.output, weight)
+               for params, head, _, weight in networks]
+    best, refitted = plan.ranked[0], plan.refit and len(skipped) < len(plan.chosen)
+    final = FinalModel(assemble(networks), members,
+                       {w.trial_number: n for w, n in plan.chosen}, best.trial_number,
+                       best.value, best.params, plan.score, refitted,
+                       folds=1 if plan.refit and not skipped else plan.per_trial,
+                       refit_skipped=skipped, all_folds=len(problem.folds),
+                       partial=best.predictions is None)
+    final.test_score = score_test_split(problem, final.module)
+    return final
+
+
+class _Plan(NamedTuple):
+    ranked: list[Winner]  # the candidates the final model draws on, best first
+    chosen: list[tuple[Winner, int]]  # the trials it ships, with their ensemble counts
+    score: float  # the chosen ensemble's score on the selection rows
+    refit: bool  # whether the chosen trials are due a refit
+    per_trial: int  # networks a trial ships as trained
+
+
+def _plan(problem: Problem, candidates: list[Winner], ensemble: int, refit: bool | str,
+          until: float | None) -> _Plan:
+    """What ``finish`` builds from ``candidates``: the trials it chooses, and whether it
+    refits them."""
     ranked = sorted(candidates, key=lambda w: (_sort_key(problem, w.value), w.trial_number))
     # trials that finished every fold; the best partial one only when none did
     ranked = [w for w in ranked if w.predictions is not None] or ranked[:1]
@@ -81,16 +108,17 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     ensemble = min(ensemble, LIMITS["members"] // (2 * (1 if refit and until is None
                                                          else per_trial)))
     chosen, score = _choose(problem, ranked, ensemble)
-    networks, skipped = _networks(problem, chosen, refit, until)
-    members = [Member(dict(params), head.n_outputs, head.output, weight)
-               for params, head, _, weight in networks]
-    best, refitted = ranked[0], refit and len(skipped) < len(chosen)
-    final = FinalModel(assemble(networks), members, {w.trial_number: n for w, n in chosen},
-                       best.trial_number, best.value, best.params, score, refitted,
-                       folds=1 if refit and not skipped else per_trial, refit_skipped=skipped,
-                       all_folds=len(problem.folds), partial=best.predictions is None)
-    final.test_score = score_test_split(problem, final.module)
-    return final
+    return _Plan(ranked, chosen, score, refit, per_trial)
+
+
+def refit_due(problem: Problem, candidates: list[Winner], ensemble: int,
+              refit: bool | str = "auto") -> float:
+    """Seconds that refitting the final model ``finish`` would build now from ``candidates``
+    would take (``refit_seconds``; 0 when it refits nothing)."""
+    if not candidates:
+        return 0.0
+    plan = _plan(problem, candidates, ensemble, refit, until=time.time())
+    return refit_seconds(problem, plan.chosen) if plan.refit else 0.0
 
 
 def refits(folds: int, refit: bool | str) -> bool:

@@ -52,8 +52,7 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
     every trial, then propagates.
     """
     seeds, errors = _begin(problem, trials, params, tracker)
-    prunings = [Pruning(t) for t in trials]
-    raced: list[str | None] = [None] * len(trials)
+    prunings, raced = [Pruning(t) for t in trials], [None] * len(trials)  # raced: why, or None
     fits: list[list[Fit]] = [[] for _ in trials]
     alive = [i for i in range(len(trials)) if errors[i] is None]
     per_fold = _fold_allowance(problem)
@@ -62,9 +61,10 @@ def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params
             break
         try:  # an interruption while sizing or training fails every live trial
             if index == 0 and len(trials) == 1:  # a population's members share a pack's epochs
-                params = [sized(problem, trials[0], params[0], per_fold, tracker)]
-                if isinstance(params[0], optuna.TrialPruned):  # too few epochs: untrained
-                    return params
+                sizing = sized(problem, trials[0], params[0], per_fold, tracker)
+                if isinstance(sizing, optuna.TrialPruned):  # too few epochs: untrained
+                    return [sizing]
+                params, per_fold = [sizing[0]], sizing[1]
             trainees = [Trainee(params[i], seeds[i], _stoppers(
                 problem, trials[i], params[i], prunings[i] if index == 0 else None, index,
                 per_fold)) for i in alive]

@@ -32,6 +32,7 @@ from autonn.search.problem import Problem, Winner
 from autonn.search.ranking import leading_trial, leading_whole_trial
 from autonn.search.report import figures as report_figures
 from autonn.search.report import pareto_csv, trials_csv
+from autonn.search.reserve import reclaim
 from autonn.search.signals import signals_interrupt
 from autonn.search.storage import example_path, final_model_path
 from autonn.search.study import create_study, study_settings
@@ -51,10 +52,8 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
                on_stage: Stage = lambda study, text: None, started: float | None = None
                ) -> tuple[optuna.Study, FinalModel | None]:
     """Run the study to ``n_trials`` finished trials (or the timeout), then build the final model
-    (``search.final``: the best trial or an ensemble, as fold networks or refitted), score it on
-    the test split, save it beside the study and log it. A search that completed no new trial
-    (a rerun of a finished study, or one whose budget ran out) keeps the last final model and
-    builds none.
+    (``search.final``), score it on the test split, save it beside the study and log it. A
+    search that completed no new trial keeps the last final model and builds none.
 
     With ``workers`` > 1 the trials run in that many processes (``search.workers``), which hand
     their best trials' networks over as they end (``search.handoff``); a best trial whose
@@ -63,8 +62,8 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     for workers, replaying, building the final model, logging).
 
     ``timeout`` bounds the whole search from ``started`` (a ``time.time()`` value, default now:
-    the command line's own start): trials end in time for the final model (and its refit's
-    share) and tracking (``search.deadline``).
+    the command line's own start): trials end in time for the final model (and the part of its
+    refit's share it needs, ``search.reserve``) and tracking (``search.deadline``).
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates."""
@@ -77,12 +76,14 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     if not trials_before:  # a new study runs its warm and built-in starts first
         _enqueue_starts(study, problem, storage, tracker)
     kept, status, final, bundle = _Kept(problem, tracker, on_stage), "FAILED", None, None
+    until = final_deadline(budget_end, tracker.records)  # scoring, saving, tracking after it
     try:
         problem.deadline = fix_deadline(study, trials_deadline(  # before any worker starts
             started, cfg.timeout, tracker.records, refits(len(problem.folds), cfg.refit)), storage)
         _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
+        while reclaim(study, problem, storage, kept.winners, until, on_stage):  # refit's spare
+            _run_trials(study, problem, storage, tracker, kept, callbacks, 1, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
-            until = final_deadline(budget_end, tracker.records)  # scoring, saving, tracking
             final = _final_model(study, problem, kept, on_stage, until)
             bundle = None if final is None else _save(study, problem, final, storage)
         status = "FINISHED"

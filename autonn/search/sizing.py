@@ -10,6 +10,7 @@ prediction that was short.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -28,6 +29,12 @@ MARGIN = 1.1  # predicted epochs run this much longer in training (the permutati
 # 0.54-0.82 where trained ones scored 0.85-0.89, took a fifth of a 60 s search and entered its
 # ensemble (benchmarks/RESULTS.md).
 MIN_EPOCHS = 8
+# The share keeps one candidate from taking the time that buys the next ones. In the last
+# TAIL_WINDOW of the budget, a candidate whose share affords it too few epochs may take TAIL of
+# the time left instead: the search's last candidate, trained, where candidates were sampled and
+# dropped untrained until the deadline (26-39 of grants' 63-78 at 300 s, in its last 10-12 s;
+# benchmarks/RESULTS.md). TAIL leaves the fold's end before the deadline.
+TAIL_WINDOW, TAIL = 0.1, 0.8
 
 
 def afford(problem: Problem, trial: optuna.Trial, params: Params,
@@ -40,30 +47,65 @@ def afford(problem: Problem, trial: optuna.Trial, params: Params,
     second would be a third of a tiny table's trial (``check_estimator`` fits 1000 of them)."""
     if per_fold is None or problem.deadline is None:
         return params
-    from autonn.training.timing import epoch_seconds  # torch: trained_params stays light
-
-    try:
-        seconds = epoch_seconds(params, problem.folds[0], problem.metric,
-                                problem.config.training.grad_clip) * MARGIN
-    except Exception:  # noqa: BLE001 - the fold's training meets the same error and records it
+    if (seconds := _epoch_seconds(problem, params)) is None:
         return params
-    afforded = max(1, int(per_fold / max(seconds, 1e-9)))
-    if afforded >= int(params["epochs"]):
-        return params
-    trial.set_user_attr(AFFORDED, afforded)
-    return {**params, "epochs": afforded}
+    return _record(trial, params, _affordable(params, per_fold, seconds))
 
 
 def sized(problem: Problem, trial: optuna.Trial, params: Params, per_fold: float | None,
-          tracker: Tracker) -> Params | optuna.TrialPruned:
-    """``params`` with the epochs its time affords (``afford``); or, when that is too few
-    (``unaffordable``), ``trial`` recorded as pruned untrained, and the error that ends it."""
-    afforded = afford(problem, trial, params, per_fold)
-    if (why := unaffordable(trial, params, afforded)) is None:
-        return afforded
+          tracker: Tracker) -> tuple[Params, float | None] | optuna.TrialPruned:
+    """``params`` with the epochs its time affords (as ``afford``), and the seconds each of its
+    folds may take: its share of the time left (``per_fold``), or late in the budget the rest
+    of it (``tail``). When even that affords too few (``unaffordable``): ``trial`` recorded as
+    pruned untrained, and the error that ends it."""
+    if per_fold is None or problem.deadline is None or (
+            seconds := _epoch_seconds(problem, params)) is None:
+        return params, per_fold
+    afforded = _affordable(params, per_fold, seconds)
+    rest = tail(problem)
+    if unaffordable(trial, params, afforded) and rest > per_fold:  # the search's last candidate
+        afforded, per_fold = _affordable(params, rest, seconds), rest
+    if (why := unaffordable(trial, params, _record(trial, params, afforded))) is None:
+        return afforded, per_fold
     trial.set_user_attr("pruned", why)
     tracker.end_trial(trial.number, "PRUNED", tags={"pruned": why})
     return optuna.TrialPruned(why)
+
+
+def tail(problem: Problem) -> float:
+    """Seconds each fold of a candidate may take when it starts in the last ``TAIL_WINDOW`` of
+    the budget: ``TAIL`` of the time left, over its folds (0 before that window)."""
+    left = max(problem.deadline - time.time(), 0.0)
+    if left > TAIL_WINDOW * float(problem.config.timeout or 0):
+        return 0.0
+    return left * TAIL / len(problem.folds)
+
+
+def _epoch_seconds(problem: Problem, params: Params) -> float | None:
+    """One epoch's predicted seconds on the first fold, with the margin; None when the probe
+    fails (the fold's training meets the same error and records it)."""
+    from autonn.training.timing import epoch_seconds  # torch: trained_params stays light
+
+    try:
+        return epoch_seconds(params, problem.folds[0], problem.metric,
+                             problem.config.training.grad_clip) * MARGIN
+    except Exception:  # noqa: BLE001 - the fold's training meets the same error and records it
+        return None
+
+
+def _affordable(params: Params, per_fold: float, seconds: float) -> Params:
+    """``params`` with the epochs ``per_fold`` seconds buy at ``seconds`` each (themselves when
+    those buy every sampled epoch)."""
+    afforded = max(1, int(per_fold / max(seconds, 1e-9)))
+    return params if afforded >= int(params["epochs"]) else {**params, "epochs": afforded}
+
+
+def _record(trial: optuna.Trial, sampled: Params, afforded: Params) -> Params:
+    """``afforded``, its epochs recorded on ``trial`` when its time bought fewer than
+    ``sampled``."""
+    if afforded is not sampled:
+        trial.set_user_attr(AFFORDED, afforded["epochs"])
+    return afforded
 
 
 def unaffordable(trial: optuna.Trial, sampled: Params, afforded: Params) -> str | None:

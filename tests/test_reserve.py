@@ -1,0 +1,94 @@
+"""The refit's reserve goes back to the trials where the final model's refit needs less of it;
+a refit that needs it keeps it, and a search that does not refit has none to give."""
+
+from __future__ import annotations
+
+import time
+
+import optuna
+import pytest
+
+from autonn.config import make_config
+from autonn.search.deadline import (
+    FINISH_SHARE,
+    REFIT_MARGIN,
+    SPARE_TO_TRIALS,
+    extended_deadline,
+    final_deadline,
+    fix_deadline,
+    last_deadline,
+    trials_deadline,
+)
+from autonn.search.final import finish, refit_due, refit_seconds, replay
+from autonn.search.problem import prepare
+from autonn.search.reserve import reclaim
+from autonn.search.run import run_search
+
+TINY = {"epochs": 4, "n_layers": 1, "width": 8}
+
+
+def _said() -> tuple[list[str], object]:
+    said: list[str] = []
+    return said, lambda study, text: said.append(text)
+
+
+def test_the_unused_part_of_the_reserve_is_what_a_refit_leaves_less_a_margin():
+    spare = 40 - FINISH_SHARE * 60 - 10 * REFIT_MARGIN  # until - now - finishing - the refit
+    assert extended_deadline(100.0, 60, 10.0, 60.0) == pytest.approx(60 + spare * SPARE_TO_TRIALS)
+    assert extended_deadline(100.0, 60, 30.0, 60.0) is None  # the refit needs the reserve
+    assert extended_deadline(100.0, 60, 0.0, 99.0) is None  # under MIN_EXTRA seconds
+    assert extended_deadline(None, 60, 0.0, 60.0) is None  # no budget
+
+
+def test_the_refit_due_is_the_refit_of_the_trials_the_final_model_ships():
+    problem = prepare(make_config(dataset="iris", n_trials=2, seed=0, builtin_starts=False,
+                                  training={"cv_folds": 0}, space=TINY))
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    winners = [replay(problem, t) for t in study.trials]
+    final = finish(problem, winners, ensemble=2, refit="auto", until=time.time() + 600)
+    chosen = [(w, final.trials[w.trial_number]) for w in winners if w.trial_number in final.trials]
+    assert refit_due(problem, winners, 2) == pytest.approx(refit_seconds(problem, chosen))
+    assert refit_due(problem, winners, 2, refit=False) == 0.0
+    assert refit_due(problem, [], 2) == 0.0
+
+
+@pytest.mark.parametrize("cv_folds", [0, 3])
+def test_only_a_refitting_search_at_its_deadline_hands_its_reserve_back(cv_folds):
+    problem = prepare(make_config(dataset="iris", n_trials=1, seed=0, timeout=120,
+                                  training={"cv_folds": cv_folds}, space=TINY))
+    storage = optuna.storages.InMemoryStorage()
+    study, _ = run_search(problem, storage=storage)
+    winner = replay(problem, study.best_trial)
+    said, on_stage = _said()
+    until = time.time() + 60
+    problem.deadline = reached = fix_deadline(study, time.time() - 0.01, storage)  # as a search
+    assert not reclaim(study, problem, storage, [winner], until, on_stage)  # ended by its count
+    problem.config = problem.config.model_copy(update={"n_trials": 100})
+    assert reclaim(study, problem, storage, [winner], until, on_stage) == (cv_folds == 0)
+    if cv_folds == 0:
+        assert reached < problem.deadline < until and "trials go on" in said[0]
+        assert last_deadline(study) == problem.deadline  # a search joining later reads it
+    else:  # bagged fold networks need no refit: the finishing share is all it keeps
+        assert problem.deadline == reached and not said
+    problem.deadline = until - 1  # a deadline later than what the reserve could give
+    assert not reclaim(study, problem, storage, [winner], until, on_stage)
+
+
+def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_holds_its_budget():
+    budget = 16
+    problem = prepare(make_config(dataset="iris", study="reserve", n_trials=1_000_000, seed=0,
+                                  timeout=budget, training={"cv_folds": 0}, space=TINY))
+    said, on_stage = _said()
+    started = time.time()
+    study, final = run_search(problem, storage=optuna.storages.InMemoryStorage(),
+                              on_stage=on_stage, started=started)
+    wall = time.time() - started
+    reserved = trials_deadline(started, budget, False, refit=True)  # as sized before trials
+    ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
+    later = [t for t in ran if t.datetime_start.timestamp() > reserved]
+    assert last_deadline(study) > reserved and any("trials go on" in s for s in said)
+    assert later and all(t.datetime_start.timestamp() < last_deadline(study) for t in later)
+    assert any(t.state == optuna.trial.TrialState.COMPLETE for t in later)
+    assert last_deadline(study) < final_deadline(started + budget, False)
+    assert final.refit and not final.refit_skipped  # the refit kept the time it needed
+    assert wall <= budget * 1.05 + 5, wall
