@@ -3,6 +3,7 @@ a refit that needs it keeps it, and a search that does not refit has none to giv
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import optuna
@@ -64,6 +65,8 @@ def test_only_a_refitting_search_at_its_deadline_hands_its_reserve_back(cv_folds
     problem.deadline = reached = fix_deadline(study, time.time() - 0.01, storage)  # as a search
     assert not reclaim(study, problem, storage, [winner], until, on_stage)  # ended by its count
     problem.config = problem.config.model_copy(update={"n_trials": 100})
+    elsewhere = dataclasses.replace(winner, trial_number=winner.trial_number + 1)
+    assert not reclaim(study, problem, storage, [elsewhere], until, on_stage)  # leader replayed
     assert reclaim(study, problem, storage, [winner], until, on_stage) == (cv_folds == 0)
     if cv_folds == 0:
         assert reached < problem.deadline < until and "trials go on" in said[0]
@@ -74,8 +77,12 @@ def test_only_a_refitting_search_at_its_deadline_hands_its_reserve_back(cv_folds
     assert not reclaim(study, problem, storage, [winner], until, on_stage)
 
 
-def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_holds_its_budget():
-    budget = 16
+def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_holds_its_budget(
+        monkeypatch):
+    import autonn.search.deadline as deadline
+
+    monkeypatch.setattr(deadline, "MIN_EXTRA", 0.5)  # a 20 s budget's spare is a few seconds
+    budget = 20
     problem = prepare(make_config(dataset="iris", study="reserve", n_trials=1_000_000, seed=0,
                                   timeout=budget, training={"cv_folds": 0}, space=TINY))
     said, on_stage = _said()

@@ -81,11 +81,13 @@ def trials_deadline(started: float, timeout: float | None, tracking: bool,
 
 # The refit's reserve is sized before any trial has run. Once the trials reach their deadline,
 # the final model they give is known, and its refit's cost with it (predicted from the chosen
-# trials' own epoch times): what the reserve holds beyond that cost x REFIT_MARGIN goes back to
-# the trials, SPARE_TO_TRIALS of it, the rest kept for a trial of that extra time that joins
-# the ensemble (each takes at most candidate_share of its time left). On grants at 300 s the
-# reserve was 86 s and the whole final model took 33 s (benchmarks/RESULTS.md).
-REFIT_MARGIN, SPARE_TO_TRIALS, MIN_EXTRA = 1.25, 0.6, 2.0
+# trials' own epoch times): what the reserve holds beyond that cost x REFIT_MARGIN (and the
+# finishing share) is the spare. SPARE_TO_TRIALS of it goes back to the trials, once; the rest
+# refits a trial of that extra time that joins the ensemble, even one that took TAIL (0.8) of
+# it (``sizing.tail``): 0.8 x 4/3 rows x MARGIN 1.1 = 1.17 x the extra time <= 0.55 / 0.45.
+# On grants at 300 s the reserve was 86 s and the whole final model took 33-73 s
+# (benchmarks/RESULTS.md).
+REFIT_MARGIN, SPARE_TO_TRIALS, MIN_EXTRA = 1.25, 0.45, 2.0
 
 
 def extended_deadline(until: float | None, timeout: float, refit_seconds: float, now: float

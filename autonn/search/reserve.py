@@ -19,17 +19,18 @@ from autonn.search.claims import HOLDING_A_PLACE
 from autonn.search.deadline import extended_deadline, move_deadline
 from autonn.search.final import refit_due, refits
 from autonn.search.problem import Problem, Winner
+from autonn.search.ranking import leading_whole_trial
 
 
 def reclaim(study: optuna.Study, problem: Problem, storage: Any, winners: list[Winner],
             until: float | None, on_stage: Callable[[optuna.Study, str], None]) -> bool:
-    """Whether the trials go on: they ended by their deadline (not their count), the final
-    model built from ``winners`` is refitted, and its refit leaves part of the reserve unused
-    before ``until``. If so, ``problem.deadline`` (and the study's record of it) moves to the
-    later one."""
+    """Whether the trials go on: they did not end by their count, the final model built from
+    ``winners`` (the study's leader among them: no replay to time) is refitted, and its refit
+    leaves part of the reserve unused before ``until``. If so, ``problem.deadline`` moves to
+    the later one, and so does the study's record of it where this search set it."""
     cfg, now = problem.config, time.time()
     if (problem.deadline is None or not winners or not refits(len(problem.folds), cfg.refit)
-            or _counted_out(study, cfg.n_trials)):
+            or _counted_out(study, cfg.n_trials) or not _leader_at_hand(study, winners)):
         return False
     need = refit_due(problem, winners, cfg.ensemble, cfg.refit)
     later = extended_deadline(until, float(cfg.timeout or 0), need, now)
@@ -40,6 +41,16 @@ def reclaim(study: optuna.Study, problem: Problem, storage: Any, winners: list[W
     problem.deadline = later
     move_deadline(study, later, storage)
     return True
+
+
+def _leader_at_hand(study: optuna.Study, winners: list[Winner]) -> bool:
+    """Whether the study's leading trial is among ``winners`` (else the final model trains it
+    again first, ``run._Kept.candidates``, in time the refit's estimate does not hold)."""
+    try:
+        leader = leading_whole_trial(study).number
+    except ValueError:
+        return False
+    return any(w.trial_number == leader for w in winners)
 
 
 def _counted_out(study: optuna.Study, n_trials: int) -> bool:

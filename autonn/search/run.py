@@ -81,7 +81,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
         problem.deadline = fix_deadline(study, trials_deadline(  # before any worker starts
             started, cfg.timeout, tracker.records, refits(len(problem.folds), cfg.refit)), storage)
         _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
-        while reclaim(study, problem, storage, kept.winners, until, on_stage):  # refit's spare
+        if reclaim(study, problem, storage, kept.winners, until, on_stage):  # refit's spare
             _run_trials(study, problem, storage, tracker, kept, callbacks, 1, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
             final = _final_model(study, problem, kept, on_stage, until)

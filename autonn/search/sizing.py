@@ -29,11 +29,12 @@ MARGIN = 1.1  # predicted epochs run this much longer in training (the permutati
 # 0.54-0.82 where trained ones scored 0.85-0.89, took a fifth of a 60 s search and entered its
 # ensemble (benchmarks/RESULTS.md).
 MIN_EPOCHS = 8
-# The share keeps one candidate from taking the time that buys the next ones. In the last
-# TAIL_WINDOW of the budget, a candidate whose share affords it too few epochs may take TAIL of
-# the time left instead: the search's last candidate, trained, where candidates were sampled and
-# dropped untrained until the deadline (26-39 of grants' 63-78 at 300 s, in its last 10-12 s;
-# benchmarks/RESULTS.md). TAIL leaves the fold's end before the deadline.
+# The share keeps one candidate from taking the time that buys the next ones. Once the time
+# left to the trials' deadline is under TAIL_WINDOW of the budget, a candidate whose share
+# affords it too few epochs may take TAIL of that time instead: a late candidate trains, where
+# candidates were sampled and dropped untrained until the deadline (26-39 of grants' 63-78 at
+# 300 s, in its last 10-12 s; benchmarks/RESULTS.md). TAIL leaves the fold's end before the
+# deadline.
 TAIL_WINDOW, TAIL = 0.1, 0.8
 
 
@@ -63,9 +64,10 @@ def sized(problem: Problem, trial: optuna.Trial, params: Params, per_fold: float
         return params, per_fold
     afforded = _affordable(params, per_fold, seconds)
     rest = tail(problem)
-    if unaffordable(trial, params, afforded) and rest > per_fold:  # the search's last candidate
+    if unaffordable(trial, params, afforded) and rest > per_fold:  # a late candidate
         afforded, per_fold = _affordable(params, rest, seconds), rest
-    if (why := unaffordable(trial, params, _record(trial, params, afforded))) is None:
+    _record(trial, params, afforded)
+    if (why := unaffordable(trial, params, afforded)) is None:
         return afforded, per_fold
     trial.set_user_attr("pruned", why)
     tracker.end_trial(trial.number, "PRUNED", tags={"pruned": why})
@@ -73,8 +75,8 @@ def sized(problem: Problem, trial: optuna.Trial, params: Params, per_fold: float
 
 
 def tail(problem: Problem) -> float:
-    """Seconds each fold of a candidate may take when it starts in the last ``TAIL_WINDOW`` of
-    the budget: ``TAIL`` of the time left, over its folds (0 before that window)."""
+    """Seconds each fold of a candidate may take when the time left to the trials' deadline is
+    under ``TAIL_WINDOW`` of the budget: ``TAIL`` of that time, over its folds (0 before)."""
     left = max(problem.deadline - time.time(), 0.0)
     if left > TAIL_WINDOW * float(problem.config.timeout or 0):
         return 0.0
