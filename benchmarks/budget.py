@@ -9,6 +9,10 @@ Per table: wall time against the budget, trials started, completed (full evaluat
 of the time) and stopped by the deadline, and test scores:
 
     python benchmarks/budget.py --tables digits,titanic --budget 60 --busy 2 --write benchmarks/RESULTS.md
+
+``--out FILE`` also appends each run as a ``search_quality.py`` row (JSON lines), so that
+``search_quality.py --report FILE`` ranks the command a user runs against the stored peers
+(RealMLP-TD, TabM-D: seed 0's rows, on the same split).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from common import burning, emit
+from common import append_row, burning, emit
 from tables import BUNDLED, REAL, load
 
 from autonn.data.split import split
@@ -55,10 +59,12 @@ def autonn_process(name: str, budget: float, work: Path, workers: str = "1") -> 
     stopped = sum("stopped" in t.user_attrs for t in study.trials)
     raced = sum(t.user_attrs.get("pruned", "").startswith("raced out") for t in study.trials)
     capped = sum("fold_epochs" in t.user_attrs for t in study.trials)
+    # pruned before training: their time afforded too few epochs (search.sizing)
+    untrained = sum(t.user_attrs.get("pruned", "").startswith("not trained") for t in study.trials)
     complete = states.count(optuna.trial.TrialState.COMPLETE)
     return {"wall": wall, "started": len(states), "complete": complete,
             "pruned": states.count(optuna.trial.TrialState.PRUNED), "raced": raced,
-            "capped": capped, "stopped": stopped,
+            "untrained": untrained, "capped": capped, "stopped": stopped,
             "score": study.user_attrs.get("test_score")}
 
 
@@ -94,6 +100,15 @@ def peers(name: str) -> dict[str, float]:
     return out
 
 
+def quality_row(name: str, args: argparse.Namespace, run: dict, peer: dict) -> dict:
+    """One run as ``search_quality.py`` records autonn's (seed 0: the command's default)."""
+    return {"dataset": name, "method": "autonn", "budget": args.budget, "seed": 0,
+            "busy": args.busy, "workers": args.workers, "score": run["score"],
+            "metric": peer["metric"], "seconds": run["wall"], "trials": run["started"],
+            **{k: run[k] for k in ("complete", "pruned", "raced", "untrained", "stopped")},
+            "test_rows": peer["test_rows"]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tables", default="digits,breast_cancer,diabetes,titanic,cells,ames")
@@ -101,6 +116,7 @@ def main() -> None:
     parser.add_argument("--busy", type=int, default=0, help="CPU-burning processes beside it")
     parser.add_argument("--write", help="append the table to this Markdown file")
     parser.add_argument("--workers", default="1", help="autonn's --workers")
+    parser.add_argument("--out", type=Path, help="append search_quality.py rows to this file")
     args = parser.parse_args()
     rows = []
     for name in args.tables.split(","):
@@ -108,9 +124,12 @@ def main() -> None:
         with burning(args.busy), tempfile.TemporaryDirectory(prefix="autonn-budget-") as work:
             run = autonn_process(name, args.budget, Path(work), args.workers)
         print(name, run, peer, flush=True)
+        if args.out:
+            append_row(args.out, quality_row(name, args, run, peer))
         over = run["wall"] / args.budget
         rows.append(f"| {name} | {run['wall']:.1f} ({over:.2f}x) | {run['started']} | "
-                    f"{run['complete']} | {run['pruned']} ({run['raced']} raced out) | "
+                    f"{run['complete']} | {run['pruned']} ({run['raced']} raced out, "
+                    f"{run['untrained']} untrained) | "
                     f"{run['capped']} | {run['stopped']} | "
                     f"{peer['metric']} | {run['score']:.4f} | {peer['sklearn MLP']:.4f} | "
                     f"{peer['HistGradientBoosting']:.4f} | {peer['test_rows']} |")
