@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from common import append_row, burning, emit
+from common import append_row, burning, emit, pruned_for
 from tables import BUNDLED, REAL, load
 
 from autonn.data.split import split
@@ -57,14 +57,12 @@ def autonn_process(name: str, budget: float, work: Path, workers: str = "1") -> 
     study = optuna.load_study(study_name=name, storage=open_storage(root=work / "mlruns"))
     states = [t.state for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
     stopped = sum("stopped" in t.user_attrs for t in study.trials)
-    raced = sum(t.user_attrs.get("pruned", "").startswith("raced out") for t in study.trials)
     capped = sum("fold_epochs" in t.user_attrs for t in study.trials)
-    # pruned before training: their time afforded too few epochs (search.sizing)
-    untrained = sum(t.user_attrs.get("pruned", "").startswith("not trained") for t in study.trials)
     complete = states.count(optuna.trial.TrialState.COMPLETE)
     return {"wall": wall, "started": len(states), "complete": complete,
-            "pruned": states.count(optuna.trial.TrialState.PRUNED), "raced": raced,
-            "untrained": untrained, "capped": capped, "stopped": stopped,
+            "pruned": states.count(optuna.trial.TrialState.PRUNED),
+            "raced": pruned_for(study.trials, "raced out"),
+            "untrained": pruned_for(study.trials, "not trained"), "capped": capped, "stopped": stopped,
             "score": study.user_attrs.get("test_score")}
 
 
@@ -100,6 +98,12 @@ def peers(name: str) -> dict[str, float]:
     return out
 
 
+def _score(value: float | None) -> str:
+    """A test score for the table; "-" when the search shipped no final model (no trial
+    finished in a budget too short for one)."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def quality_row(name: str, args: argparse.Namespace, run: dict, peer: dict) -> dict:
     """One run as ``search_quality.py`` records autonn's (seed 0: the command's default)."""
     return {"dataset": name, "method": "autonn", "budget": args.budget, "seed": 0,
@@ -124,14 +128,14 @@ def main() -> None:
         with burning(args.busy), tempfile.TemporaryDirectory(prefix="autonn-budget-") as work:
             run = autonn_process(name, args.budget, Path(work), args.workers)
         print(name, run, peer, flush=True)
-        if args.out:
+        if args.out and run["score"] is not None:  # a run that shipped no model has no rank
             append_row(args.out, quality_row(name, args, run, peer))
         over = run["wall"] / args.budget
         rows.append(f"| {name} | {run['wall']:.1f} ({over:.2f}x) | {run['started']} | "
                     f"{run['complete']} | {run['pruned']} ({run['raced']} raced out, "
                     f"{run['untrained']} untrained) | "
                     f"{run['capped']} | {run['stopped']} | "
-                    f"{peer['metric']} | {run['score']:.4f} | {peer['sklearn MLP']:.4f} | "
+                    f"{peer['metric']} | {_score(run['score'])} | {peer['sklearn MLP']:.4f} | "
                     f"{peer['HistGradientBoosting']:.4f} | {peer['test_rows']} |")
     load_said = f"beside {args.busy} CPU-burning processes" if args.busy else "quiet"
     workers = f" --workers {args.workers}" if args.workers != "1" else ""

@@ -31,6 +31,13 @@ def append_row(path: Path, row: dict) -> None:
         fh.write(json.dumps(row) + "\n")
 
 
+def pruned_for(trials: list, why: str) -> int:
+    """How many of ``trials`` were pruned for ``why``, the start of their recorded reason:
+    "raced out" (after a fold, ``search.racing``) or "not trained" (their time afforded too
+    few epochs, ``search.sizing``)."""
+    return sum(t.user_attrs.get("pruned", "").startswith(why) for t in trials)
+
+
 @contextlib.contextmanager
 def burning(n: int) -> Iterator[None]:
     """``n`` CPU-burning processes beside what runs inside (a busy machine)."""

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from common import append_row, burning, emit, read_rows
+from common import append_row, burning, emit, pruned_for, read_rows
 from tables import BUNDLED, REAL, load
 
 from autonn import make_config
@@ -53,10 +53,8 @@ def autonn_run(name: str, budget: float, seed: int) -> dict:
             "trials": len(ran), "folds": len(problem.folds),
             "complete": sum(t.state == optuna.trial.TrialState.COMPLETE for t in ran),
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in ran),
-            "raced": sum(t.user_attrs.get("pruned", "").startswith("raced") for t in ran),
-            # pruned before training: their time afforded too few epochs (search.sizing)
-            "untrained": sum(t.user_attrs.get("pruned", "").startswith("not trained")
-                             for t in ran),
+            "raced": pruned_for(ran, "raced out"),
+            "untrained": pruned_for(ran, "not trained"),
             "stopped": sum("stopped" in t.user_attrs for t in ran),
             # complete on every fold (a trial the deadline left with fewer is "partial")
             "full": sum(t.state == optuna.trial.TrialState.COMPLETE
