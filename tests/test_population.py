@@ -55,6 +55,7 @@ def assert_matches_alone(params_list, task="multiclass", seeds=None, binary=0):
         assert member.error is None
         assert member.history.val_metric == pytest.approx(history.val_metric, abs=1e-5), params
         assert member.history.best_epoch == history.best_epoch
+        assert member.history.threads == history.threads == torch.get_num_threads()
         alone, batched = model.state_dict(), member.network.state_dict()
         for key in alone:
             if _drifts(member.network, key, params):

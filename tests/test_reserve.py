@@ -4,6 +4,7 @@ a refit that needs it keeps it, and a search that does not refit has none to giv
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 
 import optuna
@@ -24,6 +25,8 @@ from autonn.search.final import finish, refit_due, refit_seconds, replay
 from autonn.search.problem import prepare
 from autonn.search.reserve import reclaim
 from autonn.search.run import run_search
+from autonn.search.sizing import MARGIN
+from autonn.training.threads import torch_threads
 
 TINY = {"epochs": 4, "n_layers": 1, "width": 8}
 
@@ -99,3 +102,26 @@ def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_ho
     assert last_deadline(study) < final_deadline(started + budget, False)
     assert final.refit and not final.refit_skipped  # the refit kept the time it needed
     assert wall <= budget * 1.05 + 5, wall
+
+
+def test_a_refit_on_more_threads_than_its_trials_had_is_predicted_from_both_timed():
+    """A worker's trial trained on one thread; the final model refits it alone on more: its
+    measured epochs are scaled by the two counts' timed speed, never beyond ideal scaling."""
+    problem = prepare(make_config(dataset="digits", n_trials=1, seed=0, builtin_starts=False,
+                                  training={"cv_folds": 0},
+                                  space={"epochs": 3, "n_layers": 2, "width": 256}))
+    study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
+    with torch_threads(1):
+        winner = replay(problem, study.best_trial)  # as a single-thread worker trains it
+        one = refit_seconds(problem, [(winner, 1)])
+    history = winner.fits[0].history
+    rows = len(problem.splits.y_train) + len(problem.splits.y_val)
+    assert history.threads == 1 and winner.speed == {1: 1.0}  # same count: nothing timed
+    assert one == pytest.approx(history.seconds / len(history.train_loss) * winner.refit_epochs
+                                * rows / len(winner.fits[0].data.y_train) * MARGIN)
+    with torch_threads(2):
+        two = refit_seconds(problem, [(winner, 1)])
+        assert refit_seconds(problem, [(winner, 1)]) == two  # timed once per count
+    assert two == pytest.approx(one * winner.speed[2]) and 0.5 * one <= two
+    if len(os.sched_getaffinity(0)) >= 2:  # a quiet second core: a 256-wide layer's steps split
+        assert two < one, winner.speed

@@ -34,6 +34,7 @@ from autonn.search.racing import early_stopping
 from autonn.search.sizing import MARGIN, trained_params
 from autonn.tasks import REGRESSION
 from autonn.training.loop import train_params
+from autonn.training.timing import thread_speedup
 from autonn.training.weights import state_tensors
 
 
@@ -145,16 +146,30 @@ def _networks(problem: Problem, chosen: list[tuple[Winner, int]], refit: bool,
 
 def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
     """What refitting ``chosen`` on every non-test row would take: each trial's measured
-    seconds per epoch, times its refit epochs, scaled by the rows it would train on (and by
-    the margin that epochs predicted from timed ones take longer, ``sizing.MARGIN``)."""
+    seconds per epoch, times its refit epochs, scaled by the rows it would train on, by the
+    speed of torch's threads now against those it trained on (a worker's one thread, timed:
+    ``_speed``), and by the margin that epochs predicted from timed ones take longer
+    (``sizing.MARGIN``)."""
     rows = len(problem.splits.y_train) + len(problem.splits.y_val)
     total = 0.0
     for winner, _ in chosen:
         epochs = sum(len(f.history.train_loss) for f in winner.fits) or 1
-        per_epoch = sum(f.history.seconds for f in winner.fits) / epochs
+        per_epoch = sum(f.history.seconds for f in winner.fits) / epochs * _speed(problem, winner)
         trained = len(winner.fits[0].data.y_train) or 1
         total += per_epoch * winner.refit_epochs * rows / trained
     return total * MARGIN
+
+
+def _speed(problem: Problem, winner: Winner) -> float:
+    """An epoch of ``winner`` on torch's threads now, as a share of its epochs' time in its
+    fits (``timing.thread_speedup``), timed once per thread count. Never under 1 / the ratio
+    of the counts: a timing that promises more would not hold for a whole refit."""
+    threads, fitted = torch.get_num_threads(), winner.fits[0].history.threads
+    if threads not in winner.speed:
+        speedup = thread_speedup(winner.params, winner.fits[0].data, problem.metric, fitted,
+                                 problem.config.training.grad_clip)
+        winner.speed[threads] = max(speedup, fitted / threads if fitted else 0.0)
+    return winner.speed[threads]
 
 
 def _sort_key(problem: Problem, value: float) -> float:

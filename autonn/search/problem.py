@@ -4,7 +4,7 @@ device, the metric and the resolved space) and a ``Winner`` (a trained trial kep
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -106,6 +106,9 @@ class Winner:
     params: Params
     fits: list[Fit]
     predictions: torch.Tensor | None  # (N, K) probabilities or (N, T) values of selection_y's rows
+    # torch threads -> an epoch's time on them as a share of its time in this trial's fits,
+    # timed once per count (``final.refit_seconds``)
+    speed: dict[int, float] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def head(self) -> Head:

@@ -81,7 +81,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
         problem.deadline = fix_deadline(study, trials_deadline(  # before any worker starts
             started, cfg.timeout, tracker.records, refits(len(problem.folds), cfg.refit)), storage)
         _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
-        if reclaim(study, problem, storage, kept.winners, until, on_stage):  # refit's spare
+        if _reclaimed(study, problem, storage, kept, until, on_stage):  # the refit's spare
             _run_trials(study, problem, storage, tracker, kept, callbacks, 1, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
             final = _final_model(study, problem, kept, on_stage, until)
@@ -118,6 +118,14 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
             for winner in unpack(problem, collect(readers)):
                 kept.keep(winner)
         _warn_if_died(join_workers(helpers))
+
+
+def _reclaimed(study: optuna.Study, problem: Problem, storage: Any, kept: _Kept,
+               until: float | None, on_stage: Stage) -> bool:
+    """``reserve.reclaim``: whether the trials go on into the refit's spare, the refit's cost
+    timed on the threads the refit will take."""
+    with _alone(problem):
+        return reclaim(study, problem, storage, kept.winners, until, on_stage)
 
 
 def _final_model(study: optuna.Study, problem: Problem, kept: _Kept, on_stage: Stage,

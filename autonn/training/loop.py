@@ -38,6 +38,7 @@ class History:
     best_value: float = math.nan
     stop_reason: str | None = None  # a callback's ("early_stopping", "pruned", ...), or None
     seconds: float = 0.0
+    threads: int = 0  # torch's CPU threads while it trained (0: not recorded)
 
 
 class Callback(Protocol):
@@ -171,7 +172,7 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
             break
     if best_state is not None:
         model.load_state_dict(best_state)
-    history.seconds = time.perf_counter() - start
+    history.seconds, history.threads = time.perf_counter() - start, torch.get_num_threads()
     return history
 
 

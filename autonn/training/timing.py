@@ -1,7 +1,8 @@
 """What one epoch of a network costs, predicted before it trains: a few timed steps of a
 throwaway copy, and one validation pass. A search sizes a candidate's epochs from it, so a
 candidate its time allows 40 epochs trains a whole 40-epoch schedule instead of the first 40
-epochs of a 256-epoch one.
+epochs of a 256-epoch one. A final model's refit scales its trials' measured epochs by the same
+timing, taken on its own threads and on theirs (``thread_speedup``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from autonn.metrics import Metric
 from autonn.params import Params
 from autonn.training.device import synchronize
 from autonn.training.loop import batch_bounds, build_network, predict
+from autonn.training.threads import torch_threads
 from autonn.training.weights import flatten_parameters
 
 MIN_STEPS, MAX_STEPS = 3, 20  # timed steps: at least MIN, then until MIN_SECONDS, at most MAX
@@ -56,6 +58,20 @@ def epoch_seconds(params: Params, data: DeviceData, metric: Metric,
                                                                       data.x_val)),
                                 data.device, most=2)) if len(data.y_val) else 0.0
         return statistics.median(steps) * len(bounds) + validation
+
+
+def thread_speedup(params: Params, data: DeviceData, metric: Metric, threads: int,
+                   grad_clip: float | None = None) -> float:
+    """How long an epoch of ``params`` on ``data`` takes on torch's CPU threads now, as a
+    share of its time on ``threads`` (a worker's one thread, say): both predicted now by
+    ``epoch_seconds``, one after the other, so the machine's load weighs on both alike. 1.0
+    off the CPU, and where ``threads`` is the count now or unknown (0)."""
+    if data.device.type != "cpu" or threads in (0, torch.get_num_threads()):
+        return 1.0
+    here = epoch_seconds(params, data, metric, grad_clip)
+    with torch_threads(threads):
+        there = epoch_seconds(params, data, metric, grad_clip)
+    return here / there if there > 0 else 1.0
 
 
 def _timed(run: Callable[[], None], device: torch.device, most: int = MAX_STEPS

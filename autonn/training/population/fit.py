@@ -74,7 +74,8 @@ def _fit_pack(members: list[Trainee], data: DeviceData, metric: Metric,
         stopped = [i for i, m in enumerate(run.members)
                    if _record(m, epoch, losses[i], values[i], metric, run, i)]
         for i in stopped:
-            run.members[i].history.seconds = time.perf_counter() - start
+            history = run.members[i].history
+            history.seconds, history.threads = time.perf_counter() - start, torch.get_num_threads()
         run.drop(stopped)
         for m in waiting:
             for callback in m.callbacks:
