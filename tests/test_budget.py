@@ -156,6 +156,7 @@ LONG = {"epochs": 500, "n_layers": 1, "width": 32, "embedding": "none", "batch_s
 
 def test_a_candidate_is_sized_to_its_share_of_the_time_left_and_replays_to_the_same_networks():
     config = make_config(dataset="digits", n_trials=2, seed=0, timeout=10, pruner="none",
+                         device="cpu",  # a GPU affords all 500 epochs in its share
                          builtin_starts=False, training={"patience": 500}, space=LONG)
     problem = prepare(config)
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
@@ -225,7 +226,7 @@ def test_a_candidate_afforded_too_few_epochs_is_pruned_untrained_once_a_trial_fi
 
     monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 10.0)  # 29 s a fold buys 2 epochs
     problem = prepare(make_config(dataset="iris", n_trials=2, seed=0, timeout=600, pruner="none",
-                                  builtin_starts=False,
+                                  builtin_starts=False, device="cpu",  # CUDA: populations
                                   space={"epochs": 64, "n_layers": 1, "width": 8}))
     study, final = run_search(problem, storage=optuna.storages.InMemoryStorage())
     first, second = study.trials

@@ -197,6 +197,7 @@ def test_a_diverging_member_fails_alone_and_the_others_train_on():
 def test_a_population_study_counts_prunes_and_reproduces_like_one_at_a_time():
     def study(population):
         config = make_config(dataset="wine", n_trials=20, seed=3, population=population,
+                             device="cpu",  # followers share norm and activation on the CPU
                              study=f"pop{population}", builtin_starts=False, pruner="median",
                              space={"epochs": 8, "dropout": 0.0}, training={"cv_folds": 0})
         return run_search(prepare(config), storage=optuna.storages.InMemoryStorage())[0]

@@ -87,6 +87,7 @@ def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_ho
     monkeypatch.setattr(deadline, "MIN_EXTRA", 0.5)  # a 20 s budget's spare is a few seconds
     budget = 20
     problem = prepare(make_config(dataset="iris", study="reserve", n_trials=1_000_000, seed=0,
+                                  device="cpu",  # one trial at a time (CUDA: populations)
                                   timeout=budget, training={"cv_folds": 0}, space=TINY))
     said, on_stage = _said()
     started = time.time()
@@ -108,7 +109,7 @@ def test_a_refit_on_more_threads_than_its_trials_had_is_predicted_from_both_time
     """A worker's trial trained on one thread; the final model refits it alone on more: its
     measured epochs are scaled by the two counts' timed speed, never beyond ideal scaling."""
     problem = prepare(make_config(dataset="digits", n_trials=1, seed=0, builtin_starts=False,
-                                  training={"cv_folds": 0},
+                                  training={"cv_folds": 0}, device="cpu",  # threads: CPU
                                   space={"epochs": 3, "n_layers": 2, "width": 256}))
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
     with torch_threads(1):
