@@ -11,7 +11,7 @@ norm's running mean that follows it) drifts differently in any two runs.
 import optuna
 import pytest
 import torch
-from conftest import tiny
+from conftest import TEST_DEVICE, tiny
 
 from autonn import make_config
 from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
@@ -103,7 +103,12 @@ def test_every_loss(loss, task):
     assert_matches_alone(_variants(loss=loss, optimizer="momentum", momentum=0.9), task=task)
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "momentum"])
+@pytest.mark.parametrize("optimizer", [
+    pytest.param("adam", marks=pytest.mark.xfail(
+        TEST_DEVICE.type == "cuda", strict=False,
+        reason="on CUDA batched products sum in another order: one epoch's validation differs by "
+               "a row of 24 from the member alone (H200, benchmarks/RESULTS.md); exact on the CPU")),
+    "momentum"])
 def test_norms_and_activations_differ_by_member_in_one_population(optimizer):
     mixed = [{**p, "norm": norm, "activation": act, "optimizer": optimizer}
              for p, norm, act in zip(_variants() * 2, ["batch", "layer", "none"] * 2,
