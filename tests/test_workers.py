@@ -21,7 +21,7 @@ from autonn.search.problem import prepare
 from autonn.search.ranking import remaining_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import create_study
-from autonn.search.workers import join_workers, resolve_workers, start_workers
+from autonn.search.workers import join_workers, resolve_workers, start_workers, threads_per_worker
 from autonn.tracking.runs import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -128,6 +128,8 @@ def test_a_worker_hands_its_best_networks_to_the_main_process_after_it_exits(tmp
         assert winner.value == complete[winner.trial_number].value
         assert torch.allclose(out_of_training(problem, winner.fits), winner.predictions)
         assert len(winner.fits) == len(problem.folds)
+        # the threads each fold trained on cross too: a refit here is predicted from them
+        assert all(f.history.threads == threads_per_worker(2) for f in winner.fits)
 
 
 def _send_then_die(writer, whole: bool) -> None:

@@ -135,8 +135,8 @@ def _networks(problem: Problem, chosen: list[tuple[Winner, int]], refit: bool,
     ships as trained (a later, cheaper one may still fit); without it, all ship as trained."""
     networks, skipped = [], []
     for winner, count in chosen:
-        if refit and (until is None or time.time() + refit_seconds(problem, [(winner, count)])
-                      <= until):
+        cost = refit_seconds(problem, [(winner, count)]) if refit else 0.0  # may time epochs
+        if refit and (until is None or time.time() + cost <= until):
             networks += _refit(problem, [(winner, count)])
         else:
             skipped += [winner.trial_number] if refit else []
@@ -162,13 +162,18 @@ def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
 
 def _speed(problem: Problem, winner: Winner) -> float:
     """An epoch of ``winner`` on torch's threads now, as a share of its epochs' time in its
-    fits (``timing.thread_speedup``), timed once per thread count. Never under 1 / the ratio
-    of the counts: a timing that promises more would not hold for a whole refit."""
-    threads, fitted = torch.get_num_threads(), winner.fits[0].history.threads
+    fits (``timing.thread_speedup``; 1.0 where that timing fails), timed once per thread count.
+    Never under ideal scaling (the ratio of the counts), nor under 1 on fewer threads: a
+    timing that promises more would not hold for a whole refit. Folds that trained on
+    different counts count as the most threads (their epochs the quickest)."""
+    threads, fitted = torch.get_num_threads(), max(f.history.threads for f in winner.fits)
     if threads not in winner.speed:
-        speedup = thread_speedup(winner.params, winner.fits[0].data, problem.metric, fitted,
-                                 problem.config.training.grad_clip)
-        winner.speed[threads] = max(speedup, fitted / threads if fitted else 0.0)
+        try:
+            speedup = thread_speedup(winner.params, winner.fits[0].data, problem.metric, fitted,
+                                     problem.config.training.grad_clip)
+        except Exception:  # noqa: BLE001 - the trial's own epoch times stand, as measured
+            speedup = 1.0
+        winner.speed[threads] = max(speedup, min(1.0, fitted / threads) if fitted else 0.0)
     return winner.speed[threads]
 
 
