@@ -8,6 +8,9 @@ adaptive optimizers (Adam and kin) scale its float noise up to whole steps, so i
 norm's running mean that follows it) drifts differently in any two runs.
 """
 
+import itertools
+import time
+
 import optuna
 import pytest
 import torch
@@ -18,11 +21,14 @@ from autonn.components import ACTIVATIONS, INITIALIZERS, OPTIMIZERS
 from autonn.errors import StudyError
 from autonn.losses import LOSSES_FOR_TASK
 from autonn.metrics import metric_for
-from autonn.search.batching import GROUP_KEY, LEADER, group_key
+from autonn.search.batching import GROUP_KEY, LEADER, group_key, make_population_runner
 from autonn.search.problem import prepare
 from autonn.search.run import run_search
+from autonn.search.sizing import AFFORDED
+from autonn.search.study import create_study
 from autonn.tasks import TASKS
-from autonn.training.callbacks import Heartbeat
+from autonn.tracking.tracker import NullTracker
+from autonn.training.callbacks import Heartbeat, TimeCap
 from autonn.training.loop import Trainee, train_params
 from autonn.training.population import fit
 from autonn.training.population.batched_losses import BATCHED
@@ -132,6 +138,21 @@ def test_members_far_apart_in_size_train_in_separate_packs_and_still_match_alone
     assert sorted(passes) == [1, 2]
 
 
+def test_packs_trained_one_after_another_share_their_members_time_cap(monkeypatch):
+    """Two packs: each member's cap (10 s of a clock that ticks 1 s an epoch) is halved, so the
+    pass keeps the candidate's share: 6 epochs each (5 s after the first), not 11."""
+    sizes = [[6, 4, 5, 3], [6, 2000, 1000, 3]]
+    params = [{**BASE, "epochs": 40, "width_0": w0, "width_1": w1} for _, w0, w1, _ in sizes]
+    monkeypatch.setattr(fit, "cost_of", lambda device: STEP_COSTS["cpu"])  # padding costs: 2 packs
+    caps = [TimeCap(10.0, clock=itertools.count().__next__) for _ in params]
+    members = [Trainee(p, seed=11, callbacks=[cap]) for p, cap in zip(params, caps)]
+    fit_population(members, tiny("multiclass", n=72, features=6), metric_for("accuracy",
+                                                                             "multiclass"))
+    assert [cap.seconds for cap in caps] == [5.0, 5.0]
+    assert [len(m.history.val_metric) for m in members] == [6, 6]
+    assert {m.history.stop_reason for m in members} == {TimeCap.REASON}
+
+
 def test_a_member_waiting_for_its_pack_keeps_its_trials_heartbeat(monkeypatch):
     class Counting(Heartbeat):  # the real heartbeat, on a real trial, counting its beats
         beats = 0
@@ -239,3 +260,22 @@ def test_cpu_followers_share_norm_and_every_layer_activation_and_gpu_followers_d
     cpu = group_key(leader, torch.device("cpu"))
     assert {"norm", "activation", "activation_0", "activation_1"} <= set(cpu)
     assert set(cpu) >= set(GROUP_KEY) and group_key(leader, torch.device("cuda")) == GROUP_KEY
+
+
+def test_the_runs_of_one_claim_share_one_candidates_time(monkeypatch):
+    """Four trials of different depths in one claim train one after another (no two share a
+    population): under a deadline each is sized to a quarter of a candidate's share."""
+    import autonn.training.timing as timing
+
+    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 0.01)  # 0.011 s with the margin
+    problem = prepare(make_config(dataset="iris", n_trials=4, seed=0, population=4, device="cpu",
+                                  builtin_starts=False, pruner="none", training={"cv_folds": 0},
+                                  space={"epochs": 1000, "width": 8}))
+    study = create_study(problem, optuna.storages.InMemoryStorage())
+    for depth in (1, 2, 3, 4):
+        study.enqueue_trial({"n_layers": depth})
+    trials = [study.ask() for _ in range(4)]
+    problem.deadline = time.time() + 4.0  # a candidate's share: 1 s; a quarter of it 0.25 s
+    make_population_runner(problem, NullTracker(), lambda winner: None)(trials)
+    afforded = [t.user_attrs[AFFORDED] for t in study.get_trials(deepcopy=False)]
+    assert all(0 < a <= 0.25 / 0.011 + 1 for a in afforded), afforded  # a whole share: 90

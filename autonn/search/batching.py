@@ -110,27 +110,31 @@ def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[W
                            ) -> Callable[[list[optuna.Trial]], list[Outcome]]:
     """What ``claims.optimize_to_count`` calls with each claim of several trials: the claim's
     groups, each through the trial lifecycle (``search.lifecycle``) with the population engine,
-    or one trial at a time where the population network cannot train them together."""
+    or one trial at a time where the population network cannot train them together. Under a
+    deadline the runs of one claim share one candidate's time: a first claim of 64 on an H200
+    ran its built-in starts one after another, each with a whole share, and filled 25 s of the
+    41 s a 60 s search had for trials with one claim (benchmarks/RESULTS.md)."""
     said = []
 
     def run(trials: list[optuna.Trial]) -> list[Outcome]:
         params = _sample(problem, trials)
         outcomes: list[Outcome] = [None] * len(trials)
+        runs = []  # (trial indices, engine): trained one after another
         for group in _groups(params, group_key(params[0], problem.data.device)):
             if len(group) > 1 and can_batch(params[group[0]]):
-                batches, engine = [group], fit_population
-            else:
-                batches, engine = [[i] for i in group], fit_each
-                if len(group) == 1 and not can_batch(params[group[0]]) and not said:
-                    said.append(True)
-                    warnings.warn(f"{params[group[0]].get('family', 'mlp')} trials (and "
-                                  "attention blocks) train one at a time; populations batch "
-                                  "mlp trials.", RuntimeWarning, stacklevel=2)
-            for batch in batches:
-                done = run_trials(problem, [trials[i] for i in batch],
-                                  [params[i] for i in batch], tracker, keep, engine)
-                for i, outcome in zip(batch, done):
-                    outcomes[i] = outcome
+                runs.append((group, fit_population))
+                continue
+            runs += [([i], fit_each) for i in group]
+            if len(group) == 1 and not can_batch(params[group[0]]) and not said:
+                said.append(True)
+                warnings.warn(f"{params[group[0]].get('family', 'mlp')} trials (and attention "
+                              "blocks) train one at a time; populations batch mlp trials.",
+                              RuntimeWarning, stacklevel=2)
+        for batch, engine in runs:  # the claim takes one candidate's share of the time, in all
+            done = run_trials(problem, [trials[i] for i in batch], [params[i] for i in batch],
+                              tracker, keep, engine, share=1 / len(runs))
+            for i, outcome in zip(batch, done):
+                outcomes[i] = outcome
         return outcomes
 
     return run

@@ -40,22 +40,22 @@ FOLD_EPOCHS = "fold_epochs"  # user attr: each fold's epochs, when a time cap st
 
 
 def run_trials(problem: Problem, trials: list[optuna.Trial], params: list[Params],
-               tracker: Tracker, keep: Callable[[Winner], None], engine: Engine
-               ) -> list[Outcome]:
+               tracker: Tracker, keep: Callable[[Winner], None], engine: Engine,
+               share: float = 1.0) -> list[Outcome]:
     """Train ``trials`` (with their sampled ``params``) on every fold through ``engine``; each
     one's outcome: its value(s), or the exception it ends with (pruned, stopped, failed).
 
     A lone trial's epochs are first sized to its time allowance (too few: pruned untrained;
-    ``search.sizing``). It leaves the folds once it fails, is pruned (the pruner watches its
-    first fold) or falls out of the race (``search.racing``); no fold starts after the deadline,
-    nor after a fold that judged the later ones could not end before it. An interruption fails
-    every trial, then propagates.
-    """
+    ``search.sizing``), ``share`` of a candidate's under a deadline (a population's claim
+    shares one between its runs). It leaves the folds once it fails, is pruned (the pruner
+    watches its first fold) or falls out of the race (``search.racing``); no fold starts after
+    the deadline, nor after a fold that judged the later ones could not end before it. An
+    interruption fails every trial, then propagates."""
     seeds, errors = _begin(problem, trials, params, tracker)
     prunings, raced = [Pruning(t) for t in trials], [None] * len(trials)  # raced: why, or None
     fits: list[list[Fit]] = [[] for _ in trials]
     alive = [i for i in range(len(trials)) if errors[i] is None]
-    per_fold = _fold_allowance(problem)
+    per_fold = _fold_allowance(problem, share)
     for index, data in enumerate(problem.folds):
         if not alive or Deadline(problem.deadline).passed():
             break
@@ -123,10 +123,10 @@ def _begin(problem: Problem, trials: list[optuna.Trial], params: list[Params],
     return seeds, errors
 
 
-def _fold_allowance(problem: Problem) -> float | None:
+def _fold_allowance(problem: Problem, share: float = 1.0) -> float | None:
     """Seconds each fold of a candidate starting now may take, over its folds: with a deadline,
-    its share of the time left (``training.candidate_share``); without one, its fixed allowance
-    (``training.candidate_seconds``); None when the one that applies is off.
+    ``share`` of its share of the time left (``training.candidate_share``); without one, its
+    fixed allowance (``training.candidate_seconds``); None when the one that applies is off.
 
     The share keeps one candidate from eating the budget (a first built-in start took 255 of
     300 s on a 4000-row table), so the time left keeps buying new candidates; the allowance
@@ -137,7 +137,7 @@ def _fold_allowance(problem: Problem) -> float | None:
     elif training.candidate_share is None:
         seconds = None
     else:
-        seconds = max(problem.deadline - time.time(), 0.0) * training.candidate_share
+        seconds = max(problem.deadline - time.time(), 0.0) * training.candidate_share * share
     return None if seconds is None else seconds / len(problem.folds)
 
 
