@@ -139,18 +139,19 @@ def test_members_far_apart_in_size_train_in_separate_packs_and_still_match_alone
 
 
 def test_packs_trained_one_after_another_share_their_members_time_cap(monkeypatch):
-    """Two packs: each member's cap (10 s of a clock that ticks 1 s an epoch) is halved, so the
-    pass keeps the candidate's share: 6 epochs each (5 s after the first), not 11."""
+    """Two packs: each member's shared cap (10 s of a clock that ticks 1 s an epoch) is halved,
+    so the pass keeps the candidate's share: 6 epochs each (5 s after the first), not 11."""
     sizes = [[6, 4, 5, 3], [6, 2000, 1000, 3]]
     params = [{**BASE, "epochs": 40, "width_0": w0, "width_1": w1} for _, w0, w1, _ in sizes]
     monkeypatch.setattr(fit, "cost_of", lambda device: STEP_COSTS["cpu"])  # padding costs: 2 packs
-    caps = [TimeCap(10.0, clock=itertools.count().__next__) for _ in params]
-    members = [Trainee(p, seed=11, callbacks=[cap]) for p, cap in zip(params, caps)]
-    fit_population(members, tiny("multiclass", n=72, features=6), metric_for("accuracy",
-                                                                             "multiclass"))
-    assert [cap.seconds for cap in caps] == [5.0, 5.0]
-    assert [len(m.history.val_metric) for m in members] == [6, 6]
-    assert {m.history.stop_reason for m in members} == {TimeCap.REASON}
+    for shared, epochs in ((True, 6), (False, 11)):  # a fixed allowance is each member's own
+        caps = [TimeCap(10.0, clock=itertools.count().__next__, shared=shared) for _ in params]
+        members = [Trainee(p, seed=11, callbacks=[cap]) for p, cap in zip(params, caps)]
+        fit_population(members, tiny("multiclass", n=72, features=6),
+                       metric_for("accuracy", "multiclass"))
+        assert [cap.seconds for cap in caps] == [10.0 / (2 if shared else 1)] * 2
+        assert [len(m.history.val_metric) for m in members] == [epochs, epochs]
+        assert {m.history.stop_reason for m in members} == {TimeCap.REASON}
 
 
 def test_a_member_waiting_for_its_pack_keeps_its_trials_heartbeat(monkeypatch):
@@ -262,20 +263,29 @@ def test_cpu_followers_share_norm_and_every_layer_activation_and_gpu_followers_d
     assert set(cpu) >= set(GROUP_KEY) and group_key(leader, torch.device("cuda")) == GROUP_KEY
 
 
-def test_the_runs_of_one_claim_share_one_candidates_time(monkeypatch):
-    """Four trials of different depths in one claim train one after another (no two share a
-    population): under a deadline each is sized to a quarter of a candidate's share."""
+def test_the_runs_of_a_claim_with_a_population_share_one_candidates_time(monkeypatch):
+    """A claim of four: two trials of one group train as a population, two of other depths one
+    at a time after it; under a deadline those two are sized to a third of a candidate's share.
+    A claim of lone trials only gives each a whole share, as one at a time does."""
     import autonn.training.timing as timing
 
-    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 0.01)  # 0.011 s with the margin
+    monkeypatch.setattr(timing, "epoch_seconds", lambda *args: 0.1)  # 0.11 s with the margin
     problem = prepare(make_config(dataset="iris", n_trials=4, seed=0, population=4, device="cpu",
                                   builtin_starts=False, pruner="none", training={"cv_folds": 0},
                                   space={"epochs": 1000, "width": 8}))
-    study = create_study(problem, optuna.storages.InMemoryStorage())
-    for depth in (1, 2, 3, 4):
-        study.enqueue_trial({"n_layers": depth})
-    trials = [study.ask() for _ in range(4)]
-    problem.deadline = time.time() + 4.0  # a candidate's share: 1 s; a quarter of it 0.25 s
-    make_population_runner(problem, NullTracker(), lambda winner: None)(trials)
-    afforded = [t.user_attrs[AFFORDED] for t in study.get_trials(deepcopy=False)]
-    assert all(0 < a <= 0.25 / 0.011 + 1 for a in afforded), afforded  # a whole share: 90
+    fixed = {"family": "mlp", "attention": False, "embedding": "none", "loss": "cross_entropy",
+             "optimizer": "adam", "batch_size": 32, "norm": "none", "activation": "relu"}
+
+    def afforded(depths: list[int]) -> list[int | None]:
+        study = create_study(problem, optuna.storages.InMemoryStorage())
+        for depth in depths:
+            study.enqueue_trial({**fixed, "n_layers": depth})
+        trials = [study.ask() for _ in depths]
+        problem.deadline = time.time() + 40.0  # a candidate's share: 10 s, 90 epochs
+        make_population_runner(problem, NullTracker(), lambda winner: None)(trials)
+        return [t.user_attrs.get(AFFORDED) for t in study.get_trials(deepcopy=False)]
+
+    leader, follower, *alone = afforded([1, 1, 2, 3])
+    assert leader is follower is None  # a population is capped by time, not sized
+    assert all(20 <= a <= 10 / 3 / 0.11 + 1 for a in alone), alone
+    assert all(a > 60 for a in afforded([2, 3])[:1])  # the first lone trial: a whole share

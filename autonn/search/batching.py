@@ -111,9 +111,9 @@ def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[W
     """What ``claims.optimize_to_count`` calls with each claim of several trials: the claim's
     groups, each through the trial lifecycle (``search.lifecycle``) with the population engine,
     or one trial at a time where the population network cannot train them together. Under a
-    deadline the runs of one claim share one candidate's time: a first claim of 64 on an H200
-    ran its built-in starts one after another, each with a whole share, and filled 25 s of the
-    41 s a 60 s search had for trials with one claim (benchmarks/RESULTS.md)."""
+    deadline the runs of a claim with a population share one candidate's time: a first claim
+    of 64 on an H200 ran its built-in starts one after another, each with a whole share, and
+    filled 25 s of the 41 s a 60 s search had for trials (benchmarks/RESULTS.md)."""
     said = []
 
     def run(trials: list[optuna.Trial]) -> list[Outcome]:
@@ -130,9 +130,13 @@ def make_population_runner(problem: Problem, tracker: Tracker, keep: Callable[[W
                 warnings.warn(f"{params[group[0]].get('family', 'mlp')} trials (and attention "
                               "blocks) train one at a time; populations batch mlp trials.",
                               RuntimeWarning, stacklevel=2)
-        for batch, engine in runs:  # the claim takes one candidate's share of the time, in all
+        # a claim with a population takes one candidate's share of the time left, all its runs
+        # together; one of lone trials (a family that cannot batch) gives each a whole share,
+        # as one at a time does
+        share = 1 / len(runs) if any(engine is fit_population for _, engine in runs) else 1.0
+        for batch, engine in runs:
             done = run_trials(problem, [trials[i] for i in batch], [params[i] for i in batch],
-                              tracker, keep, engine, share=1 / len(runs))
+                              tracker, keep, engine, share=share)
             for i, outcome in zip(batch, done):
                 outcomes[i] = outcome
         return outcomes

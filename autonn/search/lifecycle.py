@@ -155,7 +155,7 @@ def _stoppers(problem: Problem, trial: optuna.Trial, params: Params,
     stoppers = [stopping, Heartbeat(trial),
                 Deadline(problem.deadline, params["epochs"], later, capped)]
     if per_fold is not None:
-        stoppers.append(TimeCap(per_fold))
+        stoppers.append(TimeCap(per_fold, shared=problem.deadline is not None))
     if pruning is not None and pruned_fold(problem, fold):
         stoppers.append(pruning)
     return stoppers

@@ -96,8 +96,12 @@ class TimeCap:
 
     REASON = "time_cap"
 
-    def __init__(self, seconds: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.time,
+                 shared: bool = False) -> None:
         self.seconds, self.clock = seconds, clock
+        # a share of a deadline's time left, which a population's packs trained one after
+        # another split between them (not a fixed allowance: each candidate keeps all of it)
+        self.shared = shared
         self.first: float | None = None  # when the first epoch ended
 
     def on_epoch_end(self, epoch: int, history: History) -> str | None:

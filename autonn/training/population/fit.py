@@ -49,7 +49,8 @@ def fit_population(members: list[Trainee], data: DeviceData, metric: Metric, *,
                    grad_clip: float | None = None, init_state: dict | None = None) -> None:
     """Train ``members`` together on ``data``; each ends with its best epoch's weights in
     ``member.network`` and its curves in ``member.history``. Members of very different sizes
-    train in separate passes (``packing.packs``), one after another."""
+    train in separate passes (``packing.packs``), one after another, which split the members'
+    shared time caps between them (``_share_time_caps``)."""
     if not members:
         return
     for m in members:
@@ -64,13 +65,13 @@ def fit_population(members: list[Trainee], data: DeviceData, metric: Metric, *,
 
 
 def _share_time_caps(members: list[Trainee], n_packs: int) -> None:
-    """Split each member's time cap (its candidate's share of the time left, ``TimeCap``)
-    between the ``n_packs`` packs that train one after another, so that the whole pass keeps
-    that share: a 60 s search on an H200 spent 25 s of its 41 s for trials in one 64-member
-    pass and could start no second one (benchmarks/RESULTS.md)."""
+    """Split each member's shared time cap (a share of a deadline's time left,
+    ``TimeCap.shared``) between the ``n_packs`` packs that train one after another, so that
+    the whole pass keeps that share, as a claim's runs do (``search.batching``)."""
+    caps = {id(c): c for m in members for c in m.callbacks if isinstance(c, TimeCap) and c.shared}
     if n_packs > 1:
-        for callback in (c for m in members for c in m.callbacks if isinstance(c, TimeCap)):
-            callback.seconds /= n_packs
+        for cap in caps.values():  # each once, even one that members share
+            cap.seconds /= n_packs
 
 
 def _fit_pack(members: list[Trainee], data: DeviceData, metric: Metric,
