@@ -178,6 +178,12 @@ class TrainingConfig(_Frozen):
         return self.patience if self.patience is not None else max(8, epochs // 5)
 
 
+# Trials a search runs when no count is given: DEFAULT_TRIALS, or with a --timeout as many as
+# the budget allows (Optuna's ``optimize(timeout=...)``): a count of 20 ended a 300 s budget
+# after a minute, and a rerun of the same command found nothing to do
+DEFAULT_TRIALS, UNTIL_TIMEOUT = 20, 10**9
+
+
 class Config(_Frozen):
     """One experiment: the data, the budget, the metric and the space."""
 
@@ -189,7 +195,7 @@ class Config(_Frozen):
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     metric: str | None = None  # None: accuracy for classification, rmse for regression
     study: str | None = None
-    n_trials: int = 20
+    n_trials: int = DEFAULT_TRIALS  # unset: DEFAULT_TRIALS, or UNTIL_TIMEOUT with a timeout
     timeout: float | None = None  # seconds
     seed: int = 0
     device: str = "auto"
@@ -211,6 +217,14 @@ class Config(_Frozen):
     # in batched passes (auto: 64 on CUDA, one at a time on a CPU); 1: one at a time
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _trials_from_budget(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("n_trials") is None:
+            budget = values.get("timeout") is not None
+            values = {**values, "n_trials": UNTIL_TIMEOUT if budget else DEFAULT_TRIALS}
+        return values
 
     @field_validator("objectives")
     @classmethod

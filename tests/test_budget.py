@@ -450,3 +450,18 @@ def test_a_zero_timeout_is_refused():
 
     result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--timeout", "0"])
     assert result.exit_code == 2 and "--timeout" in result.output
+
+
+@pytest.mark.slow
+def test_a_search_given_only_a_timeout_is_ended_by_it_and_a_rerun_searches_on(tmp_path):
+    command = [sys.executable, "-m", "autonn", "search", "--dataset", "iris", "--study", "timed",
+               "--timeout", "12", "--no-tracking"]
+    first = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "Searching for 12 s" in first.stderr and "nothing to do" not in first.stdout
+    study = optuna.load_study(study_name="timed", storage=open_storage(root=tmp_path / "mlruns"))
+    before = len(study.trials)
+    again = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "nothing to do" not in again.stdout, again.stdout
+    assert len(optuna.load_study(study_name="timed", storage=open_storage(
+        root=tmp_path / "mlruns")).trials) > before  # the count did not end it: the budget did

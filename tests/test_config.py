@@ -1,6 +1,6 @@
 import pytest
 
-from autonn.config import Range, load_config, make_config
+from autonn.config import DEFAULT_TRIALS, UNTIL_TIMEOUT, Range, load_config, make_config
 from autonn.errors import ConfigError
 from autonn.space import resolve_losses
 
@@ -96,3 +96,12 @@ def test_several_bad_keys_are_all_reported_in_file_order(tmp_path):
     assert -1 not in found and found == sorted(found), message  # every one, lines in order
     assert "'acuracy'" in message and "'space.activaton'" in message and "'adm'" in message
     assert "'n_trails'" in message
+
+
+def test_a_budget_without_a_trial_count_runs_as_many_trials_as_it_allows(tmp_path):
+    assert make_config({"dataset": "iris"}).n_trials == DEFAULT_TRIALS == 20
+    assert make_config({"dataset": "iris", "timeout": 60}).n_trials == UNTIL_TIMEOUT
+    assert make_config({"dataset": "iris", "timeout": 60, "n_trials": 5}).n_trials == 5
+    path = write(tmp_path, "dataset: iris\nn_trials: null\ntimeout: 300\n")
+    assert load_config(path).n_trials == UNTIL_TIMEOUT
+    assert load_config(path, n_trials=7).n_trials == 7  # a flag still wins

@@ -8,6 +8,7 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
+from autonn.config import UNTIL_TIMEOUT
 from autonn.search.deadline import PARTIAL
 from autonn.search.problem import Problem
 from autonn.search.ranking import (
@@ -50,9 +51,12 @@ class Progress:
 
     def __init__(self, total: int, before: int, metric: str) -> None:
         self.metric, self.total, self.before = metric, total, before
+        # a search that runs until its --timeout (what is left of UNTIL_TIMEOUT) has no count to
+        # fill: the trials and the time
+        fmt = ("{n_fmt} trials [{elapsed}{postfix}]" if total > UNTIL_TIMEOUT // 2 else
+               "{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]")
         self.bar = tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True,
-                        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} trials "
-                                   "[{elapsed}<{remaining}{postfix}]")
+                        bar_format=fmt)
 
     @classmethod
     def for_study(cls, problem: Problem, storage: Any) -> Progress:

@@ -44,7 +44,8 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
               help="The task; auto infers it from the target.")
 @study_option
 @click.option("--n-trials", type=click.IntRange(min=1),
-              help="Finished trials the study should hold in all (a rerun completes what is left).")
+              help="Finished trials the study should hold in all (a rerun completes what is "
+                   "left). Default: 20, or with --timeout as many as it allows.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
               help="Seconds the whole search may take (trials, final model, tracking).")
 @click.option("--epochs", type=click.IntRange(min=1),
@@ -198,9 +199,14 @@ def _describe_store(storage: str | None, tracking_uri: str | None, tracking: boo
 
 
 def _describe_problem(problem: Any, workers: int) -> str:
+    from autonn.config import UNTIL_TIMEOUT  # pydantic: kept out of --help
+
     cfg, folds = problem.config, len(problem.folds)
     check = f"{folds}-fold cross-validation" if folds > 1 else "a validation split"
-    return (f"Searching {cfg.n_trials} trials{f' or {cfg.timeout:g} s' if cfg.timeout else ''}: "
+    budget = f"{cfg.timeout:g} s" if cfg.timeout else ""
+    what = (f"{cfg.n_trials} trials" + (f" or {budget}" if budget else "")
+            if cfg.n_trials < UNTIL_TIMEOUT else f"for {budget}")
+    return (f"Searching {what}: "
             f"metric {problem.metric_name} ({problem.metric.direction}) on {check}, device "
             f"{problem.data.device}" + (f", {workers} worker processes" if workers > 1 else ""))
 
