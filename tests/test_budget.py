@@ -443,13 +443,18 @@ def test_one_trial_whose_run_cannot_open_fails_alone(monkeypatch):
     assert "went away" in trials[1].user_attrs["fail_reason"]
 
 
-def test_a_zero_timeout_is_refused():
+@pytest.mark.parametrize(("value", "said"), [
+    ("0", "give a positive number of seconds, e.g. --timeout 300"),
+    ("inf", "give a positive number of seconds"),
+    ("60s", "'60s' is not a number of seconds: give a plain number, e.g. --timeout 300"),
+])
+def test_a_timeout_that_is_not_a_positive_number_of_seconds_is_refused(value, said):
     from click.testing import CliRunner
 
     from autonn.cli import main
 
-    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--timeout", "0"])
-    assert result.exit_code == 2 and "--timeout" in result.output
+    result = CliRunner().invoke(main, ["search", "--dataset", "iris", "--timeout", value])
+    assert result.exit_code == 2 and "--timeout" in result.output and said in result.output
 
 
 @pytest.mark.slow

@@ -90,3 +90,22 @@ def emit(data: Any, as_json: bool, text: Callable[[Any], str]) -> None:
 def fmt(value: Any) -> str:
     """A table cell: '-' for nothing, 4 decimals for floats."""
     return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+class Seconds(click.ParamType):
+    """A positive, finite number of seconds; any other value is refused with an example."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+                ) -> float:
+        flag = param.opts[0] if param is not None else "--timeout"
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds: give a plain number, e.g. "
+                      f"{flag} 300 (5 minutes).", param, ctx)
+        if not 0 < seconds < float("inf"):
+            self.fail(f"{value!r}: give a positive number of seconds, e.g. {flag} 300.",
+                      param, ctx)
+        return seconds

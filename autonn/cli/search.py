@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from autonn.cli.options import (
+    Seconds,
     config_argument,
     dataset_option,
     friendly_errors,
@@ -46,7 +47,7 @@ TRAINING_FLAGS = ("cv_folds",)  # command-line flags that set a training setting
 @click.option("--n-trials", type=click.IntRange(min=1),
               help="Finished trials the study should hold in all (a rerun completes what is "
                    "left). Default: 20, or with --timeout as many as it allows.")
-@click.option("--timeout", type=click.FloatRange(min=0, min_open=True),
+@click.option("--timeout", type=Seconds(),
               help="Seconds the whole search may take (trials, final model, tracking).")
 @click.option("--epochs", type=click.IntRange(min=1),
               help="Fix the epoch budget of every trial (a --timeout may size one to fewer).")

@@ -86,7 +86,7 @@ FORMATS: dict[str, Format] = {f.name: f for f in (
     # read as onnx (its sniff never matches first): the onnx reader runs either graph
     Format("onnx_raw", ".raw.onnx", "autonn.export.onnx_raw",
            "one .onnx file whose graph takes the raw columns (encoding inside), so onnxruntime "
-           "alone serves raw rows; tables without date columns",
+           "alone serves raw rows (tables without date columns)",
            lambda path, head: False),
 )}
 
