@@ -4,7 +4,6 @@ a refit that needs it keeps it, and a search that does not refit has none to giv
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 
 import optuna
@@ -27,7 +26,7 @@ from autonn.search.problem import prepare
 from autonn.search.reserve import reclaim
 from autonn.search.run import run_search
 from autonn.search.sizing import MARGIN
-from autonn.training.threads import others_running, torch_threads
+from autonn.training.threads import torch_threads
 
 TINY = {"epochs": 4, "n_layers": 1, "width": 8}
 
@@ -121,7 +120,7 @@ def one_thread_winner():
 def test_a_refit_on_more_threads_than_its_trials_had_is_predicted_from_both_timed(
         one_thread_winner):
     """A worker's trial trained on one thread; the final model refits it alone on more: its
-    measured epochs are scaled by the two counts' timed speed."""
+    measured epochs are scaled by the two counts' timed speed, timed once per count."""
     problem, winner = one_thread_winner
     winner.speed.clear()
     with torch_threads(1):
@@ -131,13 +130,13 @@ def test_a_refit_on_more_threads_than_its_trials_had_is_predicted_from_both_time
     assert history.threads == 1 and winner.speed == {1: 1.0}  # same count: nothing timed
     assert one == pytest.approx(history.seconds / len(history.train_loss) * winner.refit_epochs
                                 * rows / len(winner.fits[0].data.y_train) * MARGIN)
-    quiet = others_running() < 1
     with torch_threads(2):
         two = refit_seconds(problem, [(winner, 1)])
         assert refit_seconds(problem, [(winner, 1)]) == two  # timed once per count
-    assert two == pytest.approx(one * winner.speed[2])
-    if quiet and len(os.sched_getaffinity(0)) >= 2:  # a free second core splits a 256-wide step
-        assert two < one, winner.speed
+    # the speed-up itself depends on the box (CI once timed 2 threads at 1.01x one's on this
+    # network): benchmarks/refit_prediction.py measures it on grants (0.59-0.87)
+    assert 2 in winner.speed and winner.speed[2] >= 0.5 and two == pytest.approx(
+        one * winner.speed[2])
 
 
 @pytest.mark.parametrize(("timed", "threads", "speed"), [
