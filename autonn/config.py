@@ -178,9 +178,8 @@ class TrainingConfig(_Frozen):
         return self.patience if self.patience is not None else max(8, epochs // 5)
 
 
-# Trials a search runs when no count is given: DEFAULT_TRIALS, or with a --timeout as many as
-# the budget allows (Optuna's ``optimize(timeout=...)``): a count of 20 ended a 300 s budget
-# after a minute, and a rerun of the same command found nothing to do
+# Trials run without a count: DEFAULT_TRIALS, or with a --timeout as many as it allows (as
+# Optuna's ``optimize(timeout=...)``; 20 ended a 300 s budget after a minute)
 DEFAULT_TRIALS, UNTIL_TIMEOUT = 20, 10**9
 
 
@@ -195,7 +194,7 @@ class Config(_Frozen):
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
     metric: str | None = None  # None: accuracy for classification, rmse for regression
     study: str | None = None
-    n_trials: int = DEFAULT_TRIALS  # unset: DEFAULT_TRIALS, or UNTIL_TIMEOUT with a timeout
+    n_trials: int = DEFAULT_TRIALS  # unset: DEFAULT_TRIALS, or with a timeout UNTIL_TIMEOUT
     timeout: float | None = None  # seconds
     seed: int = 0
     device: str = "auto"
@@ -217,6 +216,9 @@ class Config(_Frozen):
     # in batched passes (auto: 64 on CUDA, one at a time on a CPU); 1: one at a time
     training: TrainingConfig = TrainingConfig()
     space: SpaceConfig = SpaceConfig()
+
+    until_timeout = property(lambda self: self.n_trials >= UNTIL_TIMEOUT,
+                             doc="Whether the budget, not a trial count, ends the search.")
 
     @model_validator(mode="before")
     @classmethod

@@ -102,6 +102,8 @@ def test_a_budget_without_a_trial_count_runs_as_many_trials_as_it_allows(tmp_pat
     assert make_config({"dataset": "iris"}).n_trials == DEFAULT_TRIALS == 20
     assert make_config({"dataset": "iris", "timeout": 60}).n_trials == UNTIL_TIMEOUT
     assert make_config({"dataset": "iris", "timeout": 60, "n_trials": 5}).n_trials == 5
+    assert make_config({"dataset": "iris", "timeout": 60}).until_timeout
+    assert not make_config({"dataset": "iris", "timeout": 60, "n_trials": 5}).until_timeout
     path = write(tmp_path, "dataset: iris\nn_trials: null\ntimeout: 300\n")
     assert load_config(path).n_trials == UNTIL_TIMEOUT
     assert load_config(path, n_trials=7).n_trials == 7  # a flag still wins

@@ -8,7 +8,6 @@ from typing import Any
 import optuna
 from tqdm import tqdm
 
-from autonn.config import UNTIL_TIMEOUT
 from autonn.search.deadline import PARTIAL
 from autonn.search.problem import Problem
 from autonn.search.ranking import (
@@ -49,26 +48,25 @@ class Progress:
     """A tqdm bar over the trials still to run, study-wide (trials other workers finish count
     too), showing the best value so far."""
 
-    def __init__(self, total: int, before: int, metric: str) -> None:
+    def __init__(self, total: int, before: int, metric: str, counted: bool = True) -> None:
         self.metric, self.total, self.before = metric, total, before
-        # a search that runs until its --timeout (what is left of UNTIL_TIMEOUT) has no count to
-        # fill: the trials and the time
-        fmt = ("{n_fmt} trials [{elapsed}{postfix}]" if total > UNTIL_TIMEOUT // 2 else
-               "{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]")
+        # a search that runs until its --timeout has no count to fill: the trials and the time
+        fmt = ("{l_bar}{bar}| {n_fmt}/{total_fmt} trials [{elapsed}<{remaining}{postfix}]"
+               if counted else "{n_fmt} trials [{elapsed}{postfix}]")
         self.bar = tqdm(total=total, unit="trial", file=sys.stderr, dynamic_ncols=True,
                         bar_format=fmt)
 
     @classmethod
     def for_study(cls, problem: Problem, storage: Any) -> Progress:
         """A bar over what the study still needs (all of ``n_trials`` for a new study)."""
-        n_trials = problem.config.n_trials
+        n_trials, counted = problem.config.n_trials, not problem.config.until_timeout
         try:  # read the study as it stands; run_search creates or checks it
             study = optuna.load_study(study_name=study_name(problem.config),
                                       storage=open_storage(storage))
         except KeyError:
-            return cls(n_trials, 0, problem.metric_name)
+            return cls(n_trials, 0, problem.metric_name, counted)
         left = remaining_trials(study, n_trials)
-        return cls(left, n_trials - left, problem.metric_name)
+        return cls(left, n_trials - left, problem.metric_name, counted)
 
     def callback(self, study: optuna.Study, trial: optuna.trial.FrozenTrial | None) -> None:
         """Count the study's finished trials, whichever process ran them."""

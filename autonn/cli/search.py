@@ -200,13 +200,10 @@ def _describe_store(storage: str | None, tracking_uri: str | None, tracking: boo
 
 
 def _describe_problem(problem: Any, workers: int) -> str:
-    from autonn.config import UNTIL_TIMEOUT  # pydantic: kept out of --help
-
     cfg, folds = problem.config, len(problem.folds)
     check = f"{folds}-fold cross-validation" if folds > 1 else "a validation split"
-    budget = f"{cfg.timeout:g} s" if cfg.timeout else ""
-    what = (f"{cfg.n_trials} trials" + (f" or {budget}" if budget else "")
-            if cfg.n_trials < UNTIL_TIMEOUT else f"for {budget}")
+    budget = f" or {cfg.timeout:g} s" if cfg.timeout else ""
+    what = f"for {cfg.timeout:g} s" if cfg.until_timeout else f"{cfg.n_trials} trials{budget}"
     return (f"Searching {what}: "
             f"metric {problem.metric_name} ({problem.metric.direction}) on {check}, device "
             f"{problem.data.device}" + (f", {workers} worker processes" if workers > 1 else ""))

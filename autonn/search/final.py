@@ -173,7 +173,7 @@ def _speed(problem: Problem, winner: Winner) -> float:
                                      problem.config.training.grad_clip)
         except Exception:  # noqa: BLE001 - the trial's own epoch times stand, as measured
             speedup = 1.0
-        winner.speed[threads] = max(speedup, min(1.0, fitted / threads) if fitted else 0.0)
+        winner.speed[threads] = max(speedup, min(1.0, fitted / threads))  # 0: none recorded
     return winner.speed[threads]
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import optuna
 
-from autonn.config import UNTIL_TIMEOUT, Config
+from autonn.config import Config
 from autonn.errors import StudyError
 from autonn.measures import directions
 from autonn.samplers import make_pruner, make_sampler
@@ -40,7 +40,7 @@ def study_settings(problem: Problem, storage: Any) -> dict[str, Any]:
     cfg = problem.config
     return {"dataset": cfg.dataset, "task": cfg.task, "metric": problem.metric_name,
             "direction": problem.metric.direction, "sampler": cfg.sampler, "pruner": cfg.pruner,
-            "n_trials": "until timeout" if cfg.n_trials >= UNTIL_TIMEOUT else cfg.n_trials,
+            "n_trials": "until timeout" if cfg.until_timeout else cfg.n_trials,
             "timeout": cfg.timeout, "seed": cfg.seed,
             "objectives": ",".join(cfg.objectives),
             "device": str(problem.data.device), "storage": describe_storage(storage),

@@ -67,11 +67,12 @@ def fit_population(members: list[Trainee], data: DeviceData, metric: Metric, *,
 def _share_time_caps(members: list[Trainee], n_packs: int) -> None:
     """Split each member's shared time cap (a share of a deadline's time left,
     ``TimeCap.shared``) between the ``n_packs`` packs that train one after another, so that
-    the whole pass keeps that share, as a claim's runs do (``search.batching``)."""
-    caps = {id(c): c for m in members for c in m.callbacks if isinstance(c, TimeCap) and c.shared}
+    the whole pass keeps that share, as a claim's runs do (``search.batching``). Each
+    member's callbacks are its own (``search.lifecycle`` makes them per trial and fold)."""
     if n_packs > 1:
-        for cap in caps.values():  # each once, even one that members share
-            cap.seconds /= n_packs
+        for m in members:
+            for cap in (c for c in m.callbacks if isinstance(c, TimeCap) and c.shared):
+                cap.seconds /= n_packs
 
 
 def _fit_pack(members: list[Trainee], data: DeviceData, metric: Metric,
