@@ -21,7 +21,8 @@ from autonn.search.problem import prepare
 from autonn.search.ranking import remaining_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import create_study
-from autonn.search.workers import join_workers, resolve_workers, start_workers, threads_per_worker
+from autonn.search.worker import threads_per_worker
+from autonn.search.workers import join_workers, resolve_workers, start_workers
 from autonn.tracking.runs import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -167,12 +168,12 @@ def test_a_worker_killed_partway_through_sending_does_not_hang_the_main_process(
 
 
 def test_auto_takes_two_workers_on_a_cpu_for_a_budget_long_enough_to_pay_for_them():
-    cpu = torch.device("cpu")
+    cpu = "cpu"
     two = 2 if (os.cpu_count() or 1) >= 2 else 1
     assert resolve_workers("auto", cpu, 60) == two
     assert resolve_workers("auto", cpu, 10) == 1  # a worker's start would eat a short budget
     assert resolve_workers("auto", cpu, None) == 1  # no budget: trial counts, one process
-    assert resolve_workers("auto", torch.device("meta"), 60) == 1  # not a CPU
+    assert resolve_workers("auto", "meta", 60) == 1  # not a CPU
     assert resolve_workers("auto", cpu, 60, "sqlite:///s.db") == 1  # SQLite locks under two
     assert resolve_workers(3, cpu, None) == 3
 

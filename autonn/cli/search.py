@@ -160,6 +160,30 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
     from here: loading the data is part of what the user waits for."""
     started = time.time()
     config, source = build_config(config_file, options, epochs), config_file or "command line"
+    from autonn.search.workers import cancel  # light: no torch
+
+    spawned = _spawn_early(config, workers, storage, tracking)
+    try:
+        return _prepare_and_run(config, source, storage, tracking_uri, experiment, tracking,
+                                quiet, workers, started, spawned)
+    finally:
+        cancel(spawned)  # never released: the command ended before its search (bad input, say)
+
+
+def _spawn_early(config: Any, workers: int | str, storage: str | None, tracking: bool) -> Any:
+    """The worker processes the search will most likely take, started now, before this process
+    loads torch and the data, so that their start overlaps its own (None: one process). On a
+    CPU, that is; the device that "auto" picks is known only once torch is loaded."""
+    from autonn.search.workers import resolve_workers, spawn_workers  # light: no torch
+
+    device = "cpu" if config.device == "auto" else config.device.split(":")[0]
+    likely = resolve_workers(workers, device, config.timeout, storage)
+    return spawn_workers(config, range(1, likely), likely, storage, tracking) if likely > 1 else None
+
+
+def _prepare_and_run(config: Any, source: str, storage: str | None, tracking_uri: str | None,
+                     experiment: str | None, tracking: bool, quiet: bool, workers: int | str,
+                     started: float, spawned: Any) -> int:
     from autonn.data.datasets import (
         load_data,  # numpy: kept out of --help and config errors
     )
@@ -173,12 +197,13 @@ def run_from_cli(config_file: str | None, options: dict[str, Any], *, epochs: in
     for warning in caught:
         if issubclass(warning.category, DataWarning):
             print(f"Warning: {warning.message}", file=sys.stderr)
-    from autonn.search.workers import resolve_workers  # torch: kept out of --help
+    from autonn.search.workers import resolve_workers  # light: no torch
 
-    workers = resolve_workers(workers, problem.data.device, problem.config.timeout, storage)
+    workers = resolve_workers(workers, problem.data.device.type, problem.config.timeout, storage)
     if not quiet:
         _say(_describe_problem(problem, workers))
-    return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers, started)
+    return _run(problem, storage, tracking_uri, experiment, tracking, quiet, workers, started,
+                spawned)
 
 
 def _say(line: str) -> None:
@@ -219,7 +244,7 @@ def _problem(config: Any, dataset: Any, source: str) -> Any:
 
 
 def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment: str | None,
-         tracking: bool, quiet: bool, workers: int, started: float) -> int:
+         tracking: bool, quiet: bool, workers: int, started: float, spawned: Any) -> int:
     from autonn.cli.progress import (  # optuna, tqdm: kept out of --help
         Progress,
         summary,
@@ -235,7 +260,7 @@ def _run(problem: Any, storage: str | None, tracking_uri: str | None, experiment
         study, final = run_search(problem, storage=storage, tracker=tracker, workers=workers,
                                    callbacks=[progress.callback] if progress else [],
                                    on_stage=progress.stage if progress else lambda *_: None,
-                                   started=started)
+                                   started=started, spawned=spawned)
     except KeyboardInterrupt as exc:
         if progress:
             progress.close(clear=True)

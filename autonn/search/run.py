@@ -37,7 +37,8 @@ from autonn.search.signals import signals_interrupt
 from autonn.search.storage import example_path, final_model_path
 from autonn.search.study import create_study, study_settings
 from autonn.search.warmstart import builtin_starts, enqueue, warm_starts
-from autonn.search.workers import join_workers, start_workers, threads_per_worker
+from autonn.search.worker import threads_per_worker
+from autonn.search.workers import Spawned, as_many, join_workers, release
 from autonn.tracking.tracker import NullTracker, Tracker
 
 KEPT = 20  # completed trials whose networks stay in memory as candidates for the final model
@@ -49,21 +50,20 @@ Stage = Callable[[optuna.Study, str], None]  # told what the search does after i
 
 def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = None,
                callbacks: Sequence[Callable] = (), workers: int = 1,
-               on_stage: Stage = lambda study, text: None, started: float | None = None
-               ) -> tuple[optuna.Study, FinalModel | None]:
+               on_stage: Stage = lambda study, text: None, started: float | None = None,
+               spawned: Spawned | None = None) -> tuple[optuna.Study, FinalModel | None]:
     """Run the study to ``n_trials`` finished trials (or the timeout), then build the final model
-    (``search.final``), score it on the test split, save it beside the study and log it. A
-    search that completed no new trial keeps the last final model and builds none.
+    (``search.final``), score it on the test split, save it and log it. A search that completed
+    no new trial keeps the last final model and builds none.
 
-    With ``workers`` > 1 the trials run in that many processes (``search.workers``), which hand
-    their best trials' networks over as they end (``search.handoff``); a best trial whose
-    networks are not at hand (an earlier session's, another machine's) is replayed here, with
-    its seed. ``on_stage`` hears of each step after the trials that can take a while (waiting
-    for workers, replaying, building the final model, logging).
+    With ``workers`` > 1 the trials run in that many processes (``search.workers``; those
+    ``spawned`` already where they are as many), which hand their best trials' networks over as
+    they end (``search.handoff``); a best trial whose networks are not at hand (an earlier
+    session's, another machine's) is replayed here, with its seed. ``on_stage`` hears of each
+    step after the trials that can take a while (waiting, replaying, building, logging).
 
-    ``timeout`` bounds the whole search from ``started`` (a ``time.time()`` value, default now:
-    the command line's own start): trials end in time for the final model (and the part of its
-    refit's share it needs, ``search.reserve``) and tracking (``search.deadline``).
+    ``timeout`` bounds the whole search from ``started`` (``time.time()``, default now): trials
+    end in time for the final model, its refit's share (``search.reserve``) and tracking.
 
     On Ctrl-C or SIGTERM the running trial ends FAIL (its run KILLED), finished trials stay in
     the storage, and the parent run is closed KILLED before the interruption propagates."""
@@ -80,7 +80,8 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
     try:
         problem.deadline = fix_deadline(study, trials_deadline(  # before any worker starts
             started, cfg.timeout, tracker.records, refits(len(problem.folds), cfg.refit)), storage)
-        _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started)
+        _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started,
+                    spawned)
         if _reclaimed(study, problem, storage, kept, until, on_stage):  # the refit's spare
             _run_trials(study, problem, storage, tracker, kept, callbacks, 1, on_stage, started)
         if _completed_any(study, trials_before):  # else the last final model stands
@@ -101,10 +102,10 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
 
 def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tracker,
                 kept: _Kept, callbacks: Sequence[Callable], workers: int, on_stage: Stage,
-                started: float) -> None:
+                started: float, spawned: Spawned | None = None) -> None:
     """The trials, in this process and its workers, to the count or the deadline."""
     cfg = problem.config
-    with signals_interrupt(), _helpers(problem, workers, storage, tracker, started) as (
+    with signals_interrupt(), _helpers(problem, workers, storage, tracker, started, spawned) as (
             helpers, readers):
         optimize_to_count(study, make_objective(problem, tracker, kept.keep), cfg.n_trials,
                           storage=storage, deadline=problem.deadline, catch=(Exception,),
@@ -256,19 +257,21 @@ def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status
 
 
 @contextlib.contextmanager
-def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker,
-             since: float) -> Iterator[tuple[list, Any]]:
+def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker, since: float,
+             spawned: Spawned | None) -> Iterator[tuple[list, Any]]:
     """Worker processes 1..N-1 beside this one (worker 0), with the CPU threads shared out and
-    the search's deadline handed to each; and the pipes they send their best networks on. A lone
-    process takes the threads that pay on this table and machine (``training.threads``)."""
+    the search's deadline handed to each (``spawned`` ones where they are as many); and the
+    pipes they send their best networks on. A lone process takes the threads that pay on this
+    table and machine (``training.threads``)."""
     from autonn.training.threads import torch_threads  # torch: training
 
-    if workers <= 1:
+    spawned = as_many(spawned, problem.config, workers, storage, tracker.records)
+    if spawned is None:
         with _alone(problem):
             yield [], None
         return
-    processes, readers = start_workers(problem.config, range(1, workers), workers, storage,
-                                       tracker.spawn_args(), problem.deadline, since)
+    processes, readers = release(spawned, problem.config, tracker.spawn_args(),
+                                 problem.deadline, since)
     # this process is worker 0: it takes its share of the cores like every other worker
     with torch_threads(threads_per_worker(workers)):
         try:

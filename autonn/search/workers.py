@@ -3,51 +3,144 @@
 Processes, not threads: the Python loop of small networks holds the GIL. The CPU's threads are
 split between workers; with several CUDA devices, workers take them round-robin. Every worker
 claims trials through ``claims.optimize_to_count``, so together they finish exactly the requested
-count; the parent process opened the study and its MLflow parent run before they start.
+count. The command line starts its workers before it loads the data (``spawn_workers``), so
+that their start overlaps its own; they search once the main process has opened the study and
+its MLflow parent run (``release``). This module loads no torch: the command starts them first.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-import sys
-import warnings
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from multiprocessing import resource_tracker
 from typing import Any
 
-import torch
-
 from autonn.config import Config
-from autonn.errors import DataWarning
-from autonn.search.batching import populations
-from autonn.search.claims import optimize_to_count
-from autonn.search.handoff import Best, pack
-from autonn.search.objective import make_objective
-from autonn.search.problem import prepare
-from autonn.search.signals import signals_interrupt
-from autonn.search.study import create_study
-from autonn.tracking.tracker import NullTracker, open_tracker
+
+
+@dataclass
+class Spawned:
+    """Worker processes started ahead of their search (``spawn_workers``): each imports, warms
+    up and prepares the problem, then waits on its ``starters`` pipe for the go (``release``)
+    or for nothing (``cancel``); it sends its best networks back on its ``readers`` pipe."""
+
+    n_workers: int
+    processes: list = field(default_factory=list)
+    starters: list = field(default_factory=list)
+    readers: list = field(default_factory=list)
+    released: bool = False
+
+
+def spawn_workers(config: Config, indices: range, n_workers: int, storage: Any,
+                  tracking: bool) -> Spawned:
+    """Start worker processes ``indices`` of ``n_workers`` for a search on ``config``, before
+    that search is set up: a worker's start (torch, its first optimizer step, MLflow, the data:
+    8-11 s on 2 cores) then overlaps the main process's own instead of following it."""
+    context = multiprocessing.get_context("spawn")
+    spawned = Spawned(n_workers)
+    try:
+        _spawn(context, spawned, config, indices, storage, tracking)
+    except BaseException:  # a Ctrl-C held back while one started: none is left behind
+        cancel(spawned)
+        raise
+    return spawned
+
+
+def _spawn(context: Any, spawned: Spawned, config: Config, indices: range, storage: Any,
+           tracking: bool) -> None:
+    # multiprocessing starts its resource tracker with the first process, and unblocks SIGINT
+    # after it (bpo-33613): started first, it leaves the block on the workers alone
+    resource_tracker.ensure_running()
+    for i in indices:
+        reader, writer = context.Pipe(duplex=False)
+        go_reader, go_writer = context.Pipe(duplex=False)
+        process = context.Process(target=_enter, name=f"autonn-worker-{i}", args=(
+            config.model_dump(), i, spawned.n_workers, storage, tracking, go_reader, writer))
+        with _ctrl_c_held():
+            process.start()
+            spawned.processes.append(process)  # before a Ctrl-C held back arrives
+            spawned.starters.append(go_writer)
+            spawned.readers.append(reader)
+        # the worker holds the only write end now: its pipe ends (EOF) when it exits, however
+        writer.close()
+        go_reader.close()
+
+
+def release(spawned: Spawned, config: Config, tracking: tuple | None,
+            deadline: float | None = None, since: float | None = None) -> tuple[list, list]:
+    """Tell ``spawned`` workers to search on ``config`` (the problem's, as the main process
+    resolved it) with the tracker ``tracking`` builds (``open_tracker(*tracking)``); the search's
+    ``deadline`` (a ``time.time()`` value), which no worker starts a trial after, and ``since``,
+    when it began. Returns the processes and the read end of each one's pipe, on which it sends
+    its best trials' networks as it ends (``search.handoff``)."""
+    go = (config.model_dump(), tracking, deadline, since)
+    for starter in spawned.starters:
+        with contextlib.suppress(OSError):  # a worker that died: join_workers reports it
+            starter.send(go)
+        starter.close()
+    spawned.released = True
+    return spawned.processes, spawned.readers
+
+
+def cancel(spawned: Spawned | None) -> None:
+    """Stop ``spawned`` workers that were never released (the command ended before its search,
+    or the search takes fewer): they have touched no study, so they are simply ended."""
+    if spawned is None or spawned.released:
+        return
+    for process in spawned.processes:
+        process.terminate()
+    for process in spawned.processes:
+        process.join(timeout=10)
+    for connection in spawned.starters + spawned.readers:
+        connection.close()
+    spawned.released = True
+
+
+def as_many(spawned: Spawned | None, config: Config, n_workers: int, storage: Any,
+            tracking: bool) -> Spawned | None:
+    """``spawned`` where they are the workers of ``n_workers`` processes; else those cancelled,
+    and as many as that takes started now (None: one process takes none)."""
+    if spawned is not None and spawned.n_workers == n_workers:
+        return spawned
+    cancel(spawned)
+    return spawn_workers(config, range(1, n_workers), n_workers, storage, tracking
+                         ) if n_workers > 1 else None
 
 
 def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
                   tracking: tuple | None, deadline: float | None = None,
                   since: float | None = None) -> tuple[list, Any]:
-    """Start worker processes ``indices`` of ``n_workers`` on the study ``config`` describes;
-    ``deadline`` is the search's (a ``time.time()`` value), which no worker starts a trial after,
-    and ``since`` when it began. Returns the processes and the read end of each one's pipe, on
-    which it sends its best trials' networks as it ends (``search.handoff``)."""
-    context = multiprocessing.get_context("spawn")
-    processes, readers = [], []
-    for i in indices:
-        reader, writer = context.Pipe(duplex=False)
-        process = context.Process(target=_worker, name=f"autonn-worker-{i}",
-                                  args=(config.model_dump(), i, n_workers, storage, tracking,
-                                        deadline, since, writer))
-        process.start()
-        # the worker holds the only write end now: its pipe ends (EOF) when it exits, however
-        writer.close()
-        processes.append(process)
-        readers.append(reader)
-    return processes, readers
+    """``spawn_workers`` and ``release`` at once: workers ``indices`` of ``n_workers`` on the
+    study ``config`` describes (see ``release``)."""
+    spawned = spawn_workers(config, indices, n_workers, storage, tracking is not None)
+    return release(spawned, config, tracking, deadline, since)
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """SIGINT held back (blocked: pending, not lost) while a worker process starts. The worker
+    inherits the block, so a Ctrl-C reaches it through the main process (which ends it) instead
+    of as a traceback from the middle of its imports, until its search begins
+    (``worker.run_worker``); here a Ctrl-C held back arrives as the block ends."""
+    if not hasattr(signal, "pthread_sigmask"):  # not on Windows, whose processes get no SIGINT
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def _enter(*args: Any) -> None:
+    """A worker process's first call: the worker's module (torch) loads here, in the child."""
+    from autonn.search.worker import run_worker  # torch: loaded in the child only
+
+    run_worker(*args)
 
 
 def join_workers(processes: list, interrupted: bool = False) -> list[str]:
@@ -71,61 +164,16 @@ def join_workers(processes: list, interrupted: bool = False) -> list[str]:
 AUTO_WORKERS, AUTO_MIN_TIMEOUT = 2, 30.0
 
 
-def resolve_workers(setting: int | str, device: torch.device, timeout: float | None,
+def resolve_workers(setting: int | str, device: str, timeout: float | None,
                     storage: str | None = None) -> int:
     """The worker processes to run: ``setting`` itself, or for "auto" ``AUTO_WORKERS`` on a CPU
-    with that many cores and a --timeout of at least ``AUTO_MIN_TIMEOUT`` seconds, else one
-    (also on SQLite, which locks under several writers: ``search.storage``)."""
+    (``device`` is a device type) with that many cores and a --timeout of at least
+    ``AUTO_MIN_TIMEOUT`` seconds, else one (also on SQLite, which locks under several writers:
+    ``search.storage``)."""
     if setting != "auto":
         return int(setting)
     cores = os.cpu_count() or 1
     long_enough = timeout is not None and timeout >= AUTO_MIN_TIMEOUT
     shared = not (storage or "").startswith("sqlite")
-    return (AUTO_WORKERS if device.type == "cpu" and cores >= AUTO_WORKERS and long_enough
+    return (AUTO_WORKERS if device == "cpu" and cores >= AUTO_WORKERS and long_enough
             and shared else 1)
-
-
-def threads_per_worker(n_workers: int) -> int:
-    """The machine's CPU threads, shared out between workers."""
-    return max(1, (os.cpu_count() or 1) // n_workers)
-
-
-def worker_device(device: str, index: int) -> str:
-    """``cuda`` spreads workers over every CUDA device, one each in turn; others stay as given."""
-    if device == "cuda" and torch.cuda.device_count() > 1:
-        return f"cuda:{index % torch.cuda.device_count()}"
-    return device
-
-
-def _worker(config_data: dict, index: int, n_workers: int, storage: Any,
-            tracking: tuple | None, deadline: float | None, since: float | None,
-            channel: Any) -> None:
-    """One worker process: open the study and claim trials until the count is reached or the
-    search's deadline comes (the parent's, not one counted from this worker's slower start);
-    then send its best trials' networks to the main process."""
-    torch.set_num_threads(threads_per_worker(n_workers))
-    config = Config.model_validate(config_data)
-    config = config.model_copy(update={"device": worker_device(config.device, index)})
-    with warnings.catch_warnings():  # the main process already reported the table's dropped columns
-        warnings.simplefilter("ignore", DataWarning)
-        problem = prepare(config)
-    problem.deadline = deadline
-    tracker = open_tracker(*tracking) if tracking else NullTracker()
-    study = create_study(problem, storage, worker=index + 1)
-    tracker.attach(study.study_name)
-    # as many as the final ensemble can draw on: its mean of the best, then as many additions
-    best = Best(problem.metric.direction, 2 * max(config.ensemble, 1))
-    try:
-        with signals_interrupt():
-            optimize_to_count(study, make_objective(problem, tracker, best.keep),
-                              config.n_trials, storage=storage, deadline=deadline,
-                              catch=(Exception,), retries=config.retries,
-                              max_failures=config.max_failures, on_orphan=tracker.fail_run,
-                              processes=n_workers, since=since,
-                              **populations(problem, tracker, best.keep))
-        channel.send(pack(best.winners))
-    except KeyboardInterrupt as exc:
-        sys.exit(128 + getattr(exc, "signal_number", 2))
-    finally:
-        channel.close()
-        tracker.close()
