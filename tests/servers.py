@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import signal
@@ -44,7 +45,8 @@ def running(cmd: list[str], health_url: str, cwd: Path, drain: bool = False
         wait_until_up(health_url, process)
         if drain:  # a test that does not read its output: a pipe nobody reads fills (64 KiB of
             # request logs) and blocks the server at its next log line, mid-request
-            threading.Thread(target=process.stdout.read, daemon=True).start()
+            threading.Thread(target=collections.deque, args=(process.stdout, 0), daemon=True
+                             ).start()  # each line read and let go
         yield process
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -21,7 +21,7 @@ from autonn.search.problem import prepare
 from autonn.search.ranking import remaining_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import create_study
-from autonn.search.worker import threads_per_worker
+from autonn.search.worker_process import threads_per_worker
 from autonn.search.workers import join_workers, resolve_workers, start_workers
 from autonn.tracking.runs import default_tracking_uri
 

@@ -4,6 +4,8 @@ SIGTERM (exit 130/143)."""
 
 from __future__ import annotations
 
+import os
+import platform
 import sys
 import time
 import warnings
@@ -176,9 +178,18 @@ def _spawn_early(config: Any, workers: int | str, storage: str | None, tracking:
     CPU, that is; the device that "auto" picks is known only once torch is loaded."""
     from autonn.search.workers import resolve_workers, spawn_workers  # light: no torch
 
-    device = "cpu" if config.device == "auto" else config.device.split(":")[0]
-    likely = resolve_workers(workers, device, config.timeout, storage)
+    likely = resolve_workers(workers, _likely_device(config.device), config.timeout, storage)
     return spawn_workers(config, range(1, likely), likely, storage, tracking) if likely > 1 else None
+
+
+def _likely_device(device: str) -> str:
+    """The device type ``device`` most likely means, told without torch: "auto" is a GPU where
+    the machine shows one (an NVIDIA driver's device file, an Apple-silicon Mac), else the CPU."""
+    if device != "auto":
+        return device.split(":")[0]
+    if os.path.exists("/dev/nvidiactl") and os.environ.get("CUDA_VISIBLE_DEVICES") != "":
+        return "cuda"
+    return "mps" if sys.platform == "darwin" and platform.machine() == "arm64" else "cpu"
 
 
 def _prepare_and_run(config: Any, source: str, storage: str | None, tracking_uri: str | None,

@@ -15,7 +15,9 @@
                the trials
     batching   which trials train together as one population, and how many (the policy: the
                engine is ``autonn.training.population``)
-    workers    worker processes on one study
+    workers    worker processes on one study: started (early, by the command line), released
+               or ended; no torch
+    worker_process  what one worker process does: get ready, wait for the go, search
     handoff    workers send their best trials' networks to the main process (no replay)
     signals    Ctrl-C / SIGTERM -> a clean stop
     run        run_search: all of the above, then the winner's test score and the study closed

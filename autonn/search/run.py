@@ -37,8 +37,8 @@ from autonn.search.signals import signals_interrupt
 from autonn.search.storage import example_path, final_model_path
 from autonn.search.study import create_study, study_settings
 from autonn.search.warmstart import builtin_starts, enqueue, warm_starts
-from autonn.search.worker import threads_per_worker
-from autonn.search.workers import Spawned, as_many, join_workers, release
+from autonn.search.worker_process import threads_per_worker
+from autonn.search.workers import Spawned, join_workers, release, reuse_or_spawn
 from autonn.tracking.tracker import NullTracker, Tracker
 
 KEPT = 20  # completed trials whose networks stay in memory as candidates for the final model
@@ -265,20 +265,20 @@ def _helpers(problem: Problem, workers: int, storage: Any, tracker: Tracker, sin
     table and machine (``training.threads``)."""
     from autonn.training.threads import torch_threads  # torch: training
 
-    spawned = as_many(spawned, problem.config, workers, storage, tracker.records)
+    spawned = reuse_or_spawn(spawned, problem.config, workers, storage, tracker.records)
     if spawned is None:
         with _alone(problem):
             yield [], None
         return
-    processes, readers = release(spawned, problem.config, tracker.spawn_args(),
-                                 problem.deadline, since)
-    # this process is worker 0: it takes its share of the cores like every other worker
-    with torch_threads(threads_per_worker(workers)):
-        try:
+    try:
+        processes, readers = release(spawned, problem.config, tracker.spawn_args(),
+                                     problem.deadline, since)
+        # this process is worker 0: it takes its share of the cores like every other worker
+        with torch_threads(threads_per_worker(workers)):
             yield processes, readers
-        except BaseException:
-            join_workers(processes, interrupted=True)
-            raise
+    except BaseException:  # from the go on, however early: the workers stop with this process
+        join_workers(spawned.processes, interrupted=True)
+        raise
 
 
 def _alone(problem: Problem) -> contextlib.AbstractContextManager:

@@ -52,19 +52,20 @@ def spawn_workers(config: Config, indices: range, n_workers: int, storage: Any,
 
 def _spawn(context: Any, spawned: Spawned, config: Config, indices: range, storage: Any,
            tracking: bool) -> None:
-    # multiprocessing starts its resource tracker with the first process, and unblocks SIGINT
-    # after it (bpo-33613): started first, it leaves the block on the workers alone
-    resource_tracker.ensure_running()
+    if _CAN_HOLD:  # multiprocessing starts its resource tracker with the first process and
+        # unblocks SIGINT after it (bpo-33613): started first, it leaves the workers' block alone
+        resource_tracker.ensure_running()
     for i in indices:
         reader, writer = context.Pipe(duplex=False)
         go_reader, go_writer = context.Pipe(duplex=False)
         process = context.Process(target=_enter, name=f"autonn-worker-{i}", args=(
             config.model_dump(), i, spawned.n_workers, storage, tracking, go_reader, writer))
+        # kept before it starts: an interruption anywhere from here on still finds it (cancel)
+        spawned.processes.append(process)
+        spawned.starters.append(go_writer)
+        spawned.readers.append(reader)
         with _ctrl_c_held():
             process.start()
-            spawned.processes.append(process)  # before a Ctrl-C held back arrives
-            spawned.starters.append(go_writer)
-            spawned.readers.append(reader)
         # the worker holds the only write end now: its pipe ends (EOF) when it exits, however
         writer.close()
         go_reader.close()
@@ -77,6 +78,7 @@ def release(spawned: Spawned, config: Config, tracking: tuple | None,
     ``deadline`` (a ``time.time()`` value), which no worker starts a trial after, and ``since``,
     when it began. Returns the processes and the read end of each one's pipe, on which it sends
     its best trials' networks as it ends (``search.handoff``)."""
+    assert not spawned.released, "these workers were released or cancelled already"
     go = (config.model_dump(), tracking, deadline, since)
     for starter in spawned.starters:
         with contextlib.suppress(OSError):  # a worker that died: join_workers reports it
@@ -87,24 +89,25 @@ def release(spawned: Spawned, config: Config, tracking: tuple | None,
 
 
 def cancel(spawned: Spawned | None) -> None:
-    """Stop ``spawned`` workers that were never released (the command ended before its search,
-    or the search takes fewer): they have touched no study, so they are simply ended."""
+    """End ``spawned`` workers that were never released (the command ended before its search,
+    or the search takes fewer): waiting for the go, they have opened no study and no run."""
     if spawned is None or spawned.released:
         return
-    for process in spawned.processes:
+    started = [p for p in spawned.processes if p.pid is not None]
+    for process in started:
         process.terminate()
-    for process in spawned.processes:
+    for process in started:
         process.join(timeout=10)
     for connection in spawned.starters + spawned.readers:
         connection.close()
     spawned.released = True
 
 
-def as_many(spawned: Spawned | None, config: Config, n_workers: int, storage: Any,
-            tracking: bool) -> Spawned | None:
-    """``spawned`` where they are the workers of ``n_workers`` processes; else those cancelled,
-    and as many as that takes started now (None: one process takes none)."""
-    if spawned is not None and spawned.n_workers == n_workers:
+def reuse_or_spawn(spawned: Spawned | None, config: Config, n_workers: int, storage: Any,
+                   tracking: bool) -> Spawned | None:
+    """``spawned`` where they are the workers of ``n_workers`` processes, waiting; else those
+    cancelled, and as many as that takes started now (None: one process takes none)."""
+    if spawned is not None and not spawned.released and spawned.n_workers == n_workers:
         return spawned
     cancel(spawned)
     return spawn_workers(config, range(1, n_workers), n_workers, storage, tracking
@@ -120,13 +123,16 @@ def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
     return release(spawned, config, tracking, deadline, since)
 
 
+_CAN_HOLD = hasattr(signal, "pthread_sigmask")  # POSIX; Windows sends its processes no SIGINT
+
+
 @contextlib.contextmanager
 def _ctrl_c_held() -> Iterator[None]:
     """SIGINT held back (blocked: pending, not lost) while a worker process starts. The worker
     inherits the block, so a Ctrl-C reaches it through the main process (which ends it) instead
     of as a traceback from the middle of its imports, until its search begins
-    (``worker.run_worker``); here a Ctrl-C held back arrives as the block ends."""
-    if not hasattr(signal, "pthread_sigmask"):  # not on Windows, whose processes get no SIGINT
+    (``worker_process.run_worker``); here a Ctrl-C held back arrives as the block ends."""
+    if not _CAN_HOLD:
         yield
         return
     before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
@@ -138,7 +144,7 @@ def _ctrl_c_held() -> Iterator[None]:
 
 def _enter(*args: Any) -> None:
     """A worker process's first call: the worker's module (torch) loads here, in the child."""
-    from autonn.search.worker import run_worker  # torch: loaded in the child only
+    from autonn.search.worker_process import run_worker  # torch: loaded in the child only
 
     run_worker(*args)
 
@@ -157,8 +163,8 @@ def join_workers(processes: list, interrupted: bool = False) -> list[str]:
 
 
 # ``--workers auto``: two single-thread workers on a CPU of two cores or more, once a --timeout
-# is long enough to pay for a worker's start (it imports torch and loads the data again: 3-5 s
-# on 2 cores). At 60 s on 2 cores they ran 2.3-3x the candidates of one process on digits, ames
+# is long enough to pay for a worker's start (imports and the data again: 5-11 s on 2 cores,
+# beside the main process's own start: ``spawn_workers``). At 60 s on 2 cores they ran 2.3-3x the candidates of one process on digits, ames
 # and titanic, and held the budget quiet and beside two busy processes (benchmarks/RESULTS.md);
 # on CUDA populations take the device instead.
 AUTO_WORKERS, AUTO_MIN_TIMEOUT = 2, 30.0

@@ -33,7 +33,8 @@ from autonn.tracking.tracker import NullTracker, open_tracker
 def run_worker(config_data: dict, index: int, n_workers: int, storage: Any, tracking: bool,
                starter: Connection, channel: Connection) -> None:
     """Worker ``index`` of ``n_workers``: get ready on the command's config, then, once the
-    search's go comes on ``starter`` (``workers.release``), search; nothing if it never comes."""
+    search's go comes on ``starter`` (``workers.release``), search; nothing if its pipe ends
+    first (``workers.cancel`` ends it while it waits)."""
     try:
         torch.set_num_threads(threads_per_worker(n_workers))
         early = _prepared(config_data, index)
@@ -42,8 +43,7 @@ def run_worker(config_data: dict, index: int, n_workers: int, storage: Any, trac
             go = starter.recv()
         except EOFError:  # the command ended before its search began
             return
-        if go is not None:
-            _search(early, index, n_workers, storage, channel, *go)
+        _search(early, index, n_workers, storage, channel, *go)
     except KeyboardInterrupt as exc:
         sys.exit(128 + getattr(exc, "signal_number", 2))
     finally:
