@@ -22,7 +22,7 @@ from autonn.search.ranking import remaining_trials
 from autonn.search.storage import open_storage
 from autonn.search.study import create_study
 from autonn.search.worker_process import threads_per_worker
-from autonn.search.workers import join_workers, resolve_workers, start_workers
+from autonn.search.workers import join_workers, release, resolve_workers, spawn_workers
 from autonn.tracking.runs import default_tracking_uri
 
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -118,7 +118,8 @@ def test_a_worker_hands_its_best_networks_to_the_main_process_after_it_exits(tmp
     problem = prepare(config)
     journal = str(tmp_path / "optuna.journal")
     create_study(problem, journal)
-    processes, readers = start_workers(config, range(1, 2), 2, journal, None)
+    processes, readers = release(spawn_workers(config, range(1, 2), 2, journal, False), config,
+                                 None)
     packed = collect(readers)
     assert join_workers(processes) == [] and not any(p.is_alive() for p in processes)
     winners = unpack(problem, packed)

@@ -28,6 +28,7 @@ from autonn.search.problem import Problem, prepare
 from autonn.search.signals import signals_interrupt
 from autonn.search.study import create_study
 from autonn.tracking.tracker import NullTracker, open_tracker
+from autonn.training.device import resolve_device
 
 
 def run_worker(config_data: dict, index: int, n_workers: int, storage: Any, tracking: bool,
@@ -95,7 +96,7 @@ def _prepared(config_data: dict, index: int) -> Problem | None:
     config = Config.model_validate(config_data)
     device = worker_device(config.device, index)
     try:
-        if device != "cpu" and (device != "auto" or _accelerator()):
+        if resolve_device(device).type != "cpu":
             return None
         return _quietly(config.model_copy(update={"device": device}))
     except Exception:
@@ -114,10 +115,6 @@ def _quietly(config: Config) -> Problem:
     with warnings.catch_warnings():  # the main process already reported the table's dropped columns
         warnings.simplefilter("ignore", DataWarning)
         return prepare(config)
-
-
-def _accelerator() -> bool:
-    return torch.cuda.is_available() or torch.backends.mps.is_available()
 
 
 def _warm_up(tracking: bool) -> None:

@@ -26,13 +26,14 @@ from autonn.config import Config
 class Spawned:
     """Worker processes started ahead of their search (``spawn_workers``): each imports, warms
     up and prepares the problem, then waits on its ``starters`` pipe for the go (``release``)
-    or for nothing (``cancel``); it sends its best networks back on its ``readers`` pipe."""
+    or for nothing (``cancel``); it sends its best networks back on its ``readers`` pipe.
+    ``settled``: released or cancelled, once; nothing more is done with them here."""
 
     n_workers: int
     processes: list = field(default_factory=list)
     starters: list = field(default_factory=list)
     readers: list = field(default_factory=list)
-    released: bool = False
+    settled: bool = False
 
 
 def spawn_workers(config: Config, indices: range, n_workers: int, storage: Any,
@@ -78,20 +79,20 @@ def release(spawned: Spawned, config: Config, tracking: tuple | None,
     ``deadline`` (a ``time.time()`` value), which no worker starts a trial after, and ``since``,
     when it began. Returns the processes and the read end of each one's pipe, on which it sends
     its best trials' networks as it ends (``search.handoff``)."""
-    assert not spawned.released, "these workers were released or cancelled already"
+    assert not spawned.settled, "these workers were released or cancelled already"
     go = (config.model_dump(), tracking, deadline, since)
     for starter in spawned.starters:
         with contextlib.suppress(OSError):  # a worker that died: join_workers reports it
             starter.send(go)
         starter.close()
-    spawned.released = True
+    spawned.settled = True
     return spawned.processes, spawned.readers
 
 
 def cancel(spawned: Spawned | None) -> None:
     """End ``spawned`` workers that were never released (the command ended before its search,
     or the search takes fewer): waiting for the go, they have opened no study and no run."""
-    if spawned is None or spawned.released:
+    if spawned is None or spawned.settled:
         return
     started = [p for p in spawned.processes if p.pid is not None]
     for process in started:
@@ -100,27 +101,18 @@ def cancel(spawned: Spawned | None) -> None:
         process.join(timeout=10)
     for connection in spawned.starters + spawned.readers:
         connection.close()
-    spawned.released = True
+    spawned.settled = True
 
 
 def reuse_or_spawn(spawned: Spawned | None, config: Config, n_workers: int, storage: Any,
                    tracking: bool) -> Spawned | None:
     """``spawned`` where they are the workers of ``n_workers`` processes, waiting; else those
     cancelled, and as many as that takes started now (None: one process takes none)."""
-    if spawned is not None and not spawned.released and spawned.n_workers == n_workers:
+    if spawned is not None and not spawned.settled and spawned.n_workers == n_workers:
         return spawned
     cancel(spawned)
     return spawn_workers(config, range(1, n_workers), n_workers, storage, tracking
                          ) if n_workers > 1 else None
-
-
-def start_workers(config: Config, indices: range, n_workers: int, storage: Any,
-                  tracking: tuple | None, deadline: float | None = None,
-                  since: float | None = None) -> tuple[list, Any]:
-    """``spawn_workers`` and ``release`` at once: workers ``indices`` of ``n_workers`` on the
-    study ``config`` describes (see ``release``)."""
-    spawned = spawn_workers(config, indices, n_workers, storage, tracking is not None)
-    return release(spawned, config, tracking, deadline, since)
 
 
 _CAN_HOLD = hasattr(signal, "pthread_sigmask")  # POSIX; Windows sends its processes no SIGINT
@@ -164,8 +156,8 @@ def join_workers(processes: list, interrupted: bool = False) -> list[str]:
 
 # ``--workers auto``: two single-thread workers on a CPU of two cores or more, once a --timeout
 # is long enough to pay for a worker's start (imports and the data again: 5-11 s on 2 cores,
-# beside the main process's own start: ``spawn_workers``). At 60 s on 2 cores they ran 2.3-3x the candidates of one process on digits, ames
-# and titanic, and held the budget quiet and beside two busy processes (benchmarks/RESULTS.md);
+# beside the main process's own start: ``spawn_workers``). At 60 s on 2 cores they ran 2.3-3x
+# the candidates of one process on digits, ames and titanic, and held the budget quiet and beside two busy processes (benchmarks/RESULTS.md);
 # on CUDA populations take the device instead.
 AUTO_WORKERS, AUTO_MIN_TIMEOUT = 2, 30.0
 
