@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "autonn"
 # A module may import modules of its own layer and of the layers above it, never below.
 LAYERS = [
     ("base", ["autonn._lazy", "autonn.errors", "autonn.params", "autonn.masking", "autonn.version",
-              "autonn.tasks", "autonn.config_errors", "autonn.names"]),
+              "autonn.tasks", "autonn.config_errors", "autonn.names", "autonn.quick_exit"]),
     ("registries", ["autonn.components", "autonn.losses", "autonn.metrics", "autonn.samplers",
                     "autonn.measures", "autonn.schedules", "autonn.blocks", "autonn.families"]),
     ("core", ["autonn.config", "autonn.space", "autonn.data", "autonn.training"]),

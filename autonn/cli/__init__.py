@@ -6,7 +6,6 @@
     models    ``export`` and ``predict``
     ui        ``autonn ui``: the MLflow UI on the store
     ui_auth   ``autonn ui --auth``: the basic-auth app's private settings and first password
-    process   the ``autonn`` process: the command, then a quick exit (``run``)
 
 Only this package imports click. Modules import click and autonn's light registries at the top;
 everything heavy (torch, optuna, mlflow, pandas) inside the command that needs it, so that
@@ -19,10 +18,10 @@ from __future__ import annotations
 import click
 
 from autonn.cli.models import export, predict
-from autonn.cli.process import run as run_process
 from autonn.cli.search import search
 from autonn.cli.studies import best, datasets, space, studies, trials
 from autonn.cli.ui import ui
+from autonn.quick_exit import run as run_process
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -37,5 +36,6 @@ for command in (search, studies, trials, best, space, datasets, ui, export, pred
 
 
 def run() -> None:
-    """The ``autonn`` console command and ``python -m autonn``: ``main`` as a whole process."""
+    """The ``autonn`` console command and ``python -m autonn``: ``main`` as a whole process,
+    with a quick exit (``autonn.quick_exit``)."""
     run_process(main)

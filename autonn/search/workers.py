@@ -20,6 +20,7 @@ from multiprocessing import resource_tracker
 from typing import Any
 
 from autonn.config import Config
+from autonn.quick_exit import run as run_process
 
 
 @dataclass
@@ -135,10 +136,14 @@ def _ctrl_c_held() -> Iterator[None]:
 
 
 def _enter(*args: Any) -> None:
-    """A worker process's first call: the worker's module (torch) loads here, in the child."""
-    from autonn.search.worker_process import run_worker  # torch: loaded in the child only
+    """A worker process's first call: the worker's module (torch) loads here, in the child,
+    and the worker exits without tearing torch down (the search waits for it to end)."""
+    def work() -> None:
+        from autonn.search.worker_process import run_worker  # torch: loaded in the child only
 
-    run_worker(*args)
+        run_worker(*args)
+
+    run_process(work)  # torch's and MLflow's exit handlers, registered in it, still run
 
 
 def join_workers(processes: list, interrupted: bool = False) -> list[str]:

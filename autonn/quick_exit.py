@@ -1,11 +1,15 @@
-"""The ``autonn`` process: the command, then an exit that skips tearing its modules down.
+"""A process that ends without tearing its modules down: the ``autonn`` command, a worker.
 
 Tearing down what a search loaded (torch, MLflow, SQLAlchemy, matplotlib) took 1-2 s after
-the command had printed its last line and written its last byte; a user waited for nothing.
+the command had printed its last line and written its last byte; a user waited for nothing,
+and a search waited about 1 s for each worker process to end before building its final model.
 The quick exit comes after everything Python does at a normal exit that can matter: other
-threads joined, the exit handlers registered since the command started run (before it, only
-logging's, which it calls itself), logging and the standard streams flushed. A command that
-ends in anything but ``SystemExit`` (a crash, shown with its traceback) exits as Python does.
+threads joined, the exit handlers registered since the command started run, logging and the
+standard streams flushed. Handlers registered before it do not run: the ``autonn`` command's
+only one is logging's, which it calls itself; a worker starts it before it imports torch or
+MLflow. A command that ends in anything but a return or ``SystemExit`` (a crash, shown with
+its traceback) exits as Python does. Only a process's outermost call may use it (inside pytest
+it would end the session with the command's status).
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ _status: list[int] = [0]
 
 
 def run(command: Callable[[], object]) -> None:
-    """Run ``command`` (a click group in standalone mode, which ends in ``SystemExit``) and exit
-    with its status, skipping the interpreter's teardown."""
+    """Run ``command`` (a click group in standalone mode, which ends in ``SystemExit``; a
+    worker's search, which returns) and exit with its status (0 on a return) when Python next
+    exits, skipping the interpreter's teardown."""
     atexit.register(_leave)  # the handlers registered after it run before it
     try:
         command()
