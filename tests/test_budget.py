@@ -320,7 +320,7 @@ def test_a_refit_short_of_time_refits_the_trials_it_has_time_for():
     problem = prepare(cfg)
     study, _ = run_search(problem, storage=optuna.storages.InMemoryStorage())
     slow, quick = (replay(problem, t) for t in study.trials)
-    slow.fits[0].history.seconds = 1e6  # as if its epochs had taken hours: no time to refit it
+    slow.fits[0].history.pass_seconds = 1e6  # as if its epochs had taken hours: no time to refit
     networks, skipped = _networks(problem, [(slow, 1), (quick, 1)], True, time.time() + 600)
     assert skipped == [slow.trial_number]  # the first is skipped, the cheaper one after it not
     x = torch.as_tensor(problem.splits.X_test, dtype=torch.float32)

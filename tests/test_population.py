@@ -62,6 +62,9 @@ def assert_matches_alone(params_list, task="multiclass", seeds=None, binary=0):
         assert member.history.val_metric == pytest.approx(history.val_metric, abs=1e-5), params
         assert member.history.best_epoch == history.best_epoch
         assert member.history.threads == history.threads == torch.get_num_threads()
+        # the training passes alone are timed apart from the whole (a refit repeats only those)
+        assert 0 < member.history.pass_seconds < member.history.seconds
+        assert 0 < history.pass_seconds < history.seconds
         alone, batched = model.state_dict(), member.network.state_dict()
         for key in alone:
             if _drifts(member.network, key, params):

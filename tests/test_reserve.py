@@ -12,7 +12,6 @@ import torch
 
 from autonn.config import make_config
 from autonn.search.deadline import (
-    FINISH_SHARE,
     REFIT_MARGIN,
     SPARE_TO_TRIALS,
     extended_deadline,
@@ -37,11 +36,11 @@ def _said() -> tuple[list[str], object]:
 
 
 def test_the_unused_part_of_the_reserve_is_what_a_refit_leaves_less_a_margin():
-    spare = 40 - FINISH_SHARE * 60 - 10 * REFIT_MARGIN  # until - now - finishing - the refit
-    assert extended_deadline(100.0, 60, 10.0, 60.0) == pytest.approx(60 + spare * SPARE_TO_TRIALS)
-    assert extended_deadline(100.0, 60, 30.0, 60.0) is None  # the refit needs the reserve
-    assert extended_deadline(100.0, 60, 0.0, 99.0) is None  # under MIN_EXTRA seconds
-    assert extended_deadline(None, 60, 0.0, 60.0) is None  # no budget
+    spare = 40 - 10 * REFIT_MARGIN  # until - now - the refit with its margin
+    assert extended_deadline(100.0, 10.0, 60.0) == pytest.approx(60 + spare * SPARE_TO_TRIALS)
+    assert extended_deadline(100.0, 37.0, 60.0) is None  # the refit needs the reserve
+    assert extended_deadline(100.0, 0.0, 99.0) is None  # under MIN_EXTRA seconds
+    assert extended_deadline(None, 0.0, 60.0) is None  # no budget
 
 
 def test_the_refit_due_is_the_refit_of_the_trials_the_final_model_ships():
@@ -80,7 +79,7 @@ def test_only_a_refitting_search_at_its_deadline_hands_its_reserve_back(cv_folds
     assert not reclaim(study, problem, storage, [winner], until, on_stage)
 
 
-def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_holds_its_budget(
+def test_a_refitting_search_runs_trials_into_its_spare_round_by_round_and_holds_its_budget(
         monkeypatch):
     import autonn.search.deadline as deadline
 
@@ -89,15 +88,23 @@ def test_a_refitting_search_runs_trials_into_the_reserve_its_refit_leaves_and_ho
     problem = prepare(make_config(dataset="iris", study="reserve", n_trials=1_000_000, seed=0,
                                   device="cpu",  # one trial at a time (CUDA: populations)
                                   timeout=budget, training={"cv_folds": 0}, space=TINY))
+    rounds: list[float] = []  # when each round into the spare was announced
     said, on_stage = _said()
+
+    def heard(study, text):
+        on_stage(study, text)
+        rounds.extend([time.time()] if "trials go on" in text else [])
+
     started = time.time()
     study, final = run_search(problem, storage=optuna.storages.InMemoryStorage(),
-                              on_stage=on_stage, started=started)
+                              on_stage=heard, started=started)
     wall = time.time() - started
     reserved = trials_deadline(started, budget, False, refit=True)  # as sized before trials
     ran = [t for t in study.trials if t.state != optuna.trial.TrialState.WAITING]
     later = [t for t in ran if t.datetime_start.timestamp() > reserved]
-    assert last_deadline(study) > reserved and any("trials go on" in s for s in said)
+    assert last_deadline(study) > reserved and rounds
+    # at the later deadline the spare is weighed again: trials start in a second round too
+    assert len(rounds) >= 2 and any(t.datetime_start.timestamp() > rounds[1] for t in ran), said
     assert later and all(t.datetime_start.timestamp() < last_deadline(study) for t in later)
     assert any(t.state == optuna.trial.TrialState.COMPLETE for t in later)
     assert last_deadline(study) < final_deadline(started + budget, False)
@@ -128,7 +135,9 @@ def test_a_refit_on_more_threads_than_its_trials_had_is_predicted_from_both_time
     history = winner.fits[0].history
     rows = len(problem.splits.y_train) + len(problem.splits.y_val)
     assert history.threads == 1 and winner.speed == {1: 1.0}  # same count: nothing timed
-    assert one == pytest.approx(history.seconds / len(history.train_loss) * winner.refit_epochs
+    # its training passes alone: a refit validates nothing, checks no callback, copies no best
+    assert 0 < history.pass_seconds < history.seconds
+    assert one == pytest.approx(history.pass_seconds / len(history.train_loss) * winner.refit_epochs
                                 * rows / len(winner.fits[0].data.y_train) * MARGIN)
     with torch_threads(2):
         two = refit_seconds(problem, [(winner, 1)])
@@ -164,3 +173,25 @@ def test_a_refits_speed_is_never_quicker_than_ideal_scaling(one_thread_winner, m
     with torch_threads(2):  # a refit on fewer threads than the trial had: never quicker
         refit_seconds(problem, [(fewer, 1)])
     assert fewer.speed[2] >= 1.0
+
+
+def test_the_rounds_into_the_spare_end_when_one_starts_no_trial(monkeypatch):
+    """A window too short for any trial (here: every round's trials start none) ends the
+    rounds: the next window would be shorter still, and asking again would only spin."""
+    import autonn.search.deadline as deadline
+    import autonn.search.run as run
+
+    monkeypatch.setattr(deadline, "MIN_EXTRA", 0.5)
+    real, calls = run.optimize_to_count, []
+
+    def none_in_the_spare(study, *args, **kwargs):
+        calls.append(1)
+        return real(study, *args, **kwargs) if len(calls) == 1 else None  # the search's own
+
+    monkeypatch.setattr(run, "optimize_to_count", none_in_the_spare)
+    problem = prepare(make_config(dataset="iris", study="spin", n_trials=1_000_000, seed=0,
+                                  device="cpu", timeout=20, training={"cv_folds": 0},
+                                  space=TINY))
+    said, on_stage = _said()
+    run_search(problem, storage=optuna.storages.InMemoryStorage(), on_stage=on_stage)
+    assert len(calls) == 2 and sum("trials go on" in s for s in said) == 1, said

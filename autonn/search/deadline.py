@@ -53,7 +53,8 @@ def last_deadline(study: optuna.Study) -> float | None:
 # What the work after the trials (replaying a leader, the final model, its test score, saving,
 # tracking) is given out of a budget: FINISH_SECONDS, plus FINISH_SHARE of it, plus
 # TRACKING_SECONDS when a tracker records (MLflow logs the study's plots and model: 2-4 s on 2
-# cores). Each finishing step also checks the clock and is skipped (a replay, a refit, the
+# cores). A refitting search whose leader is at hand (no replay) gives FINISH_SHARE back with
+# the refit's spare (``extended_deadline``). Each finishing step also checks the clock and is skipped (a replay, a refit, the
 # plots) when it cannot end in time, so the whole command holds its --timeout.
 FINISH_SECONDS, FINISH_SHARE, TRACKING_SECONDS = 2.0, 0.03, 3.0
 # A search whose final model is refitted (one split) also keeps REFIT_SHARE of its budget for
@@ -81,24 +82,25 @@ def trials_deadline(started: float, timeout: float | None, tracking: bool,
 
 # The refit's reserve is sized before any trial has run. Once the trials reach their deadline,
 # the final model they give is known, and its refit's cost with it (predicted from the chosen
-# trials' own epoch times): what the reserve holds beyond that cost x REFIT_MARGIN (and the
-# finishing share) is the spare. SPARE_TO_TRIALS of it goes back to the trials, once; the rest
-# refits a trial of that extra time that joins the ensemble, even one that took TAIL (0.8) of
-# it (``sizing.tail``): 0.8 x 4/3 rows x MARGIN 1.1 = 1.17 x the extra time <= 0.55 / 0.45.
-# On grants at 300 s the reserve was 86 s and the whole final model took 33-73 s
-# (benchmarks/RESULTS.md).
-REFIT_MARGIN, SPARE_TO_TRIALS, MIN_EXTRA = 1.25, 0.45, 2.0
+# trials' own training passes, ``final.refit_seconds``): what the reserve holds beyond that cost
+# x REFIT_MARGIN is the spare. SPARE_TO_TRIALS of it goes back to the trials; the rest refits a
+# trial of that extra time that joins the ensemble, even one that took TAIL (0.8) of it
+# (``sizing.tail``): 0.8 x 4/3 rows x MARGIN 1.1 = 1.17 x the extra time <= 0.55 / 0.45. When
+# the trials reach the later deadline the spare is weighed again, with the trials that joined,
+# until less than MIN_EXTRA seconds would go back. The prediction came within 0.67-1.06x of the
+# refit it predicted on grants at 60 s, quiet and beside two busy processes, once it left out
+# the validation passes a refit does not run (benchmarks/RESULTS.md, stop 44); a refit that
+# would still overrun ``until`` skips the trials it has no time for (``final._networks``).
+REFIT_MARGIN, SPARE_TO_TRIALS, MIN_EXTRA = 1.1, 0.45, 2.0
 
 
-def extended_deadline(until: float | None, timeout: float, refit_seconds: float, now: float
-                      ) -> float | None:
-    """A later deadline for the trials of a ``timeout``-second search that reached theirs at
-    ``now``: the part of the refit's reserve that the final model's refit (``refit_seconds``,
-    to end by ``until``) leaves unused, less a margin, the finishing share kept; None when that
-    is under ``MIN_EXTRA`` seconds (or there is no budget)."""
+def extended_deadline(until: float | None, refit_seconds: float, now: float) -> float | None:
+    """A later deadline for the trials of a search that reached theirs at ``now``: a share of what the final model's refit (``refit_seconds``, to end by ``until``,
+    after which scoring, saving and tracking have their own seconds) leaves unused, less a
+    margin; None when that is under ``MIN_EXTRA`` seconds (or there is no budget)."""
     if until is None:
         return None
-    spare = until - now - FINISH_SHARE * timeout - refit_seconds * REFIT_MARGIN
+    spare = until - now - refit_seconds * REFIT_MARGIN
     extra = spare * SPARE_TO_TRIALS
     return now + extra if extra >= MIN_EXTRA else None
 

@@ -68,7 +68,7 @@ def finish(problem: Problem, candidates: list[Winner], ensemble: int,
     """The final model from the trials kept in memory (best first), scored on the test split.
     ``refit`` "auto": refit after a one-split search, ship the fold networks after a
     cross-validated one (``refits``). Trials are refitted best first, each while its refit
-    (predicted from its own epoch times) can end by ``until`` (a ``time.time()`` value); the
+    (predicted from its own training passes) can end by ``until`` (a ``time.time()`` value); the
     others ship their networks as trained. Trials the deadline left with fewer folds (no
     out-of-fold predictions) are left out, unless no trial finished every fold: then the best
     of them ships alone, as its finished folds."""
@@ -146,15 +146,16 @@ def _networks(problem: Problem, chosen: list[tuple[Winner, int]], refit: bool,
 
 def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
     """What refitting ``chosen`` on every non-test row would take: each trial's measured
-    seconds per epoch, times its refit epochs, scaled by the rows it would train on, by the
-    speed of torch's threads now against those it trained on (a worker's one thread, timed:
-    ``_speed``), and by the margin that epochs predicted from timed ones take longer
-    (``sizing.MARGIN``)."""
+    seconds per epoch (its training passes: a refit validates nothing), times its refit epochs,
+    scaled by the rows it would train on, by the speed of torch's threads now against those it
+    trained on (a worker's one thread, timed: ``_speed``), and by the margin that epochs
+    predicted from timed ones take longer (``sizing.MARGIN``)."""
     rows = len(problem.splits.y_train) + len(problem.splits.y_val)
     total = 0.0
     for winner, _ in chosen:
         epochs = sum(len(f.history.train_loss) for f in winner.fits) or 1
-        per_epoch = sum(f.history.seconds for f in winner.fits) / epochs * _speed(problem, winner)
+        seconds = sum(f.history.pass_seconds or f.history.seconds for f in winner.fits)
+        per_epoch = seconds / epochs * _speed(problem, winner)
         trained = len(winner.fits[0].data.y_train) or 1
         total += per_epoch * winner.refit_epochs * rows / trained
     return total * MARGIN

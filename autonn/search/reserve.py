@@ -3,8 +3,9 @@
 A one-split search keeps a share of its budget (``deadline.REFIT_SHARE``) to refit its final
 model on every non-test row, sized before any trial has run. When the trials reach their
 deadline, the trials the final model would ship are known, and so is their refit's cost
-(``final.refit_due``); the part of the reserve it leaves unused goes back to the trials
-(``deadline.extended_deadline``), which run on in this process.
+(``final.refit_due``); a share of the part of the reserve it leaves unused goes back to the
+trials (``deadline.extended_deadline``), which run on in this process; at that later deadline
+the same is weighed again (``run.run_search`` asks until nothing more goes back).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def reclaim(study: optuna.Study, problem: Problem, storage: Any, winners: list[W
             or _counted_out(study, cfg.n_trials) or not _leader_at_hand(study, winners)):
         return False
     need = refit_due(problem, winners, cfg.ensemble, cfg.refit)
-    later = extended_deadline(until, float(cfg.timeout or 0), need, now)
+    later = extended_deadline(until, need, now)
     if later is None or later <= problem.deadline:  # the trials ended early: none sooner
         return False
     on_stage(study, f"The final model's refit needs about {need:.0f} s of the {until - now:.0f} s "

@@ -82,8 +82,7 @@ def run_search(problem: Problem, storage: Any = None, tracker: Tracker | None = 
             started, cfg.timeout, tracker.records, refits(len(problem.folds), cfg.refit)), storage)
         _run_trials(study, problem, storage, tracker, kept, callbacks, workers, on_stage, started,
                     spawned)
-        if _reclaimed(study, problem, storage, kept, until, on_stage):  # the refit's spare
-            _run_trials(study, problem, storage, tracker, kept, callbacks, 1, on_stage, started)
+        _spare_rounds(study, problem, storage, tracker, kept, callbacks, on_stage, started, until)
         if _completed_any(study, trials_before):  # else the last final model stands
             final = _final_model(study, problem, kept, on_stage, until)
             bundle = None if final is None else _save(study, problem, final, storage)
@@ -118,15 +117,24 @@ def _run_trials(study: optuna.Study, problem: Problem, storage: Any, tracker: Tr
         if helpers:  # their best trials' networks: the final model need not train them again
             for winner in unpack(problem, collect(readers)):
                 kept.keep(winner)
-        _warn_if_died(join_workers(helpers))
+        if died := join_workers(helpers):
+            warnings.warn(f"worker(s) died: {', '.join(died)}; their trials were failed and "
+                          "retried by the others.", RuntimeWarning, stacklevel=2)
 
 
-def _reclaimed(study: optuna.Study, problem: Problem, storage: Any, kept: _Kept,
-               until: float | None, on_stage: Stage) -> bool:
-    """``reserve.reclaim``: whether the trials go on into the refit's spare, the refit's cost
-    timed on the threads the refit will take."""
-    with _alone(problem):
-        return reclaim(study, problem, storage, kept.winners, until, on_stage)
+def _spare_rounds(study: optuna.Study, problem: Problem, storage: Any, tracker: Tracker,
+                  kept: _Kept, callbacks: Sequence[Callable], on_stage: Stage, started: float,
+                  until: float | None) -> None:
+    """Trials in the refit's spare (``reserve.reclaim``), round by round, until none is left or
+    a round starts no trial (its window fitted none; the next would be shorter still)."""
+    while True:
+        with _alone(problem):  # the refit's cost is timed on the threads the refit will take
+            if not reclaim(study, problem, storage, kept.winners, until, on_stage):
+                return
+        before = len(study.get_trials(deepcopy=False))
+        _run_trials(study, problem, storage, tracker, kept, callbacks, 1, on_stage, started)
+        if len(study.get_trials(deepcopy=False)) == before:
+            return
 
 
 def _final_model(study: optuna.Study, problem: Problem, kept: _Kept, on_stage: Stage,
@@ -222,12 +230,6 @@ def _save(study: optuna.Study, problem: Problem, final: FinalModel, storage: Any
         with staged(example_path(storage, study.study_name)) as private:
             private.write_text(example_to_json(example_rows(problem.dataset, 5)))
     return bundle
-
-
-def _warn_if_died(died: list[str]) -> None:
-    if died:
-        warnings.warn(f"worker(s) died: {', '.join(died)}; their trials were failed and "
-                      "retried by the others.", RuntimeWarning, stacklevel=3)
 
 
 def _close_study(study: optuna.Study, problem: Problem, tracker: Tracker, status: str,

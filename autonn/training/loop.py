@@ -38,6 +38,9 @@ class History:
     best_value: float = math.nan
     stop_reason: str | None = None  # a callback's ("early_stopping", "pruned", ...), or None
     seconds: float = 0.0
+    # the training passes alone (no validation, callbacks or best-weight copies): what a final
+    # refit, which validates nothing, repeats per epoch (0: not recorded)
+    pass_seconds: float = 0.0
     threads: int = 0  # torch's CPU threads while it trained (0: not recorded)
 
 
@@ -143,15 +146,12 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     start, history, best_state = time.perf_counter(), History(), None
     x, target = data.x_train, head.encode(data.y_train)  # encoded once per fit
     bounds = batch_bounds(len(x), batch_size)
-    # rows per batch (B,): the epoch's loss is their weighted mean, read once per epoch
-    sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32, device=x.device)
     rate = _Rate(optimizer, schedule, (horizon or epochs) * len(bounds))
     validate, modes = len(data.y_val) > 0, _Modes(model).set(True)  # a final refit checks none
     for epoch in range(epochs):
-        # the trial's own generator: the same seed gives the same batches on any process
-        perm = torch.randperm(len(x), device=x.device, generator=generator)
-        losses = _epoch(model, head, optimizer, x[perm], target[perm], bounds, rate, grad_clip)
-        mean_loss = (losses @ sizes).item() / sizes.sum().item()
+        began = time.perf_counter()
+        mean_loss = _epoch(model, head, optimizer, x, target, generator, bounds, rate, grad_clip)
+        history.pass_seconds += time.perf_counter() - began
         value = (metric.fn(data.y_val, predict(model, head, data, data.x_val, modes))
                  if validate else 0.0)
         if not (math.isfinite(mean_loss) and math.isfinite(value)):
@@ -176,12 +176,14 @@ def fit(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, data: De
     return history
 
 
-def _epoch(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, xs: torch.Tensor,
-           ts: torch.Tensor, bounds: list[tuple[int, int]], rate: _Rate,
-           grad_clip: float | None) -> torch.Tensor:
-    """One pass over the shuffled rows ``xs`` (N, F); batches are views. Returns each batch's
-    loss, (B,), left on the device."""
-    losses = []
+def _epoch(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, x: torch.Tensor,
+           target: torch.Tensor, generator: torch.Generator, bounds: list[tuple[int, int]],
+           rate: _Rate, grad_clip: float | None) -> float:
+    """One pass over the rows ``x`` (N, F), shuffled by the trial's own ``generator`` (the same
+    seed gives the same batches on any process); batches are views. Returns the mean loss,
+    each batch's weighted by its rows (read once, which waits for the device)."""
+    perm = torch.randperm(len(x), device=x.device, generator=generator)
+    xs, ts, losses = x[perm], target[perm], []
     # zeroed in place here rather than by optimizer.zero_grad, whose profiler and compiler
     # wrappers cost about as much as zeroing the one flat buffer (flatten_parameters)
     params = [p for group in optimizer.param_groups for p in group["params"]]
@@ -196,7 +198,8 @@ def _epoch(model: nn.Module, head: Head, optimizer: torch.optim.Optimizer, xs: t
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         losses.append(loss.detach())
-    return torch.stack(losses)
+    sizes = torch.tensor([hi - lo for lo, hi in bounds], dtype=torch.float32)  # rows (B,)
+    return (torch.stack(losses).cpu() @ sizes).item() / sizes.sum().item()
 
 
 class _Rate:

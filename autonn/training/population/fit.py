@@ -81,14 +81,18 @@ def _fit_pack(members: list[Trainee], data: DeviceData, metric: Metric,
     heartbeats go on every epoch (their trials are alive, only queued)."""
     start = time.perf_counter()
     run = _Run([members[k] for k in member_order([m.params for m in members])], data, grad_clip)
+    trained = 0.0  # the pack's training passes alone (``History.pass_seconds``)
     for epoch in range(max(m.params["epochs"] for m in members)):
+        began = time.perf_counter()
         losses = run.train_epoch()
+        trained += time.perf_counter() - began
         values = run.validate(metric)
         stopped = [i for i, m in enumerate(run.members)
                    if _record(m, epoch, losses[i], values[i], metric, run, i)]
         for i in stopped:
             history = run.members[i].history
             history.seconds, history.threads = time.perf_counter() - start, torch.get_num_threads()
+            history.pass_seconds = trained
         run.drop(stopped)
         for m in waiting:
             for callback in m.callbacks:
