@@ -54,8 +54,9 @@ def last_deadline(study: optuna.Study) -> float | None:
 # tracking) is given out of a budget: FINISH_SECONDS, plus FINISH_SHARE of it, plus
 # TRACKING_SECONDS when a tracker records (MLflow logs the study's plots and model: 2-4 s on 2
 # cores). A refitting search whose leader is at hand (no replay) gives FINISH_SHARE back with
-# the refit's spare (``extended_deadline``). Each finishing step also checks the clock and is skipped (a replay, a refit, the
-# plots) when it cannot end in time, so the whole command holds its --timeout.
+# the refit's spare (``extended_deadline``). Each finishing step also checks the clock and is
+# skipped (a replay, a refit, the plots) when it cannot end in time, so the whole command holds
+# its --timeout.
 FINISH_SECONDS, FINISH_SHARE, TRACKING_SECONDS = 2.0, 0.03, 3.0
 # A search whose final model is refitted (one split) also keeps REFIT_SHARE of its budget for
 # the refit, which trains the best trials again on 4/3 of their rows. A candidate may take a
@@ -95,9 +96,10 @@ REFIT_MARGIN, SPARE_TO_TRIALS, MIN_EXTRA = 1.1, 0.45, 2.0
 
 
 def extended_deadline(until: float | None, refit_seconds: float, now: float) -> float | None:
-    """A later deadline for the trials of a search that reached theirs at ``now``: a share of what the final model's refit (``refit_seconds``, to end by ``until``,
-    after which scoring, saving and tracking have their own seconds) leaves unused, less a
-    margin; None when that is under ``MIN_EXTRA`` seconds (or there is no budget)."""
+    """A later deadline for the trials of a search that reached theirs at ``now``: a share of
+    what the final model's refit (``refit_seconds``, to end by ``until``, after which scoring,
+    saving and tracking have their own seconds) leaves unused, less a margin; None when that is
+    under ``MIN_EXTRA`` seconds (or there is no budget)."""
     if until is None:
         return None
     spare = until - now - refit_seconds * REFIT_MARGIN

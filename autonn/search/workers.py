@@ -162,8 +162,9 @@ def join_workers(processes: list, interrupted: bool = False) -> list[str]:
 # ``--workers auto``: two single-thread workers on a CPU of two cores or more, once a --timeout
 # is long enough to pay for a worker's start (imports and the data again: 5-11 s on 2 cores,
 # beside the main process's own start: ``spawn_workers``). At 60 s on 2 cores they ran 2.3-3x
-# the candidates of one process on digits, ames and titanic, and held the budget quiet and beside two busy processes (benchmarks/RESULTS.md);
-# on CUDA populations take the device instead.
+# the candidates of one process on digits, ames and titanic, and held the budget quiet and
+# beside two busy processes (benchmarks/RESULTS.md); on CUDA populations take the device
+# instead.
 AUTO_WORKERS, AUTO_MIN_TIMEOUT = 2, 30.0
 
 
