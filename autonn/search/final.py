@@ -154,8 +154,8 @@ def refit_seconds(problem: Problem, chosen: list[tuple[Winner, int]]) -> float:
     total = 0.0
     for winner, _ in chosen:
         epochs = sum(len(f.history.train_loss) for f in winner.fits) or 1
-        seconds = sum(f.history.pass_seconds or f.history.seconds for f in winner.fits)
-        per_epoch = seconds / epochs * _speed(problem, winner)
+        per_epoch = (sum(f.history.pass_seconds for f in winner.fits) / epochs
+                     * _speed(problem, winner))
         trained = len(winner.fits[0].data.y_train) or 1
         total += per_epoch * winner.refit_epochs * rows / trained
     return total * MARGIN

@@ -39,7 +39,7 @@ class History:
     stop_reason: str | None = None  # a callback's ("early_stopping", "pruned", ...), or None
     seconds: float = 0.0
     # the training passes alone (no validation, callbacks or best-weight copies): what a final
-    # refit, which validates nothing, repeats per epoch (0: not recorded)
+    # refit, which validates nothing, repeats per epoch
     pass_seconds: float = 0.0
     threads: int = 0  # torch's CPU threads while it trained (0: not recorded)
 
